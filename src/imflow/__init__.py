@@ -1,0 +1,82 @@
+"""imflow: case management for Baden-Württemberg's Integrationsmanagement.
+
+Counselling cases run through intake → assessment → planning → monitoring → closed,
+with guards that enforce the programme's rules and explain every refusal.
+
+>>> import imflow
+>>> imflow.Phase.PLANNING.label("de")
+'Integrationsplanung'
+"""
+
+from __future__ import annotations
+
+from imflow import commands, events
+from imflow.actors import Actor
+from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan
+from imflow.clock import FrozenClock, SteppingClock
+from imflow.engine import Engine, InvalidHistory, Policy
+from imflow.enums import (
+    Channel,
+    ClosureReason,
+    ConsentStatus,
+    GoalStatus,
+    LifeArea,
+    Phase,
+    Role,
+)
+from imflow.errors import (
+    CaseNotFound,
+    ConcurrencyConflict,
+    ImflowError,
+    InvalidDocument,
+    InvalidWorkflow,
+    Rejected,
+    WorkflowMismatch,
+)
+from imflow.guards import GuardContext
+from imflow.hooks import Hooks
+from imflow.reasons import Reason
+from imflow.rules import RuleSet
+from imflow.workflow import CommandDef, PhaseDef, Workflow, bw_integrationsmanagement
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Actor",
+    "Case",
+    "CaseNotFound",
+    "Channel",
+    "Closure",
+    "ClosureReason",
+    "CommandDef",
+    "ConcurrencyConflict",
+    "ConsentStatus",
+    "Contact",
+    "Engine",
+    "Extension",
+    "FrozenClock",
+    "Goal",
+    "GoalStatus",
+    "GuardContext",
+    "Hooks",
+    "ImflowError",
+    "InvalidDocument",
+    "InvalidHistory",
+    "InvalidWorkflow",
+    "LifeArea",
+    "Need",
+    "Phase",
+    "PhaseDef",
+    "Plan",
+    "Policy",
+    "Reason",
+    "Rejected",
+    "Role",
+    "RuleSet",
+    "SteppingClock",
+    "Workflow",
+    "WorkflowMismatch",
+    "bw_integrationsmanagement",
+    "commands",
+    "events",
+]

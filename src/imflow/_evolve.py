@@ -1,0 +1,200 @@
+"""Private: folding events into cases. Pure functions, no I/O, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan
+from imflow.enums import ConsentStatus
+from imflow.erasure import _blank, tombstone
+from imflow.events import (
+    CaseClosed,
+    CaseOpened,
+    ContactRecorded,
+    CustomActionTaken,
+    Event,
+    GoalAdded,
+    GoalStatusSet,
+    NeedRecorded,
+    PeriodExtended,
+    PlanAgreed,
+    PlanningStarted,
+    PlanReviewed,
+    PlanRevised,
+    RuleSetMigrated,
+)
+from imflow.workflow import Compiled
+
+__all__: list[str] = []
+
+# Which workflow command each event records; its phase change comes from the workflow.
+EVENT_COMMAND: Mapping[str, str] = {
+    "consent_recorded": "record_consent",
+    "consent_withdrawn": "withdraw_consent",
+    "contact_recorded": "record_contact",
+    "assessment_started": "start_assessment",
+    "need_recorded": "record_need",
+    "planning_started": "start_planning",
+    "goal_added": "add_goal",
+    "plan_agreed": "agree_plan",
+    "goal_status_set": "set_goal_status",
+    "plan_reviewed": "review_plan",
+    "plan_revised": "revise_plan",
+    "period_extended": "extend_period",
+    "case_closed": "close_case",
+    "case_reopened": "reopen_case",
+    "rule_set_migrated": "migrate_rule_set",
+}
+
+BUILTIN_COMMANDS = frozenset(EVENT_COMMAND.values())
+"""Command names that have a dedicated command class (not a CustomAction)."""
+
+_replace = attrs.evolve
+
+
+def _compile_case_replace() -> Callable[[Case, dict[str, Any]], Case]:
+    """A fast ``attrs.evolve`` for :class:`Case`, the engine's hottest allocation.
+
+    Generated once, like :func:`collections.namedtuple` does: a straight call of
+    ``Case(...)`` that takes each field from *changes* or from the old case.
+    """
+    fields = ", ".join(f"get({f.name!r}, case.{f.name})" for f in attrs.fields(Case))
+    source = f"def replace_case(case, changes):\n    get = changes.get\n    return Case({fields})\n"
+    namespace: dict[str, Any] = {"Case": Case}
+    exec(source, namespace)
+    replace_case: Callable[[Case, dict[str, Any]], Case] = namespace["replace_case"]
+    return replace_case
+
+
+replace_case = _compile_case_replace()
+
+
+def opened(event: CaseOpened, compiled: Compiled) -> Case:
+    """The case a :class:`CaseOpened` event starts."""
+    return Case(event.case_id, compiled.initial, event.rule_set, event.period_end, events=(event,))
+
+
+def _with_plan(case: Case, plan: Plan, **changes: Any) -> dict[str, Any]:
+    changes["plans"] = (*case.plans[:-1], plan)
+    return changes
+
+
+def _consent_given(case: Case, ev: Any) -> dict[str, Any]:
+    return {"consent": ConsentStatus.GIVEN}
+
+
+def _consent_withdrawn(case: Case, ev: Any) -> dict[str, Any]:
+    return {"consent": ConsentStatus.WITHDRAWN}
+
+
+def _contact(case: Case, ev: ContactRecorded) -> dict[str, Any]:
+    return {"contacts": (*case.contacts, Contact(ev.on, ev.minutes, ev.channel, ev.topics))}
+
+
+def _need(case: Case, ev: NeedRecorded) -> dict[str, Any]:
+    return {"needs": (*case.needs, Need(ev.area, ev.note, ev.on))}
+
+
+def _new_plan(case: Case, ev: PlanningStarted | PlanRevised) -> dict[str, Any]:
+    previous = case.plan
+    goals = previous.goals if previous is not None else ()
+    return {"plans": (*case.plans, Plan(len(case.plans) + 1, ev.on, goals))}
+
+
+def _goal(case: Case, ev: GoalAdded) -> dict[str, Any]:
+    plan = case.plans[-1]
+    goal = Goal(ev.goal_id, ev.area, ev.description, ev.target_date)
+    return _with_plan(case, _replace(plan, goals=(*plan.goals, goal)))
+
+
+def _agreed(case: Case, ev: PlanAgreed) -> dict[str, Any]:
+    return _with_plan(case, _replace(case.plans[-1], agreed_on=ev.on))
+
+
+def _goal_status(case: Case, ev: GoalStatusSet) -> dict[str, Any]:
+    plan = case.plans[-1]
+    goals = tuple(
+        _replace(g, status=ev.status, status_on=ev.on) if g.goal_id == ev.goal_id else g
+        for g in plan.goals
+    )
+    return _with_plan(case, _replace(plan, goals=goals))
+
+
+def _reviewed(case: Case, ev: PlanReviewed) -> dict[str, Any]:
+    plan = case.plans[-1]
+    return _with_plan(case, _replace(plan, reviews=(*plan.reviews, ev.on)))
+
+
+def _extended(case: Case, ev: PeriodExtended) -> dict[str, Any]:
+    ext = Extension(ev.on, ev.months, ev.justification, ev.period_end)
+    return {"extensions": (*case.extensions, ext), "period_end": ev.period_end}
+
+
+def _closed(case: Case, ev: CaseClosed) -> dict[str, Any]:
+    return {"closure": Closure(ev.reason, ev.on, ev.note)}
+
+
+def _reopened(case: Case, ev: Any) -> dict[str, Any]:
+    return {"closure": None}
+
+
+def _migrated(case: Case, ev: RuleSetMigrated) -> dict[str, Any]:
+    return {"rule_set": ev.rule_set, "period_end": ev.period_end}
+
+
+def _erased(case: Case, ev: Any) -> dict[str, Any]:
+    closure = case.closure
+    return {
+        "events": tuple(tombstone(e) for e in case.events),
+        "needs": tuple(_replace(n, note=_blank(n.note)) for n in case.needs),
+        "plans": tuple(
+            _replace(
+                p, goals=tuple(_replace(g, description=_blank(g.description)) for g in p.goals)
+            )
+            for p in case.plans
+        ),
+        "extensions": tuple(
+            _replace(e, justification=_blank(e.justification)) for e in case.extensions
+        ),
+        "closure": None if closure is None else _replace(closure, note=_blank(closure.note)),
+    }
+
+
+def _nothing(case: Case, ev: Any) -> dict[str, Any]:
+    return {}
+
+
+_APPLY: Mapping[str, Callable[[Case, Any], dict[str, Any]]] = {
+    "consent_recorded": _consent_given,
+    "consent_withdrawn": _consent_withdrawn,
+    "contact_recorded": _contact,
+    "assessment_started": _nothing,
+    "need_recorded": _need,
+    "planning_started": _new_plan,
+    "goal_added": _goal,
+    "plan_agreed": _agreed,
+    "goal_status_set": _goal_status,
+    "plan_reviewed": _reviewed,
+    "plan_revised": _new_plan,
+    "period_extended": _extended,
+    "case_closed": _closed,
+    "case_reopened": _reopened,
+    "rule_set_migrated": _migrated,
+    "custom_action_taken": _nothing,
+    "person_erased": _erased,
+}
+
+
+def apply(case: Case, event: Event, compiled: Compiled) -> Case:
+    """*case* with *event* folded in."""
+    changes = _APPLY[event.type](case, event)
+    name = event.name if isinstance(event, CustomActionTaken) else EVENT_COMMAND.get(event.type)
+    if name is not None:
+        spec = compiled.commands.get(name)
+        if spec is not None and spec.target is not None:
+            changes["phase"] = spec.target
+    changes["events"] = (*changes.get("events", case.events), event)
+    return replace_case(case, changes)

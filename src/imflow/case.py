@@ -1,0 +1,198 @@
+"""The case and its parts: immutable values that the engine folds from events.
+
+A :class:`Case` never changes; :meth:`imflow.Engine.handle` returns a new one. Its
+``events`` are the truth, every other field is derived from them.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import attrs
+
+from imflow.enums import Channel, ClosureReason, ConsentStatus, GoalStatus, LifeArea
+from imflow.events import CaseOpened, Event
+
+__all__ = ["Case", "Closure", "Contact", "Extension", "Goal", "Need", "Plan"]
+
+
+@attrs.frozen
+class Need:
+    """A need recorded in a life area."""
+
+    area: LifeArea
+    note: str
+    on: date
+
+
+@attrs.frozen
+class Goal:
+    """A goal agreement of a plan, with its current status."""
+
+    goal_id: str
+    area: LifeArea
+    description: str
+    target_date: date
+    status: GoalStatus = GoalStatus.OPEN
+    status_on: date | None = None
+
+
+@attrs.frozen
+class Plan:
+    """One version of the integration plan; agreed when ``agreed_on`` is set."""
+
+    version: int
+    started_on: date
+    goals: tuple[Goal, ...] = ()
+    agreed_on: date | None = None
+    reviews: tuple[date, ...] = ()
+
+    @property
+    def agreed(self) -> bool:
+        """Whether this version was agreed with the client."""
+        return self.agreed_on is not None
+
+    def goal(self, goal_id: str) -> Goal | None:
+        """The goal with *goal_id*, if the plan has it."""
+        for g in self.goals:
+            if g.goal_id == goal_id:
+                return g
+        return None
+
+
+@attrs.frozen
+class Contact:
+    """A counselling contact."""
+
+    on: date
+    minutes: int
+    channel: Channel
+    topics: tuple[LifeArea, ...]
+
+
+@attrs.frozen
+class Extension:
+    """An extension of the counselling period and the last day it led to."""
+
+    on: date
+    months: int
+    justification: str
+    period_end: date
+
+
+@attrs.frozen
+class Closure:
+    """Why and when a case was closed."""
+
+    reason: ClosureReason
+    on: date
+    note: str = ""
+
+
+def _events_repr(events: tuple[Event, ...]) -> str:
+    return f"<{len(events)} events>"
+
+
+@attrs.frozen
+class Case:
+    """A counselling case: one single adult or one household with one shared plan.
+
+    The opening data (``person``, ``household``, ``members``, ``district``,
+    ``provider``, ``workflow``, ``period_start``) is read from the first event;
+    ``period_end`` is the last day of the counselling period, inclusive (``None`` when
+    the rule set sets no limit). ``plans`` holds every plan version, the newest last.
+    """
+
+    case_id: str
+    phase: str
+    rule_set: str
+    period_end: date | None
+    extensions: tuple[Extension, ...] = ()
+    consent: ConsentStatus = ConsentStatus.MISSING
+    needs: tuple[Need, ...] = ()
+    plans: tuple[Plan, ...] = ()
+    contacts: tuple[Contact, ...] = ()
+    closure: Closure | None = None
+    events: tuple[Event, ...] = attrs.field(default=(), repr=_events_repr)
+
+    @property
+    def opened(self) -> CaseOpened:
+        """The event that opened the case."""
+        first = self.events[0]
+        assert isinstance(first, CaseOpened)
+        return first
+
+    @property
+    def person(self) -> str:
+        """The pseudonymous reference of the person counselled."""
+        return self.opened.person
+
+    @property
+    def household(self) -> int:
+        """How many persons are counselled together (1 for a single adult)."""
+        return self.opened.household
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Pseudonymous references of the other household members."""
+        return self.opened.members
+
+    @property
+    def district(self) -> str:
+        """The AGS code of the district the case belongs to."""
+        return self.opened.district
+
+    @property
+    def provider(self) -> str:
+        """The provider (Träger) that runs the case."""
+        return self.opened.provider
+
+    @property
+    def workflow(self) -> str:
+        """The id of the workflow definition the case runs on."""
+        return self.opened.workflow
+
+    @property
+    def workflow_hash(self) -> str:
+        """The content hash of the workflow definition the case was opened under."""
+        return self.opened.workflow_hash
+
+    @property
+    def period_start(self) -> date:
+        """The first day of the counselling period: the opening date."""
+        return self.opened.on
+
+    @property
+    def version(self) -> int:
+        """The number of events recorded: the store's optimistic-concurrency version."""
+        return len(self.events)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the case is not closed."""
+        return self.closure is None
+
+    @property
+    def plan(self) -> Plan | None:
+        """The newest plan version (a draft while planning), if any."""
+        return self.plans[-1] if self.plans else None
+
+    @property
+    def agreed_plan(self) -> Plan | None:
+        """The newest agreed plan version, if any."""
+        for plan in reversed(self.plans):
+            if plan.agreed_on is not None:
+                return plan
+        return None
+
+    @property
+    def extended_months(self) -> int:
+        """Months added to the period by extensions, in total."""
+        return sum(e.months for e in self.extensions)
+
+    @property
+    def latest_on(self) -> date:
+        """The business date of the latest event."""
+        return self.events[-1].on

@@ -1,0 +1,649 @@
+"""The engine: decides commands against the workflow's guards and folds events into cases.
+
+Deciding and evolving are pure: the same case, command and clock give the same events.
+The engine holds no case state and starts no threads; one engine serves any number of
+cases.
+
+>>> from datetime import date
+>>> from imflow import Actor, Engine, FrozenClock, Role, commands as c
+>>> engine = Engine(clock=FrozenClock.on(date(2025, 3, 1)))
+>>> im = Actor("im-1", Role.MANAGER, provider="drk-wt", district="08337")
+>>> case = engine.open(c.OpenCase(case_id="wt-1", person="p-81", district="08337",
+...                               provider="drk-wt", on=date(2025, 3, 1)), by=im)
+>>> case.phase, case.period_end
+(<Phase.INTAKE: 'intake'>, datetime.date(2028, 2, 29))
+>>> engine.handle(case, c.StartAssessment(on=date(2025, 3, 1)), by=im)
+Traceback (most recent call last):
+...
+imflow.errors.Rejected: start_assessment rejected on case 'wt-1': consent_missing
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from time import perf_counter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from imflow import _evolve
+from imflow.actors import Actor
+from imflow.case import Case
+from imflow.clock import Clock, system_clock
+from imflow.commands import (
+    AddGoal,
+    CloseCase,
+    Command,
+    CustomAction,
+    ExtendPeriod,
+    OpenCase,
+    RecordContact,
+    SetGoalStatus,
+)
+from imflow.districts import DISTRICTS
+from imflow.enums import ClosureReason, ConsentStatus, Role
+from imflow.errors import ImflowError, Rejected, WorkflowMismatch
+from imflow.events import (
+    AssessmentStarted,
+    CaseClosed,
+    CaseOpened,
+    CaseReopened,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    ContactRecorded,
+    CustomActionTaken,
+    Event,
+    GoalAdded,
+    GoalStatusSet,
+    NeedRecorded,
+    PeriodExtended,
+    PlanAgreed,
+    PlanningStarted,
+    PlanReviewed,
+    PlanRevised,
+    RuleSetMigrated,
+)
+from imflow.guards import GuardContext, migrated_period_end
+from imflow.hooks import HookFailure, Hooks
+from imflow.period import last_day
+from imflow.reasons import Reason
+from imflow.rules import RULE_SETS, RuleSet
+from imflow.workflow import CompiledCommand, Workflow, bw_integrationsmanagement
+
+__all__ = ["MAX_CONTACT_MINUTES", "Engine", "InvalidHistory", "Policy"]
+
+Policy = Callable[[Case | None, Command | None, GuardContext], Iterable[Reason]]
+"""A host's own guard: ``(case, command, context) -> reasons``.
+
+``case`` is ``None`` for :class:`~imflow.commands.OpenCase`; ``command`` is ``None``
+when the engine answers :meth:`Engine.allowed`.
+"""
+
+MAX_CONTACT_MINUTES = 600
+"""The longest contact the engine accepts (ten hours)."""
+
+_BERLIN = ZoneInfo("Europe/Berlin")
+_ONE_DAY = timedelta(days=1)
+_NO_REASONS: tuple[Reason, ...] = ()
+
+
+class InvalidHistory(ImflowError, ValueError):
+    """A sequence of events does not form one case's history."""
+
+
+def _invalid(field: str, problem: str) -> Reason:
+    return Reason.of("invalid_value", field=field, problem=problem)
+
+
+def _field_reasons(case: Case, cmd: Command, rules: RuleSet) -> list[Reason]:
+    """Checks of a command's field values that no workflow can switch off."""
+    found: list[Reason] = []
+    if isinstance(cmd, RecordContact):
+        if not 0 < cmd.minutes <= MAX_CONTACT_MINUTES:
+            found.append(_invalid("minutes", f"must be 1 to {MAX_CONTACT_MINUTES}"))
+    elif isinstance(cmd, AddGoal):
+        if not cmd.goal_id.strip():
+            found.append(_invalid("goal_id", "must not be empty"))
+        if not cmd.description.strip():
+            found.append(_invalid("description", "must not be empty"))
+        if cmd.target_date < cmd.on:
+            found.append(_invalid("target_date", "must not be before the agreement"))
+        plan = case.plan
+        if plan is not None and plan.goal(cmd.goal_id) is not None:
+            found.append(Reason.of("duplicate_goal", goal_id=cmd.goal_id))
+    elif isinstance(cmd, SetGoalStatus):
+        plan = case.plan
+        if plan is None or plan.agreed_on is None or plan.goal(cmd.goal_id) is None:
+            found.append(Reason.of("unknown_goal", goal_id=cmd.goal_id))
+    elif isinstance(cmd, ExtendPeriod):
+        if cmd.months < 1:
+            found.append(_invalid("months", "must be at least 1"))
+    elif isinstance(cmd, CloseCase):
+        if cmd.reason not in rules.closure_reasons:
+            found.append(
+                Reason.of("reason_not_allowed", reason=cmd.reason.value, rule_set=rules.id)
+            )
+        if cmd.reason is ClosureReason.OTHER and not cmd.note.strip():
+            found.append(Reason.of("note_missing"))
+    return found
+
+
+def _unique(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
+    seen: set[str] = set()
+    kept = []
+    for r in reasons:
+        if r.code not in seen:
+            seen.add(r.code)
+            kept.append(r)
+    return tuple(kept)
+
+
+class Engine:
+    """Runs cases through a workflow.
+
+    :param workflow: the workflow definition (default: :func:`bw_integrationsmanagement`).
+    :param clock: a zero-argument callable returning an aware datetime (default: the
+        system clock in UTC). It stamps ``recorded_at`` and defines "today".
+    :param rule_sets: the rule sets by id (default: :data:`imflow.rules.RULE_SETS`).
+    :param policies: the host's own guards, run after the workflow's guards.
+    :param hooks: callbacks run after :meth:`handle` has built the new case.
+    :param timezone: where "today" is decided (default: Europe/Berlin).
+    :param accept_hashes: earlier workflow content hashes whose cases may still be
+        replayed under this definition.
+    """
+
+    def __init__(
+        self,
+        *,
+        workflow: Workflow | None = None,
+        clock: Clock | None = None,
+        rule_sets: Mapping[str, RuleSet] | None = None,
+        policies: Sequence[Policy] = (),
+        hooks: Hooks | None = None,
+        timezone: tzinfo = _BERLIN,
+        accept_hashes: Iterable[str] = (),
+    ) -> None:
+        self.workflow = workflow or bw_integrationsmanagement()
+        self.clock: Clock = clock or system_clock
+        self.rule_sets: Mapping[str, RuleSet] = dict(rule_sets or RULE_SETS)
+        self._by_effective_date = sorted(
+            self.rule_sets.values(), key=lambda rs: rs.effective_from, reverse=True
+        )
+        self.policies = tuple(policies)
+        self.hooks = hooks
+        self.timezone = timezone
+        self._compiled = self.workflow.compiled
+        self._commands = self._compiled.commands
+        self._final = self._compiled.final
+        self._workflow_id = self.workflow.id
+        self._workflow_hash = self.workflow.hash
+        self._hashes = frozenset({self._workflow_hash, *accept_hashes})
+        self._log = structlog.get_logger("imflow")
+        self._day = date.min
+        self._day_start = self._day_end = datetime.min.replace(tzinfo=UTC)
+        self.hook_failures: list[HookFailure] = []
+
+    # -- time -------------------------------------------------------------------------
+
+    def today(self) -> date:
+        """The clock's current date in the engine's time zone."""
+        return self._today(self.clock())
+
+    def _today(self, now: datetime) -> date:
+        if self._day_start <= now < self._day_end:
+            return self._day
+        if now.tzinfo is None:
+            raise ValueError(f"the engine clock returned the naive datetime {now!r}")
+        local = now.astimezone(self.timezone).date()
+        self._day = local
+        # boundaries in UTC: comparing datetimes of the same tzinfo needs no offset lookup
+        start = datetime.combine(local, time(), tzinfo=self.timezone)
+        end = datetime.combine(local + _ONE_DAY, time(), tzinfo=self.timezone)
+        self._day_start, self._day_end = start.astimezone(UTC), end.astimezone(UTC)
+        return local
+
+    # -- opening -------------------------------------------------------------------
+
+    def open(self, command: OpenCase, *, by: Actor) -> Case:
+        """Open a case; raises :class:`~imflow.Rejected` with every failing guard."""
+        started = perf_counter()
+        try:
+            event = self._decide_open(command, by)
+        except Rejected as exc:
+            self._log.info(
+                "command_rejected",
+                case_id=command.case_id,
+                command="open_case",
+                reasons=list(exc.codes),
+                duration_ms=round((perf_counter() - started) * 1000, 3),
+            )
+            raise
+        case = _evolve.opened(event, self._compiled)
+        self._accepted(case, event, None, started)
+        return case
+
+    def _decide_open(self, cmd: OpenCase, by: Actor) -> CaseOpened:
+        now = self.clock()
+        today = self._today(now)
+        on = cmd.on
+        reasons: list[Reason] = []
+        rules = self._rule_set_on(on)
+        if rules is None:
+            reasons.append(Reason.of("no_rule_set", on=on))
+        elif self._forbidden(rules, by, "open_case", cmd.provider, cmd.district):
+            reasons.append(Reason.of("forbidden", role=by.role.value, command="open_case"))
+        if on > today:
+            reasons.append(Reason.of("date_in_future", on=on, today=today))
+        if cmd.district not in DISTRICTS:
+            reasons.append(Reason.of("unknown_district", district=cmd.district or "''"))
+        if not (cmd.case_id.strip() and cmd.person.strip() and cmd.provider.strip()):
+            for name in ("case_id", "person", "provider"):
+                if not getattr(cmd, name).strip():
+                    reasons.append(_invalid(name, "must not be empty"))
+        if cmd.household < 1:
+            reasons.append(_invalid("household", "must count at least one person"))
+        elif len(cmd.members) > cmd.household - 1:
+            reasons.append(_invalid("members", "more members than the household has"))
+        if self.policies and rules is not None:
+            ctx = GuardContext(by, on, today, rules, self.rule_sets)
+            reasons.extend(self._policy_reasons(None, cmd, ctx))
+        if reasons or rules is None:
+            raise Rejected(_unique(reasons), command_type="open_case", case_id=cmd.case_id)
+        months = rules.period_months
+        return CaseOpened(
+            case_id=cmd.case_id,
+            seq=1,
+            on=on,
+            recorded_at=now,
+            actor=by,
+            person=cmd.person,
+            household=cmd.household,
+            members=cmd.members,
+            district=cmd.district,
+            provider=cmd.provider,
+            rule_set=rules.id,
+            workflow=self._workflow_id,
+            workflow_hash=self._workflow_hash,
+            period_end=None if months is None else last_day(on, months=months),
+        )
+
+    # -- commands --------------------------------------------------------------------
+
+    def handle(self, case: Case, command: Command, *, by: Actor) -> Case:
+        """Apply *command* to *case* and return the new case; *case* is left untouched.
+
+        Raises :class:`~imflow.Rejected` with every failing guard; nothing changes then.
+        """
+        started = perf_counter()
+        try:
+            event = self._decide(case, command, by)
+        except Rejected as exc:
+            self._log.info(
+                "command_rejected",
+                case_id=case.case_id,
+                command=exc.command_type,
+                phase=str(case.phase),
+                reasons=list(exc.codes),
+                duration_ms=round((perf_counter() - started) * 1000, 3),
+            )
+            raise
+        new = _evolve.apply(case, event, self._compiled)
+        self._accepted(new, event, case.phase, started)
+        return new
+
+    def decide(self, case: Case, command: Command, *, by: Actor) -> tuple[Event, ...]:
+        """The events *command* would record on *case*, without applying them.
+
+        Pure apart from reading the clock; raises :class:`~imflow.Rejected`.
+        """
+        return (self._decide(case, command, by),)
+
+    def check(self, case: Case, command: Command, *, by: Actor) -> tuple[Reason, ...]:
+        """The reasons *command* would be refused with (empty when it would pass)."""
+        try:
+            self._decide(case, command, by)
+        except Rejected as exc:
+            return exc.reasons
+        return _NO_REASONS
+
+    def evolve(self, case: Case | None, event: Event) -> Case:
+        """*case* with *event* folded in (``None`` and a :class:`CaseOpened` start a case)."""
+        if case is None:
+            if not isinstance(event, CaseOpened):
+                raise InvalidHistory(f"a history starts with case_opened, not {event.type}")
+            self._check_workflow(event)
+            return _evolve.opened(event, self._compiled)
+        if isinstance(event, CaseOpened):
+            raise InvalidHistory(f"case {case.case_id!r} is already open")
+        if event.case_id != case.case_id:
+            raise InvalidHistory(f"event of case {event.case_id!r} in case {case.case_id!r}")
+        if event.seq != case.version + 1:
+            raise InvalidHistory(
+                f"case {case.case_id!r}: event seq {event.seq} follows version {case.version}"
+            )
+        return _evolve.apply(case, event, self._compiled)
+
+    def replay(self, events: Iterable[Event], *, start: Case | None = None) -> Case:
+        """The case that *events* describe, optionally continuing from a snapshot *start*.
+
+        ``engine.replay(case.events) == case`` always holds.
+        """
+        case = start
+        for event in events:
+            case = self.evolve(case, event)
+        if case is None:
+            raise InvalidHistory("no events to replay")
+        return case
+
+    def _check_workflow(self, event: CaseOpened) -> None:
+        if event.workflow != self.workflow.id or event.workflow_hash not in self._hashes:
+            raise WorkflowMismatch(
+                event.case_id,
+                recorded=f"{event.workflow}@{event.workflow_hash}",
+                current=f"{self.workflow.id}@{self.workflow.hash}",
+            )
+
+    def allowed(
+        self, case: Case, *, by: Actor, on: date | None = None
+    ) -> Mapping[str, tuple[Reason, ...]]:
+        """Every command of the workflow with the reasons it would be refused now.
+
+        An empty tuple means the command is allowed (its field values still get checked
+        when it is sent). *on* defaults to the clock's today.
+        """
+        today = self.today()
+        day = today if on is None else on
+        rules = self.rule_sets[case.rule_set]
+        ctx = GuardContext(by, day, today, rules, self.rule_sets)
+        answer: dict[str, tuple[Reason, ...]] = {}
+        for name, spec in self._commands.items():
+            reasons = self._common_reasons(case, spec, by, day, today, rules)
+            for guard in spec.guards:
+                reasons.extend(guard(case, None, ctx))
+            if self.policies:
+                reasons.extend(self._policy_reasons(case, None, ctx))
+            answer[name] = _unique(reasons)
+        return answer
+
+    # -- internals -------------------------------------------------------------------
+
+    def _rule_set_on(self, on: date) -> RuleSet | None:
+        for rules in self._by_effective_date:  # newest first
+            if rules.effective_from <= on:
+                return rules
+        return None
+
+    def _forbidden(
+        self, rules: RuleSet, by: Actor, name: str, provider: str, district: str
+    ) -> bool:
+        if not rules.may(by.role, name):
+            return True
+        return by.role is Role.MANAGER and (
+            by.provider != provider or (by.district is not None and by.district != district)
+        )
+
+    def _common_reasons(
+        self,
+        case: Case,
+        spec: CompiledCommand,
+        by: Actor,
+        on: date,
+        today: date,
+        rules: RuleSet,
+    ) -> list[Reason]:
+        reasons: list[Reason] = []
+        phase = case.phase
+        if phase not in spec.sources:
+            if phase in self._final:
+                reasons.append(Reason.of("case_closed"))
+            else:
+                reasons.append(Reason.of("invalid_in_phase", command=spec.name, phase=phase))
+        if self._forbidden(rules, by, spec.name, case.provider, case.district):
+            reasons.append(Reason.of("forbidden", role=by.role.value, command=spec.name))
+        latest = case.events[-1].on
+        if on < latest:
+            reasons.append(Reason.of("date_out_of_order", on=on, latest=latest))
+        if on > today:
+            reasons.append(Reason.of("date_in_future", on=on, today=today))
+        end = case.period_end
+        if end is not None and on > end and not spec.after_period:
+            reasons.append(Reason.of("period_ended", period_end=end))
+        if spec.needs_consent and case.consent is ConsentStatus.WITHDRAWN:
+            reasons.append(Reason.of("consent_missing"))
+        return reasons
+
+    def _policy_reasons(
+        self, case: Case | None, command: Command | None, ctx: GuardContext
+    ) -> list[Reason]:
+        found: list[Reason] = []
+        for policy in self.policies:
+            try:
+                found.extend(policy(case, command, ctx))
+            except Exception as exc:  # a broken policy refuses instead of half-applying
+                name = getattr(policy, "__qualname__", repr(policy))
+                self._log.error("policy_failed", policy=name, error=type(exc).__name__)
+                found.append(Reason.of("policy_error", policy=name))
+        return found
+
+    def _decide(self, case: Case, cmd: Command, by: Actor) -> Event:
+        name = cmd.name if isinstance(cmd, CustomAction) else cmd.type
+        spec = self._commands.get(name)
+        if spec is None or (isinstance(cmd, CustomAction) and name in _evolve.BUILTIN_COMMANDS):
+            raise Rejected(
+                (Reason.of("unknown_command", command=name),),
+                command_type=name,
+                case_id=case.case_id,
+            )
+        now = self.clock()
+        today = self._today(now)
+        on = cmd.on
+        rules = self.rule_sets[case.rule_set]
+        reasons = self._common_reasons(case, spec, by, on, today, rules)
+        reasons.extend(_field_reasons(case, cmd, rules))
+        if spec.guards or self.policies:
+            ctx = GuardContext(by, on, today, rules, self.rule_sets)
+            for guard in spec.guards:
+                reasons.extend(guard(case, cmd, ctx))
+            if self.policies:
+                reasons.extend(self._policy_reasons(case, cmd, ctx))
+        if reasons:
+            raise Rejected(_unique(reasons), command_type=name, case_id=case.case_id)
+        return self._event(case, cmd, by, now)
+
+    def _event(self, case: Case, cmd: Command, by: Actor, now: datetime) -> Event:
+        return _EVENT_FACTORIES[cmd.type](case, cmd, by, now, self.rule_sets)
+
+    def _accepted(self, case: Case, event: Event, before: str | None, started: float) -> None:
+        self._log.info(
+            "command_accepted",
+            case_id=case.case_id,
+            command=_evolve.EVENT_COMMAND.get(event.type, event.type),
+            event_type=event.type,
+            phase_from=None if before is None else str(before),
+            phase_to=str(case.phase),
+            version=len(case.events),
+            duration_ms=(perf_counter() - started) * 1000,
+        )
+        if self.hooks:
+            failures = self.hooks.run((event,), case)
+            for failure in failures:
+                self._log.error(
+                    "hook_failed",
+                    hook=failure.hook,
+                    event_type=failure.event_type,
+                    case_id=failure.case_id,
+                    seq=failure.seq,
+                )
+            self.hook_failures.extend(failures)
+
+
+_Factory = Callable[[Case, Any, Actor, datetime, Mapping[str, RuleSet]], Event]
+
+
+def _plain(cls: Callable[..., Event]) -> _Factory:
+    def make(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+        return cls(
+            case_id=case.case_id, seq=len(case.events) + 1, on=c.on, recorded_at=now, actor=by
+        )
+
+    return make
+
+
+def _contact(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return ContactRecorded(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        minutes=c.minutes,
+        channel=c.channel,
+        topics=c.topics,
+    )
+
+
+def _need(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return NeedRecorded(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        area=c.area,
+        note=c.note,
+    )
+
+
+def _goal(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return GoalAdded(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        goal_id=c.goal_id,
+        area=c.area,
+        description=c.description,
+        target_date=c.target_date,
+    )
+
+
+def _agreed(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return PlanAgreed(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        plan_version=len(case.plans),
+    )
+
+
+def _status(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return GoalStatusSet(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        goal_id=c.goal_id,
+        status=c.status,
+    )
+
+
+def _review(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return PlanReviewed(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        note=c.note,
+    )
+
+
+def _revise(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return PlanRevised(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        plan_version=len(case.plans) + 1,
+    )
+
+
+def _extend(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    months = rs[case.rule_set].period_months or 0
+    end = last_day(case.period_start, months=months + case.extended_months + c.months)
+    return PeriodExtended(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        months=c.months,
+        justification=c.justification,
+        period_end=end,
+    )
+
+
+def _close(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return CaseClosed(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        reason=c.reason,
+        note=c.note,
+    )
+
+
+def _migrate(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    target = rs[c.rule_set]
+    return RuleSetMigrated(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        rule_set=target.id,
+        period_end=migrated_period_end(case, target),
+    )
+
+
+def _custom(case: Case, c: Any, by: Actor, now: datetime, rs: Mapping[str, RuleSet]) -> Event:
+    return CustomActionTaken(
+        case_id=case.case_id,
+        seq=len(case.events) + 1,
+        on=c.on,
+        recorded_at=now,
+        actor=by,
+        name=c.name,
+        note=c.note,
+    )
+
+
+_EVENT_FACTORIES: Mapping[str, _Factory] = {
+    "record_consent": _plain(ConsentRecorded),
+    "withdraw_consent": _plain(ConsentWithdrawn),
+    "record_contact": _contact,
+    "start_assessment": _plain(AssessmentStarted),
+    "record_need": _need,
+    "start_planning": _plain(PlanningStarted),
+    "add_goal": _goal,
+    "agree_plan": _agreed,
+    "set_goal_status": _status,
+    "review_plan": _review,
+    "revise_plan": _revise,
+    "extend_period": _extend,
+    "close_case": _close,
+    "reopen_case": _plain(CaseReopened),
+    "migrate_rule_set": _migrate,
+    "custom_action": _custom,
+}

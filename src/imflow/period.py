@@ -1,0 +1,58 @@
+"""The counselling period (Beratungszeitraum), computed by §§ 187 (2), 188 (2), (3) BGB.
+
+The opening day counts; a period of *n* months ends at the end of the day before the
+day of the final month that corresponds by number to the opening day. Where that day
+does not exist in the final month, the period ends with the last day of that month.
+
+>>> from datetime import date
+>>> last_day(date(2025, 3, 1), months=36)
+datetime.date(2028, 2, 29)
+>>> last_day(date(2024, 2, 29), months=36)
+datetime.date(2027, 2, 28)
+>>> last_day(date(2025, 1, 31), months=1)
+datetime.date(2025, 2, 28)
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, timedelta
+
+__all__ = ["add_months", "last_day"]
+
+_ONE_DAY = timedelta(days=1)
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _DAYS[month - 1]
+
+
+def add_months(day: date, months: int) -> date:
+    """*day* moved by *months* calendar months, clamped to the end of the target month.
+
+    >>> add_months(date(2024, 1, 31), 1)
+    datetime.date(2024, 2, 29)
+    """
+    index = day.year * 12 + day.month - 1 + months
+    year, month0 = divmod(index, 12)
+    month = month0 + 1
+    return date(year, month, min(day.day, _days_in_month(year, month)))
+
+
+@functools.lru_cache(maxsize=8192)
+def last_day(start: date, *, months: int) -> date:
+    """The last day (inclusive) of a period of *months* months that begins on *start*."""
+    if months < 1:
+        raise ValueError(f"a period needs at least one month, got {months}")
+    index = start.year * 12 + start.month - 1 + months
+    year, month0 = divmod(index, 12)
+    month = month0 + 1
+    days_in_month = _days_in_month(year, month)
+    if start.day > days_in_month:  # § 188 (3) BGB: no corresponding day
+        return date(year, month, days_in_month)
+    return date(year, month, start.day) - _ONE_DAY
