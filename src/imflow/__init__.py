@@ -14,6 +14,7 @@ from imflow import commands, events
 from imflow.actors import Actor
 from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan
 from imflow.clock import FrozenClock, SteppingClock
+from imflow.deadlines import Deadline, sweep
 from imflow.engine import Engine, InvalidHistory, Policy
 from imflow.enums import (
     Channel,
@@ -52,6 +53,7 @@ __all__ = [
     "ConcurrencyConflict",
     "ConsentStatus",
     "Contact",
+    "Deadline",
     "Engine",
     "Extension",
     "FrozenClock",
@@ -79,4 +81,5 @@ __all__ = [
     "bw_integrationsmanagement",
     "commands",
     "events",
+    "sweep",
 ]

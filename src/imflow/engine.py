@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from imflow import _evolve
-from imflow.actors import Actor
+from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
 from imflow.clock import Clock, system_clock
 from imflow.commands import (
@@ -44,6 +44,7 @@ from imflow.commands import (
     RecordContact,
     SetGoalStatus,
 )
+from imflow.deadlines import Deadline, SweepResult, deadlines, sweep_cases
 from imflow.districts import DISTRICTS
 from imflow.enums import ClosureReason, ConsentStatus, Role
 from imflow.errors import ImflowError, Rejected, WorkflowMismatch
@@ -368,6 +369,20 @@ class Engine:
                 reasons.extend(self._policy_reasons(case, None, ctx))
             answer[name] = _unique(reasons)
         return answer
+
+    # -- deadlines and sweeps ----------------------------------------------------------
+
+    def deadlines(self, case: Case, *, on: date | None = None) -> tuple[Deadline, ...]:
+        """The case's deadlines due within the info window or overdue on *on* (default:
+        today), soonest first (see :mod:`imflow.deadlines`)."""
+        return deadlines(
+            case, rules=self.rule_sets[case.rule_set], on=self.today() if on is None else on
+        )
+
+    def sweep(self, cases: Iterable[Case], *, on: date, by: Actor = SYSTEM) -> SweepResult:
+        """Close every open case of *cases* whose period ended before *on*, as
+        ``period_expired`` by the ``system`` actor; returns the new cases. Idempotent."""
+        return sweep_cases(self, cases, on=on, by=by)
 
     # -- internals -------------------------------------------------------------------
 

@@ -54,6 +54,9 @@ class RuleSet:
     """The parameters of one rule set.
 
     ``period_months`` is ``None`` where the counselling period is not limited.
+    ``review_interval_months`` spaces the reviews of an agreed plan; ``info_days`` and
+    ``warning_days`` are the deadline warning windows; a plan is due within
+    ``plan_due_months`` of opening and consent within ``consent_due_days``.
     ``permissions`` maps each role to the command types it may issue
     (:data:`ALL_COMMANDS` for every one); managers are further limited to their own
     provider's cases by the engine.
@@ -70,6 +73,7 @@ class RuleSet:
     info_days: int = 90
     warning_days: int = 30
     plan_due_months: int = 3
+    consent_due_days: int = 28
     closure_reasons: frozenset[ClosureReason] = attrs.field(
         default=frozenset(ClosureReason), converter=_frozen_reasons
     )

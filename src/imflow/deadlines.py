@@ -1,0 +1,264 @@
+"""Deadlines and sweeps: what falls due on a case, and closing cases whose period ended.
+
+:func:`deadlines` lists a case's upcoming and overdue deadlines (the counselling
+period's last day, plan reviews, goal target dates, missing consent, the plan due
+after opening), each with a severity from the rule set's warning windows.
+:func:`sweep` closes every open case whose period ended as ``period_expired``, by the
+``system`` actor, idempotently; on a store it finds the due cases through an index.
+
+>>> from datetime import date
+>>> from imflow import Engine, FrozenClock, Actor, Role, commands as c
+>>> engine = Engine(clock=FrozenClock.on(date(2027, 12, 15)))
+>>> im = Actor("im-1", Role.MANAGER, provider="awo", district="08111")
+>>> case = engine.open(c.OpenCase(case_id="s-1", person="p", district="08111",
+...                               provider="awo", on=date(2025, 1, 1)), by=im)
+>>> for d in engine.deadlines(case):
+...     print(d.kind.value, d.due, d.severity.value)
+consent_missing 2025-01-29 overdue
+plan_due 2025-03-31 overdue
+period_end 2027-12-31 warning
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+import structlog
+
+from imflow.actors import SYSTEM, Actor
+from imflow.case import Case
+from imflow.commands import CloseCase
+from imflow.enums import ClosureReason, ConsentStatus, GoalStatus, Lang
+from imflow.errors import ConcurrencyConflict, Rejected
+from imflow.period import add_months
+from imflow.reasons import Reason
+from imflow.rules import RuleSet
+
+if TYPE_CHECKING:
+    from imflow.engine import Engine
+    from imflow.events import Event
+
+__all__ = [
+    "Deadline",
+    "DeadlineKind",
+    "Severity",
+    "SweepResult",
+    "SweepableStore",
+    "deadlines",
+    "sweep",
+    "sweep_cases",
+]
+
+_ONE_DAY = timedelta(days=1)
+
+
+class DeadlineKind(enum.StrEnum):
+    """What falls due."""
+
+    PERIOD_END = "period_end"
+    PLAN_REVIEW = "plan_review"
+    GOAL_TARGET = "goal_target"
+    CONSENT_MISSING = "consent_missing"
+    PLAN_DUE = "plan_due"
+
+    def label(self, lang: Lang = "en") -> str:
+        """A label in *lang*."""
+        return _KIND_LABELS[self][0 if lang == "de" else 1]
+
+
+class Severity(enum.StrEnum):
+    """How urgent a deadline is: ``info`` within the info window, ``warning`` within the
+    warning window, ``overdue`` once the due day has passed."""
+
+    INFO = "info"
+    WARNING = "warning"
+    OVERDUE = "overdue"
+
+    def label(self, lang: Lang = "en") -> str:
+        """A label in *lang*."""
+        return _SEVERITY_LABELS[self][0 if lang == "de" else 1]
+
+
+_KIND_LABELS = {
+    DeadlineKind.PERIOD_END: ("Ende des Beratungszeitraums", "End of the counselling period"),
+    DeadlineKind.PLAN_REVIEW: ("Überprüfung des Integrationsplans", "Plan review"),
+    DeadlineKind.GOAL_TARGET: ("Zieldatum", "Goal target date"),
+    DeadlineKind.CONSENT_MISSING: ("Einwilligung fehlt", "Consent missing"),
+    DeadlineKind.PLAN_DUE: ("Integrationsplan fällig", "Integration plan due"),
+}
+_SEVERITY_LABELS = {
+    Severity.INFO: ("Hinweis", "info"),
+    Severity.WARNING: ("Warnung", "warning"),
+    Severity.OVERDUE: ("überfällig", "overdue"),
+}
+
+
+@attrs.frozen
+class Deadline:
+    """One deadline of a case; ``subject`` names the goal for ``goal_target``."""
+
+    kind: DeadlineKind
+    due: date
+    severity: Severity
+    case_id: str
+    subject: str = ""
+
+
+def _severity(due: date, on: date, rules: RuleSet) -> Severity | None:
+    if due < on:
+        return Severity.OVERDUE
+    ahead = (due - on).days
+    if ahead <= rules.warning_days:
+        return Severity.WARNING
+    if ahead <= rules.info_days:
+        return Severity.INFO
+    return None
+
+
+def _candidates(case: Case, rules: RuleSet) -> Iterator[tuple[DeadlineKind, date, str]]:
+    if case.consent is ConsentStatus.MISSING:
+        yield (
+            DeadlineKind.CONSENT_MISSING,
+            case.period_start + timedelta(days=rules.consent_due_days),
+            "",
+        )
+    elif case.consent is ConsentStatus.WITHDRAWN:
+        withdrawn = max(e.on for e in case.events if e.type == "consent_withdrawn")
+        yield DeadlineKind.CONSENT_MISSING, withdrawn, ""
+    agreed = case.agreed_plan
+    if rules.plan_mandatory and agreed is None:
+        plan_due = add_months(case.period_start, rules.plan_due_months) - _ONE_DAY
+        yield DeadlineKind.PLAN_DUE, plan_due, ""
+    plan = case.plan
+    if plan is not None and plan.agreed_on is not None:
+        last = plan.reviews[-1] if plan.reviews else plan.agreed_on
+        yield DeadlineKind.PLAN_REVIEW, add_months(last, rules.review_interval_months), ""
+        for goal in plan.goals:
+            if goal.status is GoalStatus.OPEN:
+                yield DeadlineKind.GOAL_TARGET, goal.target_date, goal.goal_id
+    if case.period_end is not None:
+        yield DeadlineKind.PERIOD_END, case.period_end, ""
+
+
+def deadlines(case: Case, *, rules: RuleSet, on: date) -> tuple[Deadline, ...]:
+    """The deadlines of an open *case* that are due within the info window or overdue
+    on *on*, soonest first. A closed case has none."""
+    if not case.is_open:
+        return ()
+    found = []
+    for kind, due, subject in _candidates(case, rules):
+        severity = _severity(due, on, rules)
+        if severity is not None:
+            found.append(Deadline(kind, due, severity, case.case_id, subject))
+    return tuple(sorted(found, key=lambda d: (d.due, d.kind.value, d.subject)))
+
+
+# -- sweeps -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SweepResult:
+    """What a sweep did: the cases it closed, and the ones it could not close with why."""
+
+    on: date
+    closed: tuple[Case, ...] = ()
+    refused: tuple[tuple[str, tuple[Reason, ...]], ...] = ()
+
+    @property
+    def closed_ids(self) -> tuple[str, ...]:
+        """The ids of the cases closed."""
+        return tuple(c.case_id for c in self.closed)
+
+
+def _closure(case: Case) -> CloseCase:
+    assert case.period_end is not None
+    # the day after the last day, unless a later act (a withdrawal) was recorded since
+    return CloseCase(
+        reason=ClosureReason.PERIOD_EXPIRED,
+        on=max(case.period_end + _ONE_DAY, case.latest_on),
+        note="Beratungszeitraum abgelaufen (automatischer Abschluss)",
+    )
+
+
+def _due(case: Case, on: date) -> bool:
+    return case.is_open and case.period_end is not None and case.period_end < on
+
+
+def sweep_cases(
+    engine: Engine, cases: Iterable[Case], *, on: date, by: Actor = SYSTEM
+) -> SweepResult:
+    """Close every open case of *cases* whose period ended before *on* (pure: nothing is
+    stored). Running it again on the result closes nothing more."""
+    closed: list[Case] = []
+    refused: list[tuple[str, tuple[Reason, ...]]] = []
+    for case in cases:
+        if not _due(case, on):
+            continue
+        try:
+            closed.append(engine.handle(case, _closure(case), by=by))
+        except Rejected as exc:
+            refused.append((case.case_id, exc.reasons))
+    return SweepResult(on, tuple(closed), tuple(refused))
+
+
+class SweepableStore(Protocol):
+    """What :func:`sweep` needs from a store."""
+
+    def due_cases(self, on: date) -> Iterable[Case]:
+        """Open cases whose period ended before *on*, found through an index."""
+        ...
+
+    def append(
+        self,
+        case_id: str,
+        events: Iterable[Event],
+        *,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> object:
+        """Append *events* if the case is at *expected_version*."""
+        ...
+
+
+def sweep(
+    store: SweepableStore, *, on: date, engine: Engine | None = None, by: Actor = SYSTEM
+) -> SweepResult:
+    """Close every open case in *store* whose period ended before *on*.
+
+    Idempotent: each closure is appended with the case's version and an idempotency key
+    ``sweep:<case id>:<period end>``, so a second run, or two servers sweeping at once,
+    close each case exactly once.
+    """
+    from imflow.engine import Engine
+
+    engine = engine or Engine()
+    log = structlog.get_logger("imflow")
+    closed: list[Case] = []
+    refused: list[tuple[str, tuple[Reason, ...]]] = []
+    for case in store.due_cases(on):
+        if not _due(case, on):
+            continue
+        try:
+            new = engine.handle(case, _closure(case), by=by)
+        except Rejected as exc:
+            refused.append((case.case_id, exc.reasons))
+            continue
+        try:
+            store.append(
+                case.case_id,
+                new.events[case.version :],
+                expected_version=case.version,
+                idempotency_key=f"sweep:{case.case_id}:{case.period_end}",
+            )
+        except ConcurrencyConflict:
+            log.info("sweep_conflict", case_id=case.case_id)  # someone else acted first
+            continue
+        closed.append(new)
+    log.info("sweep_done", on=on.isoformat(), closed=len(closed), refused=len(refused))
+    return SweepResult(on, tuple(closed), tuple(refused))
