@@ -12,9 +12,19 @@ import os
 
 import structlog
 from hypothesis import HealthCheck, settings
+from structlog.typing import EventDict
 
+
+def _warnings_only(logger: object, method: str, event_dict: EventDict) -> EventDict:
+    if logging.getLevelNamesMapping().get(method.upper(), logging.INFO) < logging.WARNING:
+        raise structlog.DropEvent
+    return event_dict
+
+
+# Not a filtering bound logger: structlog.testing.capture_logs swaps the processors
+# only, so tests can still capture info-level events while the rest of the run is quiet.
 structlog.configure(
-    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    processors=[_warnings_only, structlog.dev.ConsoleRenderer(colors=False)],
     cache_logger_on_first_use=False,
 )
 

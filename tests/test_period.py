@@ -1,0 +1,85 @@
+"""The counselling period by §§ 187 (2), 188 (2), (3) BGB: table-driven and property-based."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imflow.period import add_months, last_day
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "expected"),
+    [
+        # the domain reference's example: the day before the same calendar date
+        (date(2025, 3, 1), 36, date(2028, 2, 29)),  # into a leap February
+        (date(2026, 3, 1), 36, date(2029, 2, 28)),
+        (date(2025, 1, 1), 36, date(2027, 12, 31)),  # across a year end
+        (date(2025, 6, 15), 36, date(2028, 6, 14)),
+        # § 188 (3): the corresponding day does not exist in the final month
+        (date(2024, 2, 29), 36, date(2027, 2, 28)),  # leap day, three years on
+        (date(2024, 2, 29), 48, date(2028, 2, 28)),  # four years on: Feb 29 exists
+        (date(2025, 1, 31), 1, date(2025, 2, 28)),
+        (date(2024, 1, 31), 1, date(2024, 2, 29)),
+        (date(2025, 1, 30), 1, date(2025, 2, 28)),
+        (date(2025, 1, 29), 1, date(2025, 2, 28)),  # Feb 29 missing in 2025
+        (date(2024, 1, 29), 1, date(2024, 2, 28)),  # Feb 29 exists: the day before
+        (date(2025, 3, 31), 36 + 6, date(2028, 9, 30)),  # Sep 31 missing
+        (date(2025, 8, 31), 36, date(2028, 8, 30)),
+        # extensions add calendar months to the same computation
+        (date(2025, 3, 1), 36 + 12, date(2029, 2, 28)),
+        (date(2025, 3, 1), 36 + 1, date(2028, 3, 31)),
+        (date(2025, 12, 31), 36 + 2, date(2029, 2, 28)),
+        (date(2023, 12, 31), 36 + 2, date(2027, 2, 28)),
+        (date(2025, 5, 31), 36 + 1, date(2028, 6, 30)),  # Jun 31 missing
+    ],
+)
+def test_last_day_table(start: date, months: int, expected: date) -> None:
+    assert last_day(start, months=months) == expected
+
+
+def test_a_period_needs_a_month() -> None:
+    with pytest.raises(ValueError, match="at least one month"):
+        last_day(date(2025, 1, 1), months=0)
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (date(2024, 1, 31), 1, date(2024, 2, 29)),
+        (date(2024, 3, 31), -1, date(2024, 2, 29)),
+        (date(2025, 12, 15), 1, date(2026, 1, 15)),
+        (date(2025, 1, 15), -13, date(2023, 12, 15)),
+    ],
+)
+def test_add_months(day: date, months: int, expected: date) -> None:
+    assert add_months(day, months) == expected
+
+
+@given(st.dates(date(1990, 1, 1), date(2090, 12, 31)), st.integers(0, 12))
+def test_last_day_is_the_day_before_the_anniversary(start: date, extra: int) -> None:
+    """The last day is the day before the same calendar date 36 + extra months later;
+    where that date does not exist (29, 30, 31), it is the end of that month."""
+    end = last_day(start, months=36 + extra)
+    target_month_index = start.year * 12 + start.month - 1 + 36 + extra
+    year, month = divmod(target_month_index, 12)
+    try:
+        anniversary = date(year, month + 1, start.day)
+    except ValueError:  # no corresponding day: the end of that month (§ 188 (3) BGB)
+        assert (end + timedelta(days=1)).day == 1
+        assert (end.year, end.month) == (year, month + 1)
+    else:
+        assert end == anniversary - timedelta(days=1)
+    # the period really is 36 + extra months long: never shorter, never a month more
+    assert add_months(start, 36 + extra) - timedelta(days=1) <= end
+    assert end < add_months(start, 36 + extra + 1)
+
+
+@given(st.dates(date(2000, 1, 1), date(2080, 12, 31)), st.integers(1, 12))
+def test_extensions_only_move_the_end_forward(start: date, months: int) -> None:
+    base = last_day(start, months=36)
+    extended = last_day(start, months=36 + months)
+    assert base < extended <= add_months(base, months) + timedelta(days=3)

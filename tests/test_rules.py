@@ -1,0 +1,153 @@
+"""Rule sets by effective date: which guards differ, and moving a case to a newer one."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from imflow import Actor, Case, Engine, FrozenClock, LifeArea, Phase, Rejected, Role, RuleSet
+from imflow import commands as c
+from imflow.rules import RULE_SETS, rule_set_in_force
+
+MANAGER = Actor("im-3", Role.MANAGER, provider="diakonie", district="08421")
+ENGINE = Engine(clock=FrozenClock(datetime(2030, 1, 1, 9, tzinfo=UTC)))
+
+
+def opened(on: date) -> Case:
+    return ENGINE.open(
+        c.OpenCase(case_id=f"ulm-{on}", person="p", district="08421", provider="diakonie", on=on),
+        by=MANAGER,
+    )
+
+
+def planning(on: date) -> Case:
+    case = opened(on)
+    for cmd in (
+        c.RecordConsent(on=on),
+        c.StartAssessment(on=on),
+        c.RecordNeed(on=on, area=LifeArea.WORK),
+        c.StartPlanning(on=on),
+    ):
+        case = ENGINE.handle(case, cmd, by=MANAGER)
+    return case
+
+
+@pytest.mark.parametrize(
+    ("on", "rule_set"),
+    [
+        (date(2018, 1, 1), "vwv-2018"),
+        (date(2023, 6, 5), "vwv-2018"),
+        (date(2023, 6, 6), "vwv-2023"),
+        (date(2024, 12, 31), "vwv-2023"),
+        (date(2025, 1, 1), "system-2025"),
+    ],
+)
+def test_a_case_is_pinned_to_the_rule_set_in_force_on_its_opening_date(
+    on: date, rule_set: str
+) -> None:
+    assert opened(on).rule_set == rule_set
+    found = rule_set_in_force(on)
+    assert found is not None
+    assert found.id == rule_set
+
+
+def test_the_guards_that_differ_between_rule_sets() -> None:
+    old, new, system = (
+        planning(date(2020, 5, 1)),
+        planning(date(2024, 5, 1)),
+        planning(date(2025, 5, 1)),
+    )
+    # vwv-2018: the plan is voluntary and the period unlimited
+    assert old.period_end is None
+    monitoring = ENGINE.handle(old, c.AgreePlan(on=date(2020, 6, 1)), by=MANAGER)
+    assert monitoring.phase == Phase.MONITORING
+    assert monitoring.agreed_plan is not None
+    assert monitoring.agreed_plan.goals == ()
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(
+            monitoring, c.ExtendPeriod(months=3, justification="x", on=date(2020, 7, 1)), by=MANAGER
+        )
+    assert exc.value.codes == ("no_period_limit",)
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(
+            monitoring, c.CloseCase(reason="period_expired", on=date(2029, 1, 1)), by=MANAGER
+        )
+    assert exc.value.codes == ("reason_not_allowed", "period_not_ended")
+    # vwv-2023 and system-2025: plan with goal agreements mandatory, 3 years + 1
+    for case in (new, system):
+        assert case.period_end is not None
+        with pytest.raises(Rejected) as exc:
+            ENGINE.handle(case, c.AgreePlan(on=case.latest_on), by=MANAGER)
+        assert exc.value.codes == ("no_goals",)
+    assert new.period_end == date(2027, 4, 30)
+
+
+def test_migrating_to_a_newer_rule_set_recomputes_the_period() -> None:
+    old = planning(date(2022, 3, 15))
+    assert (old.rule_set, old.period_end) == ("vwv-2018", None)
+    case = ENGINE.handle(
+        old,
+        c.AddGoal(
+            goal_id="g1",
+            area="work",
+            description="job",
+            target_date=date(2024, 1, 31),
+            on=date(2023, 7, 1),
+        ),
+        by=MANAGER,
+    )
+    migrated = ENGINE.handle(
+        case, c.MigrateRuleSet(rule_set="vwv-2023", on=date(2023, 7, 1)), by=MANAGER
+    )
+    assert (migrated.rule_set, migrated.period_end) == ("vwv-2023", date(2025, 3, 14))
+    assert migrated.events[-1].type == "rule_set_migrated"
+    assert ENGINE.replay(migrated.events) == migrated
+
+
+def test_migration_is_refused_when_the_case_would_break_the_new_rules() -> None:
+    case = planning(date(2020, 1, 10))
+    case = ENGINE.handle(
+        case,
+        c.AddGoal(
+            goal_id="g1",
+            area="work",
+            description="job",
+            target_date=date(2024, 1, 31),
+            on=date(2022, 1, 1),
+        ),
+        by=MANAGER,
+    )
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(case, c.MigrateRuleSet(rule_set="vwv-2023", on=date(2023, 6, 1)), by=MANAGER)
+    # not yet in force, the period (2020-01-10 + 3 years) is over, the goal lies beyond it
+    assert exc.value.codes == ("rule_set_not_in_force", "period_ended", "target_after_period_end")
+    newer = opened(date(2025, 2, 1))
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(newer, c.MigrateRuleSet(rule_set="vwv-2023", on=date(2025, 2, 1)), by=MANAGER)
+    assert exc.value.codes == ("rule_set_not_newer",)
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(newer, c.MigrateRuleSet(rule_set="vwv-2031", on=date(2025, 2, 1)), by=MANAGER)
+    assert exc.value.codes == ("unknown_rule_set",)
+
+
+def test_rule_sets_are_data_a_host_can_extend() -> None:
+    stricter = RuleSet(
+        id="district-2026",
+        effective_from=date(2026, 1, 1),
+        label_de="Kreis 2026",
+        label_en="District 2026",
+        extension_max_months=6,
+        review_interval_months=3,
+    )
+    engine = Engine(clock=ENGINE.clock, rule_sets={**RULE_SETS, stricter.id: stricter})
+    case = engine.open(
+        c.OpenCase(
+            case_id="k", person="p", district="08421", provider="diakonie", on=date(2026, 2, 1)
+        ),
+        by=MANAGER,
+    )
+    assert case.rule_set == "district-2026"
+    assert stricter.may(Role.MANAGER, "add_goal")
+    assert not stricter.may(Role.COORDINATOR, "add_goal")
+    assert stricter.label("de") == "Kreis 2026"
