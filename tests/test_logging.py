@@ -58,7 +58,7 @@ def test_every_command_is_logged_with_its_outcome() -> None:
     accepted = [e for e in logs if e["event"] == "command_accepted"]
     rejected = [e for e in logs if e["event"] == "command_rejected"]
     assert [e["command"] for e in accepted] == [
-        "case_opened",
+        "open_case",
         "record_consent",
         "start_assessment",
         "record_need",

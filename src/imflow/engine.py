@@ -224,7 +224,7 @@ class Engine:
             )
             raise
         case = _evolve.opened(event, self._compiled)
-        self._accepted(case, event, None, started)
+        self._accepted(case, event, "open_case", None, started)
         return case
 
     def _decide_open(self, cmd: OpenCase, by: Actor) -> CaseOpened:
@@ -293,7 +293,7 @@ class Engine:
             )
             raise
         new = _evolve.apply(case, event, self._compiled)
-        self._accepted(new, event, case.phase, started)
+        self._accepted(new, event, command.type, case.phase, started)
         return new
 
     def decide(self, case: Case, command: Command, *, by: Actor) -> tuple[Event, ...]:
@@ -472,18 +472,19 @@ class Engine:
     def _event(self, case: Case, cmd: Command, by: Actor, now: datetime) -> Event:
         return _EVENT_FACTORIES[cmd.type](case, cmd, by, now, self.rule_sets)
 
-    def _accepted(self, case: Case, event: Event, before: str | None, started: float) -> None:
+    def _accepted(
+        self, case: Case, event: Event, command: str, before: str | None, started: float
+    ) -> None:
         self._log.info(
             "command_accepted",
             case_id=case.case_id,
-            command=_evolve.EVENT_COMMAND.get(event.type, event.type),
-            event_type=event.type,
-            phase_from=None if before is None else str(before),
-            phase_to=str(case.phase),
+            command=command,
+            phase_from=before,
+            phase_to=case.phase,
             version=len(case.events),
             duration_ms=(perf_counter() - started) * 1000,
         )
-        if self.hooks:
+        if self.hooks is not None:
             failures = self.hooks.run((event,), case)
             for failure in failures:
                 self._log.error(

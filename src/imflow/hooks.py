@@ -103,6 +103,8 @@ class Hooks:
     def run(self, events: Iterable[Event], case: Case) -> list[HookFailure]:
         """Call every subscribed hook for *events*; collect failures instead of raising."""
         failures: list[HookFailure] = []
+        if not self._subscriptions:
+            return failures
         for event in events:
             for fn in self.callbacks(event.type):
                 try:
