@@ -1,0 +1,267 @@
+"""Private: the in-memory store, for tests, simulations and single-process tools."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
+from types import TracebackType
+from typing import Self
+
+import attrs
+import structlog
+
+from imflow.actors import SYSTEM, Actor
+from imflow.case import Case
+from imflow.engine import Engine
+from imflow.erasure import TOMBSTONE
+from imflow.errors import CaseNotFound
+from imflow.events import Event
+from imflow.store._base import (
+    AppendResult,
+    Delivery,
+    IdempotencyKeyReused,
+    OutboxEntry,
+    check_batch,
+    conflict,
+    erasure_event,
+    fold,
+    persons_of,
+)
+
+__all__ = ["MemoryStore"]
+
+
+class _MemoryOutbox:
+    """The outbox of a :class:`MemoryStore`: same semantics, no persistence."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._entries: dict[int, OutboxEntry] = {}
+        self._done: set[int] = set()
+        self._deliveries: dict[tuple[int, str], Delivery] = {}
+        self._next_id = 1
+
+    def add(self, events: Sequence[Event]) -> None:
+        for event in events:
+            entry = OutboxEntry(self._next_id, event.case_id, event.seq, event.type)
+            self._entries[entry.id] = entry
+            self._next_id += 1
+
+    def pending(self, *, after: int, limit: int) -> list[OutboxEntry]:
+        with self._lock:
+            found = [e for i, e in self._entries.items() if i > after and i not in self._done]
+            return found[:limit]
+
+    def deliveries(self, entries: Sequence[OutboxEntry]) -> dict[tuple[int, str], Delivery]:
+        with self._lock:
+            ids = {e.id for e in entries}
+            return {k: d for k, d in self._deliveries.items() if k[0] in ids}
+
+    def record(self, entry: OutboxEntry, deliveries: Sequence[Delivery], *, done: bool) -> None:
+        with self._lock:
+            for d in deliveries:
+                self._deliveries[(d.entry_id, d.hook)] = d
+            if done:
+                self._done.add(entry.id)
+
+    def dead_letters(self) -> list[Delivery]:
+        with self._lock:
+            dead = [d for d in self._deliveries.values() if d.status == "dead"]
+            return sorted(dead, key=lambda d: (d.entry_id, d.hook))
+
+    def entry(self, entry_id: int) -> OutboxEntry | None:
+        with self._lock:
+            return self._entries.get(entry_id)
+
+    def count_pending(self) -> int:
+        with self._lock:
+            return len(self._entries) - len(self._done)
+
+    def forget_errors(self, case_id: str) -> None:
+        for key, d in list(self._deliveries.items()):
+            if d.case_id == case_id and d.last_error:
+                self._deliveries[key] = _erased_error(d)
+
+
+def _erased_error(d: Delivery) -> Delivery:
+    return attrs.evolve(d, last_error=TOMBSTONE)
+
+
+class MemoryStore:
+    """A store that keeps cases in memory; the reference for the store contract.
+
+    Appends are atomic (all events of a batch or none), optimistic and idempotent, as
+    in the SQL stores; nothing survives the process.
+
+    >>> from datetime import date
+    >>> from imflow import Actor, Engine, FrozenClock, Role, commands as c
+    >>> store = MemoryStore(engine=Engine(clock=FrozenClock.on(date(2025, 3, 1))))
+    >>> im = Actor("im-1", Role.MANAGER, provider="awo", district="08111")
+    >>> case = store.engine.open(c.OpenCase(case_id="m-1", person="p-1", district="08111",
+    ...                                     provider="awo", on=date(2025, 3, 1)), by=im)
+    >>> store.append("m-1", case.events, expected_version=0).version
+    1
+    >>> store.load("m-1") == case
+    True
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, *, engine: Engine | None = None) -> None:
+        self.engine = engine or Engine()
+        self._lock = threading.RLock()
+        self._cases: dict[str, Case] = {}
+        self._keys: dict[str, tuple[str, int, int]] = {}
+        self._persons: dict[str, set[str]] = {}
+        self._outbox = _MemoryOutbox(self._lock)
+        self._closed = False
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        case_id: str,
+        events: Iterable[Event],
+        *,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append *events* if the case is at *expected_version* (see :class:`Store`)."""
+        batch = tuple(events)
+        with self._lock:
+            self._check_open()
+            if idempotency_key is not None:
+                stored = self._recall(idempotency_key, case_id)
+                if stored is not None:
+                    return stored
+            check_batch(case_id, batch, expected_version)
+            base = self._cases.get(case_id)
+            actual = 0 if base is None else base.version
+            if actual != expected_version:
+                raise conflict(case_id, expected_version, actual)
+            new = fold(self.engine, base, batch)
+            # nothing can fail from here on: the batch is committed as a whole
+            self._cases[case_id] = new
+            for ref in persons_of(batch):
+                self._persons.setdefault(ref, set()).add(case_id)
+            if idempotency_key is not None:
+                self._keys[idempotency_key] = (case_id, batch[0].seq, batch[-1].seq)
+            self._outbox.add(batch)
+            return AppendResult(case_id, new.version, batch)
+
+    def recall(self, idempotency_key: str) -> AppendResult | None:
+        """The result stored for *idempotency_key*, if it was used before."""
+        with self._lock:
+            return self._recall(idempotency_key, None)
+
+    def _recall(self, key: str, case_id: str | None) -> AppendResult | None:
+        found = self._keys.get(key)
+        if found is None:
+            return None
+        stored_case, first, last = found
+        if case_id is not None and stored_case != case_id:
+            raise IdempotencyKeyReused(
+                f"idempotency key {key!r} was used for case {stored_case!r}, not {case_id!r}"
+            )
+        events = self._cases[stored_case].events[first - 1 : last]
+        return AppendResult(stored_case, last, events, replayed=True)
+
+    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:
+        """Replace the person's personal content in every case they appear in (not undoable).
+
+        Appends a :class:`~imflow.events.PersonErased` event to each case; returns their ids.
+        """
+        with self._lock:
+            self._check_open()
+            case_ids = tuple(sorted(self._persons.get(person_ref, ())))
+            rewritten = 0
+            for case_id in case_ids:
+                case = self._cases[case_id]
+                event = erasure_event(self.engine, case, on=on, by=by)
+                new = self.engine.evolve(case, event)
+                rewritten += sum(a != b for a, b in zip(case.events, new.events, strict=False))
+                self._cases[case_id] = new
+                self._outbox.add((event,))
+                self._outbox.forget_errors(case_id)
+                for refs in self._persons.values():
+                    refs.discard(case_id)
+            self._persons = {ref: ids for ref, ids in self._persons.items() if ids}
+        if case_ids:
+            structlog.get_logger("imflow").info(
+                "person_erased", case_ids=list(case_ids), events_rewritten=rewritten
+            )
+        return case_ids
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def load(self, case_id: str) -> Case:
+        """The case; raises :class:`~imflow.CaseNotFound`."""
+        with self._lock:
+            self._check_open()
+            case = self._cases.get(case_id)
+        if case is None:
+            raise CaseNotFound(case_id)
+        return case
+
+    def events(self, case_id: str) -> tuple[Event, ...]:
+        """The case's events in order; raises :class:`~imflow.CaseNotFound`."""
+        return self.load(case_id).events
+
+    def iter_cases(
+        self,
+        *,
+        district: str | None = None,
+        provider: str | None = None,
+        phase: str | None = None,
+        period_end_before: date | None = None,
+        open_only: bool = False,
+    ) -> Iterator[Case]:
+        """The cases that match every given filter, by case id."""
+        with self._lock:
+            self._check_open()
+            cases = sorted(self._cases.values(), key=lambda c: c.case_id)
+        for case in cases:
+            if district is not None and case.district != district:
+                continue
+            if provider is not None and case.provider != provider:
+                continue
+            if phase is not None and case.phase != phase:
+                continue
+            if period_end_before is not None and (
+                case.period_end is None or not case.period_end < period_end_before
+            ):
+                continue
+            if open_only and not case.is_open:
+                continue
+            yield case
+
+    def due_cases(self, on: date) -> Iterator[Case]:
+        """Open cases whose period ended before *on*."""
+        return self.iter_cases(period_end_before=on, open_only=True)
+
+    @property
+    def outbox(self) -> _MemoryOutbox:
+        """The outbox of committed events (see :class:`imflow.outbox.Runner`)."""
+        return self._outbox
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+
+    def close(self) -> None:
+        """Close the store; its data is gone."""
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,170 @@
+"""Private: the PostgreSQL store (psycopg 3, the optional extra ``imflow[postgres]``).
+
+psycopg is imported when a store is opened, not when this module is, so
+``imflow.store`` works without the extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import cattrs
+
+from imflow.engine import Engine
+from imflow.store._sql import (
+    Params,
+    Row,
+    SqlStore,
+    core_schema,
+    outbox_schema,
+    statements,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresStore"]
+
+_SQL = statements(lambda name: f"%({name})s", json_cast="::jsonb", greatest="GREATEST")
+
+_MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
+    (
+        1,
+        "events, cases, persons, idempotency",
+        core_schema(text="TEXT", day="DATE", moment="TIMESTAMPTZ", json_type="JSONB"),
+    ),
+    (
+        2,
+        "outbox",
+        outbox_schema(
+            serial="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", moment="TIMESTAMPTZ"
+        ),
+    ),
+)
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _require_psycopg() -> None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - the test environment has the extra
+        raise ImportError("PostgresStore needs psycopg 3: pip install 'imflow[postgres]'") from exc
+
+
+class PostgresStore(SqlStore):
+    """A store in PostgreSQL, for deployments where several servers share the cases.
+
+    Every write is one transaction; the conditional update of the case row is the
+    optimistic-concurrency check, so the loser of a race gets
+    :class:`~imflow.ConcurrencyConflict` and writes nothing. Events are ``JSONB``,
+    dates ``DATE``, times ``TIMESTAMPTZ``. The schema is created and migrated forward on
+    open, serialised by an advisory lock. A broken connection is replaced on next use.
+
+    :param conninfo: a libpq connection string or URI, e.g.
+        ``"postgresql://imflow@127.0.0.1:5432/imflow"``.
+    :param schema: a PostgreSQL schema to keep the tables in (created if missing;
+        default: the connection's ``search_path``).
+    :param engine: folds events into cases (default: ``Engine()``).
+    :param snapshot_every: store a snapshot every this many events (``0``: never).
+    :param cache_size: how many recently used cases to keep in memory (``0``: none).
+
+    Example (needs a running server)::
+
+        with PostgresStore("postgresql://imflow@127.0.0.1/imflow") as store:
+            case = store.load("wt-2025-0042")
+
+    .. versionadded:: 0.1.0
+    """
+
+    SQL: ClassVar[Mapping[str, str]] = _SQL
+    MIGRATIONS: ClassVar[Sequence[tuple[int, str, Sequence[str]]]] = _MIGRATIONS
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str | None = None,
+        engine: Engine | None = None,
+        snapshot_every: int = 50,
+        cache_size: int = 256,
+        connect_timeout: int = 10,
+        converter: cattrs.Converter | None = None,
+    ) -> None:
+        super().__init__(
+            engine=engine, snapshot_every=snapshot_every, cache_size=cache_size, converter=converter
+        )
+        if schema is not None and not _IDENTIFIER.fullmatch(schema):
+            raise ValueError(f"schema must be a lower-case SQL identifier, not {schema!r}")
+        _require_psycopg()
+        import psycopg
+
+        self.integrity_errors = (psycopg.IntegrityError,)
+        self.conninfo = conninfo
+        self.schema = schema
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Row] | None = None
+        self._connection()
+        with self._transaction():
+            self._migrate_locked()
+
+    @property
+    def connection(self) -> psycopg.Connection[Row]:
+        """The store's connection, for read-only queries such as key figures."""
+        return self._connection()
+
+    def _connection(self) -> psycopg.Connection[Row]:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            self._cache.clear()
+            with contextlib.suppress(Exception):
+                conn.close()
+        import psycopg
+
+        conn = psycopg.connect(
+            self.conninfo, autocommit=True, connect_timeout=self._connect_timeout
+        )
+        if self.schema is not None:
+            conn.execute(f"SET search_path TO {self.schema}")
+        self._conn = conn
+        return conn
+
+    # -- backend primitives ----------------------------------------------------------------
+
+    def _rows(self, key: str, params: Params) -> list[Row]:
+        return self._connection().execute(_SQL[key], params).fetchall()
+
+    def _exec(self, key: str, params: Params) -> int:
+        return self._connection().execute(_SQL[key], params).rowcount
+
+    def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
+        with self._connection().cursor() as cur:
+            cur.executemany(_SQL[key], rows)
+
+    def _query(self, sql: str, params: Params) -> list[Row]:
+        cur = self._connection().execute(sql, params or None)
+        return cur.fetchall() if cur.description is not None else []
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._connection().transaction():
+            yield
+
+    def _migrate_locked(self) -> None:
+        lock = f"imflow.migrate.{self.schema or ''}"
+        self._connection().execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock,))
+        if self.schema is not None:
+            self._connection().execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+        super()._migrate_locked()
+
+    def _param(self, name: str) -> str:
+        return f"%({name})s"
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

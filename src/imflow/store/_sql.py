@@ -1,0 +1,764 @@
+"""Private: the logic both SQL stores share; each backend supplies its SQL and its driver.
+
+The append path is one transaction: a conditional ``UPDATE`` (or ``INSERT``) of the
+case row that doubles as the optimistic-concurrency check, then batched inserts of the
+events, their outbox rows, the person index and the idempotency key. The new case is
+folded *before* the transaction, from a cached copy of the case at the expected
+version when there is one, so the transaction holds the write lock only for the writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import cattrs
+import structlog
+
+from imflow.actors import SYSTEM, Actor
+from imflow.case import Case
+from imflow.engine import Engine, InvalidHistory
+from imflow.erasure import TOMBSTONE
+from imflow.errors import CaseNotFound, ConcurrencyConflict, InvalidDocument
+from imflow.events import Event
+from imflow.serialization import SCHEMA_VERSION, _default_converter, dumps, from_document
+from imflow.store._base import (
+    AppendResult,
+    CaseCache,
+    Delivery,
+    IdempotencyKeyReused,
+    OutboxEntry,
+    SchemaTooNew,
+    check_batch,
+    closed_on,
+    conflict,
+    erasure_event,
+    fold,
+    persons_of,
+)
+
+__all__: list[str] = []
+
+Row = tuple[Any, ...]
+Params = Mapping[str, Any]
+
+_ERASURE_RETRIES = 5
+
+
+class _Stale(Exception):
+    """The conditional write of the case row found another version."""
+
+
+class SqlStore:
+    """Base of :class:`SQLiteStore` and :class:`PostgresStore` (not public)."""
+
+    SQL: ClassVar[Mapping[str, str]]
+    MIGRATIONS: ClassVar[Sequence[tuple[int, str, Sequence[str]]]]
+    integrity_errors: tuple[type[Exception], ...] = ()
+
+    def __init__(
+        self,
+        *,
+        engine: Engine | None,
+        snapshot_every: int,
+        cache_size: int,
+        converter: cattrs.Converter | None,
+    ) -> None:
+        if snapshot_every < 0:
+            raise ValueError("snapshot_every must be 0 (never) or positive")
+        self.engine = engine or Engine()
+        self.snapshot_every = snapshot_every
+        self._conv = converter or _default_converter()
+        self._cache = CaseCache(cache_size)
+        self._lock = threading.RLock()
+        self._log = structlog.get_logger("imflow")
+        self._outbox = SqlOutbox(self)
+
+    # -- what a backend supplies -----------------------------------------------------------
+
+    def _rows(self, key: str, params: Params) -> list[Row]:
+        raise NotImplementedError
+
+    def _exec(self, key: str, params: Params) -> int:
+        raise NotImplementedError
+
+    def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
+        raise NotImplementedError
+
+    def _query(self, sql: str, params: Params) -> list[Row]:
+        raise NotImplementedError
+
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _param(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _day(self, day: date | None) -> Any:
+        return day
+
+    def _moment(self, moment: datetime) -> Any:
+        return moment
+
+    def _moment_in(self, raw: Any) -> datetime:
+        assert isinstance(raw, datetime)
+        return raw
+
+    def _doc(self, raw: Any) -> Any:
+        return json.loads(raw) if isinstance(raw, str | bytes) else raw
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def _migrate_locked(self) -> None:
+        """Bring the schema up to date; runs inside a transaction that serialises openers."""
+        self._exec("create_migrations", {})
+        rows = self._rows("migration_version", {})
+        current = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        latest = self.MIGRATIONS[-1][0]
+        if current > latest:
+            raise SchemaTooNew(
+                f"the database is at schema version {current}; this imflow knows up to {latest}"
+            )
+        for version, name, statements in self.MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                self._query(statement, {})
+            self._exec("record_migration", {"version": version, "name": name})
+            self._log.info("store_migrated", version=version, migration=name)
+
+    @property
+    def schema_version(self) -> int:
+        """The version of the store's database schema (its latest applied migration)."""
+        with self._lock:
+            rows = self._rows("migration_version", {})
+        return int(rows[0][0])
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        case_id: str,
+        events: Iterable[Event],
+        *,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append *events* in one transaction if the case is at *expected_version*.
+
+        Raises :class:`~imflow.ConcurrencyConflict` and writes nothing when another
+        writer got there first. Re-sending an *idempotency_key* returns the stored
+        result (``replayed=True``) without a second write.
+        """
+        batch = tuple(events)
+        with self._lock:
+            if idempotency_key is not None:
+                stored = self._recall(idempotency_key, case_id)
+                if stored is not None:
+                    return stored
+            check_batch(case_id, batch, expected_version)
+            base = self._base(case_id, expected_version)
+            new = fold(self.engine, base, batch)
+            try:
+                with self._transaction():
+                    self._write_append(base, new, batch, expected_version, idempotency_key)
+            except _Stale:
+                return self._after_failed_write(case_id, expected_version, idempotency_key, None)
+            except self.integrity_errors as exc:
+                return self._after_failed_write(case_id, expected_version, idempotency_key, exc)
+            self._cache.put(new)
+            return AppendResult(case_id, new.version, batch)
+
+    def _after_failed_write(
+        self, case_id: str, expected: int, key: str | None, error: Exception | None
+    ) -> AppendResult:
+        """A concurrent writer won: the stored result of the same key, or a conflict."""
+        if key is not None:
+            stored = self._recall(key, case_id)
+            if stored is not None:
+                return stored
+        actual = self._version(case_id)
+        if actual != expected or error is None:
+            self._cache.drop(case_id)
+            raise conflict(case_id, expected, actual) from error
+        raise error
+
+    def _base(self, case_id: str, expected: int) -> Case | None:
+        if expected == 0:
+            return None  # the insert of the case row finds out whether it exists
+        cached = self._cache.get(case_id)
+        if cached is not None and cached.version == expected:
+            return cached
+        try:
+            case = self._load(case_id)
+        except CaseNotFound:
+            raise conflict(case_id, expected, 0) from None
+        if case.version != expected:
+            raise conflict(case_id, expected, case.version)
+        return case
+
+    def _case_row(self, case: Case) -> dict[str, Any]:
+        return {
+            "case_id": case.case_id,
+            "district": case.district,
+            "provider": case.provider,
+            "phase": str(case.phase),
+            "rule_set": case.rule_set,
+            "opened_on": self._day(case.period_start),
+            "period_end": self._day(case.period_end),
+            "closed_on": self._day(closed_on(case)),
+            "version": case.version,
+        }
+
+    def _event_rows(self, case: Case, batch: Sequence[Event]) -> list[dict[str, Any]]:
+        district, provider, conv = case.district, case.provider, self._conv
+        return [
+            {
+                "case_id": e.case_id,
+                "seq": e.seq,
+                "type": e.type,
+                "on_date": self._day(e.on),
+                "recorded_at": self._moment(e.recorded_at),
+                "district": district,
+                "provider": provider,
+                "schema_version": SCHEMA_VERSION,
+                "payload": dumps(e, converter=conv),
+            }
+            for e in batch
+        ]
+
+    def _snapshot_due(self, before: int, after: int) -> bool:
+        every = self.snapshot_every
+        return every > 0 and after // every > before // every
+
+    def _write_append(
+        self,
+        base: Case | None,
+        new: Case,
+        batch: Sequence[Event],
+        expected: int,
+        key: str | None,
+    ) -> None:
+        row = self._case_row(new)
+        row["expected"] = expected
+        snapshot = self._snapshot_due(expected, new.version)
+        row["snapshot"] = dumps(new, converter=self._conv) if snapshot else None
+        row["snapshot_version"] = new.version if snapshot else None
+        if base is None:
+            written = self._exec("insert_case", row)
+        else:
+            written = self._exec("update_case_snapshot" if snapshot else "update_case", row)
+        if written != 1:
+            raise _Stale
+        self._exec_many("insert_event", self._event_rows(new, batch))
+        self._exec_many(
+            "insert_outbox",
+            [{"case_id": e.case_id, "seq": e.seq, "type": e.type} for e in batch],
+        )
+        persons = persons_of(batch)
+        if persons:
+            self._exec_many(
+                "insert_person", [{"person_ref": p, "case_id": new.case_id} for p in persons]
+            )
+        if key is not None:
+            self._exec(
+                "insert_key",
+                {
+                    "key": key,
+                    "case_id": new.case_id,
+                    "first_seq": batch[0].seq,
+                    "last_seq": batch[-1].seq,
+                    "created_at": self._moment(self.engine.clock()),
+                },
+            )
+
+    def recall(self, idempotency_key: str) -> AppendResult | None:
+        """The result stored for *idempotency_key*, if it was used before."""
+        with self._lock:
+            return self._recall(idempotency_key, None)
+
+    def _recall(self, key: str, case_id: str | None) -> AppendResult | None:
+        rows = self._rows("recall", {"key": key})
+        if not rows:
+            return None
+        stored_case, first, last = rows[0][0], int(rows[0][1]), int(rows[0][2])
+        if case_id is not None and stored_case != case_id:
+            raise IdempotencyKeyReused(
+                f"idempotency key {key!r} was used for case {stored_case!r}, not {case_id!r}"
+            )
+        payloads = self._rows("event_range", {"case_id": stored_case, "first": first, "last": last})
+        events = tuple(self._event(r[0]) for r in payloads)
+        return AppendResult(stored_case, last, events, replayed=True)
+
+    def _version(self, case_id: str) -> int:
+        rows = self._rows("version", {"case_id": case_id})
+        return int(rows[0][0]) if rows else 0
+
+    # -- erasure ---------------------------------------------------------------------------
+
+    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:
+        """Erase the person's personal content from every case they appear in; not undoable.
+
+        Each case's event payloads are rewritten with :func:`imflow.erasure.tombstone`,
+        a :class:`~imflow.events.PersonErased` event is appended, the snapshot is
+        replaced and the person index forgets the case. Types, dates, phases, reasons,
+        areas and minutes stay, so key figures do not change. Logged with case ids only.
+        Returns the ids of the erased cases.
+        """
+        with self._lock:
+            case_ids = tuple(r[0] for r in self._rows("person_cases", {"person_ref": person_ref}))
+            rewritten = 0
+            for case_id in case_ids:
+                rewritten += self._erase_case(case_id, on=on, by=by)
+            if case_ids:
+                self._erasure_done()
+        if case_ids:
+            self._log.info("person_erased", case_ids=list(case_ids), events_rewritten=rewritten)
+        return case_ids
+
+    def _erase_case(self, case_id: str, *, on: date, by: Actor) -> int:
+        for _ in range(_ERASURE_RETRIES):
+            case = self._load(case_id)
+            event = erasure_event(self.engine, case, on=on, by=by)
+            new = self.engine.evolve(case, event)
+            changed = [
+                {"case_id": case_id, "seq": e.seq, "payload": dumps(e, converter=self._conv)}
+                for old, e in zip(case.events, new.events, strict=False)
+                if old != e
+            ]
+            row = self._case_row(new)
+            row["expected"] = case.version
+            row["snapshot"] = dumps(new, converter=self._conv)
+            row["snapshot_version"] = new.version
+            try:
+                with self._transaction():
+                    self._erasure_begins()
+                    if self._exec("update_case_snapshot", row) != 1:
+                        raise _Stale
+                    if changed:
+                        self._exec_many("rewrite_payload", changed)
+                    self._exec_many("insert_event", self._event_rows(new, (event,)))
+                    self._exec_many(
+                        "insert_outbox",
+                        [{"case_id": case_id, "seq": event.seq, "type": event.type}],
+                    )
+                    self._exec("forget_case_persons", {"case_id": case_id})
+                    self._exec("forget_errors", {"case_id": case_id, "erased": TOMBSTONE})
+            except _Stale:
+                self._cache.drop(case_id)
+                continue
+            self._cache.put(new)
+            return len(changed)
+        raise ConcurrencyConflict(case_id, expected=-1, actual=self._version(case_id))
+
+    def _erasure_begins(self) -> None:
+        """A backend's chance to make the rewrite overwrite old content on disk."""
+
+    def _erasure_done(self) -> None:
+        """A backend's chance to flush old content out of its logs after an erasure."""
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _event(self, raw: Any) -> Event:
+        event: Event = from_document(self._doc(raw), Event, converter=self._conv)
+        return event
+
+    def load(self, case_id: str) -> Case:
+        """The case: its latest snapshot plus the events after it, folded.
+
+        Raises :class:`~imflow.CaseNotFound`.
+        """
+        with self._lock:
+            return self._load(case_id)
+
+    def _load(self, case_id: str) -> Case:
+        cached = self._cache.get(case_id)
+        have = 0 if cached is None else cached.version
+        rows = self._rows("load", {"case_id": case_id, "have": have})
+        if not rows:
+            raise CaseNotFound(case_id)
+        version = int(rows[0][1])
+        if cached is not None and version == have:
+            return cached
+        if version < have:  # the database went back (a restore): forget what we knew
+            self._cache.drop(case_id)
+            return self._load(case_id)
+        start = cached
+        snapshot = rows[0][3]
+        if snapshot is not None:
+            try:
+                start = from_document(self._doc(snapshot), Case, converter=self._conv)
+            except InvalidDocument:  # written by an older schema: fold every event instead
+                return self._load_all(case_id, version)
+        case = self.engine.replay([self._event(r[3]) for r in rows[1:]], start=start)
+        if case.version != version:
+            raise InvalidHistory(f"case {case_id!r}: folded version {case.version} != {version}")
+        self._cache.put(case)
+        return case
+
+    def _load_all(self, case_id: str, version: int) -> Case:
+        rows = self._rows("events", {"case_id": case_id})
+        case = self.engine.replay([self._event(r[0]) for r in rows[:version]])
+        self._cache.put(case)
+        return case
+
+    def events(self, case_id: str) -> tuple[Event, ...]:
+        """The case's events in order; raises :class:`~imflow.CaseNotFound`."""
+        with self._lock:
+            rows = self._rows("events", {"case_id": case_id})
+        if not rows:
+            raise CaseNotFound(case_id)
+        return tuple(self._event(r[0]) for r in rows)
+
+    def iter_cases(
+        self,
+        *,
+        district: str | None = None,
+        provider: str | None = None,
+        phase: str | None = None,
+        period_end_before: date | None = None,
+        open_only: bool = False,
+    ) -> Iterator[Case]:
+        """The cases that match every given filter, by case id; each loaded when reached."""
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        for name, value in (("district", district), ("provider", provider), ("phase", phase)):
+            if value is not None:
+                where.append(f"{name} = {self._param(name)}")
+                params[name] = str(value)
+        if period_end_before is not None:
+            where.append(f"period_end < {self._param('before')}")
+            params["before"] = self._day(period_end_before)
+        if open_only:
+            where.append("closed_on IS NULL")
+        sql = "SELECT case_id FROM cases"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            ids = [r[0] for r in self._query(sql + " ORDER BY case_id", params)]
+        return self._loaded(ids)
+
+    def due_cases(self, on: date) -> Iterator[Case]:
+        """Open cases whose period ended before *on*, through the partial index ``cases_due``."""
+        with self._lock:
+            ids = [r[0] for r in self._rows("due", {"on": self._day(on)})]
+        return self._loaded(ids)
+
+    def _loaded(self, ids: list[str]) -> Iterator[Case]:
+        for case_id in ids:
+            try:
+                yield self.load(case_id)
+            except CaseNotFound:  # pragma: no cover - cases are never deleted
+                continue
+
+    @property
+    def outbox(self) -> SqlOutbox:
+        """The outbox of committed events (see :class:`imflow.outbox.Runner`)."""
+        return self._outbox
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._cache.clear()
+            self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SqlOutbox:
+    """The outbox tables of a SQL store: written with the events, read by the runner."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    def pending(self, *, after: int, limit: int) -> list[OutboxEntry]:
+        s = self._store
+        with s._lock:
+            rows = s._rows("outbox_pending", {"after": after, "limit": limit})
+        return [OutboxEntry(int(r[0]), r[1], int(r[2]), r[3]) for r in rows]
+
+    def deliveries(self, entries: Sequence[OutboxEntry]) -> dict[tuple[int, str], Delivery]:
+        if not entries:
+            return {}
+        s = self._store
+        ids = {e.id for e in entries}
+        with s._lock:
+            rows = s._rows("outbox_deliveries", {"lo": min(ids), "hi": max(ids)})
+        found = (self._delivery(r) for r in rows)
+        return {(d.entry_id, d.hook): d for d in found if d.entry_id in ids}
+
+    def _delivery(self, r: Row) -> Delivery:
+        s = self._store
+        return Delivery(
+            entry_id=int(r[0]),
+            hook=r[1],
+            case_id=r[2],
+            seq=int(r[3]),
+            event_type=r[4],
+            status=r[5],
+            attempts=int(r[6]),
+            last_error=r[7],
+            updated_at=s._moment_in(r[8]),
+            next_attempt_at=None if r[9] is None else s._moment_in(r[9]),
+        )
+
+    def record(self, entry: OutboxEntry, deliveries: Sequence[Delivery], *, done: bool) -> None:
+        s = self._store
+        rows = [
+            {
+                "entry_id": d.entry_id,
+                "hook": d.hook,
+                "case_id": d.case_id,
+                "seq": d.seq,
+                "event_type": d.event_type,
+                "status": d.status,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "updated_at": s._moment(d.updated_at),
+                "next_attempt_at": None
+                if d.next_attempt_at is None
+                else s._moment(d.next_attempt_at),
+            }
+            for d in deliveries
+        ]
+        with s._lock, s._transaction():
+            if rows:
+                s._exec_many("outbox_upsert", rows)
+            if done:
+                s._exec("outbox_done", {"id": entry.id})
+
+    def dead_letters(self) -> list[Delivery]:
+        s = self._store
+        with s._lock:
+            rows = s._rows("outbox_dead", {})
+        return [self._delivery(r) for r in rows]
+
+    def entry(self, entry_id: int) -> OutboxEntry | None:
+        s = self._store
+        with s._lock:
+            rows = s._rows("outbox_entry", {"id": entry_id})
+        if not rows:
+            return None
+        r = rows[0]
+        return OutboxEntry(int(r[0]), r[1], int(r[2]), r[3])
+
+    def count_pending(self) -> int:
+        s = self._store
+        with s._lock:
+            rows = s._rows("outbox_count", {})
+        return int(rows[0][0])
+
+
+def core_schema(*, text: str, day: str, moment: str, json_type: str) -> list[str]:
+    """The tables of migration 1 in a backend's types (the schema agreed for key figures)."""
+    return [
+        f"""CREATE TABLE events (
+            case_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            on_date {day} NOT NULL,
+            recorded_at {moment} NOT NULL,
+            district TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            schema_version INTEGER NOT NULL,
+            payload {json_type} NOT NULL,
+            PRIMARY KEY (case_id, seq)
+        )""",
+        f"""CREATE TABLE cases (
+            case_id TEXT PRIMARY KEY,
+            district TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            rule_set TEXT NOT NULL,
+            opened_on {day} NOT NULL,
+            period_end {day},
+            closed_on {day},
+            version INTEGER NOT NULL,
+            snapshot {json_type},
+            snapshot_version INTEGER
+        )""",
+        # due_cases and the deadline sweep touch only open cases with a period end
+        "CREATE INDEX cases_due ON cases (period_end)"
+        " WHERE closed_on IS NULL AND period_end IS NOT NULL",
+        "CREATE INDEX cases_scope ON cases (district, provider, phase)",
+        f"""CREATE TABLE case_persons (
+            person_ref {text} NOT NULL,
+            case_id TEXT NOT NULL,
+            PRIMARY KEY (person_ref, case_id)
+        )""",
+        "CREATE INDEX case_persons_case ON case_persons (case_id)",
+        f"""CREATE TABLE idempotency (
+            key TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            created_at {moment} NOT NULL
+        )""",
+    ]
+
+
+def outbox_schema(*, serial: str, moment: str) -> list[str]:
+    """The tables of migration 2: the outbox and the deliveries per hook."""
+    return [
+        f"""CREATE TABLE outbox (
+            id {serial},
+            case_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE done = 0",
+        f"""CREATE TABLE outbox_deliveries (
+            outbox_id BIGINT NOT NULL,
+            hook TEXT NOT NULL,
+            case_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            event_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            updated_at {moment} NOT NULL,
+            next_attempt_at {moment},
+            PRIMARY KEY (outbox_id, hook)
+        )""",
+        "CREATE INDEX outbox_dead ON outbox_deliveries (outbox_id) WHERE status = 'dead'",
+        "CREATE INDEX outbox_deliveries_case ON outbox_deliveries (case_id)",
+    ]
+
+
+def statements(
+    p: Callable[[str], str], *, json_cast: str = "", greatest: str = "MAX"
+) -> dict[str, str]:
+    """The named statements, with *p* turning a name into the backend's placeholder."""
+    case_cols = (
+        "case_id, district, provider, phase, rule_set, opened_on, period_end, closed_on, version"
+    )
+    case_vals = ", ".join(p(c.strip()) for c in case_cols.split(","))
+    update = (
+        f"UPDATE cases SET phase = {p('phase')}, rule_set = {p('rule_set')},"
+        f" period_end = {p('period_end')}, closed_on = {p('closed_on')},"
+        f" version = {p('version')}"
+    )
+    where = f" WHERE case_id = {p('case_id')} AND version = {p('expected')}"
+    return {
+        "insert_case": (
+            f"INSERT INTO cases ({case_cols}, snapshot, snapshot_version)"
+            f" VALUES ({case_vals}, {p('snapshot')}{json_cast}, {p('snapshot_version')})"
+            " ON CONFLICT (case_id) DO NOTHING"
+        ),
+        "update_case": update + where,
+        "update_case_snapshot": (
+            update + f", snapshot = {p('snapshot')}{json_cast},"
+            f" snapshot_version = {p('snapshot_version')}" + where
+        ),
+        "insert_event": (
+            "INSERT INTO events (case_id, seq, type, on_date, recorded_at, district, provider,"
+            " schema_version, payload) VALUES ("
+            f"{p('case_id')}, {p('seq')}, {p('type')}, {p('on_date')}, {p('recorded_at')},"
+            f" {p('district')}, {p('provider')}, {p('schema_version')}, {p('payload')}{json_cast})"
+        ),
+        "insert_outbox": (
+            "INSERT INTO outbox (case_id, seq, type)"
+            f" VALUES ({p('case_id')}, {p('seq')}, {p('type')})"
+        ),
+        "insert_person": (
+            "INSERT INTO case_persons (person_ref, case_id)"
+            f" VALUES ({p('person_ref')}, {p('case_id')})"
+            " ON CONFLICT DO NOTHING"
+        ),
+        "insert_key": (
+            "INSERT INTO idempotency (key, case_id, first_seq, last_seq, created_at) VALUES ("
+            f"{p('key')}, {p('case_id')}, {p('first_seq')}, {p('last_seq')}, {p('created_at')})"
+        ),
+        "recall": f"SELECT case_id, first_seq, last_seq FROM idempotency WHERE key = {p('key')}",
+        "version": f"SELECT version FROM cases WHERE case_id = {p('case_id')}",
+        "event_range": (
+            f"SELECT payload FROM events WHERE case_id = {p('case_id')}"
+            f" AND seq BETWEEN {p('first')} AND {p('last')} ORDER BY seq"
+        ),
+        "events": f"SELECT payload FROM events WHERE case_id = {p('case_id')} ORDER BY seq",
+        # one statement, so the case row and the events come from one consistent snapshot;
+        # the snapshot document is sent only when it is newer than the caller's cached case
+        "load": (
+            "SELECT 0, c.version, c.snapshot_version,"
+            f" CASE WHEN c.snapshot_version > {p('have')} THEN c.snapshot END"
+            f" FROM cases c WHERE c.case_id = {p('case_id')}"
+            " UNION ALL"
+            " SELECT 1, e.seq, NULL, e.payload FROM events e JOIN cases c ON c.case_id = e.case_id"
+            f" WHERE e.case_id = {p('case_id')}"
+            f" AND e.seq > {greatest}({p('have')}, COALESCE(c.snapshot_version, 0))"
+            " ORDER BY 1, 2"
+        ),
+        "due": (
+            "SELECT case_id FROM cases WHERE closed_on IS NULL AND period_end IS NOT NULL"
+            f" AND period_end < {p('on')} ORDER BY period_end, case_id"
+        ),
+        "person_cases": (
+            "SELECT DISTINCT case_id FROM case_persons"
+            f" WHERE person_ref = {p('person_ref')} ORDER BY case_id"
+        ),
+        "rewrite_payload": (
+            f"UPDATE events SET payload = {p('payload')}{json_cast}"
+            f" WHERE case_id = {p('case_id')} AND seq = {p('seq')}"
+        ),
+        "forget_case_persons": f"DELETE FROM case_persons WHERE case_id = {p('case_id')}",
+        "forget_errors": (
+            f"UPDATE outbox_deliveries SET last_error = {p('erased')}"
+            f" WHERE case_id = {p('case_id')} AND last_error <> ''"
+        ),
+        "outbox_pending": (
+            "SELECT id, case_id, seq, type FROM outbox"
+            f" WHERE done = 0 AND id > {p('after')} ORDER BY id LIMIT {p('limit')}"
+        ),
+        "outbox_deliveries": (
+            "SELECT outbox_id, hook, case_id, seq, event_type, status, attempts, last_error,"
+            " updated_at, next_attempt_at FROM outbox_deliveries"
+            f" WHERE outbox_id BETWEEN {p('lo')} AND {p('hi')}"
+        ),
+        "outbox_upsert": (
+            "INSERT INTO outbox_deliveries (outbox_id, hook, case_id, seq, event_type, status,"
+            " attempts, last_error, updated_at, next_attempt_at) VALUES ("
+            f"{p('entry_id')}, {p('hook')}, {p('case_id')}, {p('seq')}, {p('event_type')},"
+            f" {p('status')}, {p('attempts')}, {p('last_error')}, {p('updated_at')},"
+            f" {p('next_attempt_at')}) ON CONFLICT (outbox_id, hook) DO UPDATE SET"
+            " status = excluded.status, attempts = excluded.attempts,"
+            " last_error = excluded.last_error, updated_at = excluded.updated_at,"
+            " next_attempt_at = excluded.next_attempt_at"
+        ),
+        "outbox_done": f"UPDATE outbox SET done = 1 WHERE id = {p('id')}",
+        "outbox_dead": (
+            "SELECT outbox_id, hook, case_id, seq, event_type, status, attempts, last_error,"
+            " updated_at, next_attempt_at FROM outbox_deliveries WHERE status = 'dead'"
+            " ORDER BY outbox_id, hook"
+        ),
+        "outbox_entry": f"SELECT id, case_id, seq, type FROM outbox WHERE id = {p('id')}",
+        "outbox_count": "SELECT count(*) FROM outbox WHERE done = 0",
+        "create_migrations": (
+            "CREATE TABLE IF NOT EXISTS imflow_migrations (version INTEGER PRIMARY KEY,"
+            " name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        ),
+        "migration_version": "SELECT max(version) FROM imflow_migrations",
+        "record_migration": (
+            "INSERT INTO imflow_migrations (version, name, applied_at)"
+            f" VALUES ({p('version')}, {p('name')}, CURRENT_TIMESTAMP)"
+        ),
+    }
