@@ -1,0 +1,185 @@
+"""A small Sphinx extension for imflow's docs.
+
+- ``workflow-diagram``: draws a workflow with :meth:`imflow.Workflow.to_mermaid` at build
+  time. With ``sphinxcontrib-mermaid`` installed the diagram is rendered in the reader's
+  browser; without it, the Mermaid source is shown as a code block. Either way the
+  build needs no network and no external program.
+- Cross-references to re-exported names (``imflow.Engine``, ``imflow.Rejected``) resolve
+  to the place where the reference documents them (``imflow.engine.Engine``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any, ClassVar
+
+from docutils import nodes
+from docutils.nodes import Element, Node
+from docutils.parsers.rst import directives
+from sphinx.addnodes import pending_xref
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util.docutils import SphinxDirective
+
+_FRONT_MATTER = re.compile(r"\A---\n(?P<body>.*?)\n---\n", re.S)
+
+
+def mermaid_source(lang: str, *, internal: bool = False, workflow: str = "") -> str:
+    """The Mermaid text of a workflow, with a front matter Mermaid understands."""
+    from imflow import Workflow, bw_integrationsmanagement
+
+    wf: Workflow = bw_integrationsmanagement()
+    if workflow:
+        module_name, _, attr = workflow.partition(":")
+        wf = getattr(importlib.import_module(module_name), attr)()
+    text = wf.to_mermaid(lang="de" if lang == "de" else "en", internal=internal)
+    match = _FRONT_MATTER.match(text)
+    if match and ":" not in match["body"]:
+        # transitions writes the bare title; Mermaid's front matter is YAML with keys
+        text = f"---\ntitle: {match['body'].strip()}\n---\n" + text[match.end() :]
+    return text
+
+
+class WorkflowDiagram(SphinxDirective):
+    """``workflow-diagram``: the default workflow (or ``:workflow: module:factory``)."""
+
+    has_content = False
+    option_spec: ClassVar[dict[str, Any]] = {
+        "lang": lambda arg: directives.choice(arg, ("de", "en")),
+        "internal": directives.flag,
+        "workflow": directives.unchanged,
+        "caption": directives.unchanged,
+    }
+
+    def run(self) -> list[Node]:
+        code = mermaid_source(
+            self.options.get("lang", "en"),
+            internal="internal" in self.options,
+            workflow=self.options.get("workflow", ""),
+        )
+        node: Element
+        if "sphinxcontrib.mermaid" in self.env.app.extensions:
+            from sphinxcontrib.mermaid import mermaid
+
+            node = mermaid()
+            node["code"] = code
+            node["options"] = {}
+        else:
+            node = nodes.literal_block(code, code, language="text")
+        caption = self.options.get("caption")
+        if caption:
+            figure = nodes.figure("", node)
+            figure += nodes.caption(caption, caption)
+            return [figure]
+        return [node]
+
+
+class Exports(SphinxDirective):
+    """``imflow-exports``: a table of the names ``imflow`` exports, linked to their pages."""
+
+    has_content = False
+
+    def run(self) -> list[Node]:
+        import inspect
+
+        import imflow
+
+        table = nodes.table(classes=["imflow-exports"])
+        group = nodes.tgroup(cols=2)
+        table += group
+        group += nodes.colspec(colwidth=30)
+        group += nodes.colspec(colwidth=70)
+        body = nodes.tbody()
+        for name in imflow.__all__:
+            obj = getattr(imflow, name)
+            ref = pending_xref(
+                "",
+                nodes.literal(name, f"imflow.{name}"),
+                refdomain="py",
+                reftype="obj",
+                reftarget=f"imflow.{name}",
+                refexplicit=True,
+                refwarn=True,
+            )
+            ref["refdoc"] = self.env.docname
+            summary = ""
+            if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismodule(obj):
+                summary = (inspect.getdoc(obj) or "").strip().split("\n\n")[0]
+                summary = " ".join(summary.split())
+            row = nodes.row()
+            row += nodes.entry("", nodes.paragraph("", "", ref))
+            row += nodes.entry("", nodes.paragraph(summary, summary))
+            body += row
+        group += body
+        return [table]
+
+
+_documented: dict[int, str] = {}
+
+
+def _lookup(dotted: str) -> Any:
+    """The object a dotted name refers to, or ``None``."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _canonical(env: BuildEnvironment, target: str) -> str | None:
+    """The documented name of the object *target* names, if the reference has one."""
+    objects = env.get_domain("py").objects  # type: ignore[attr-defined]
+    if not _documented:
+        for name in objects:
+            obj = _lookup(name)
+            if obj is not None and not isinstance(obj, str | int | float | bool):
+                _documented.setdefault(id(obj), name)
+    parts = target.split(".")
+    for cut in range(len(parts), 1, -1):
+        obj = _lookup(".".join(parts[:cut]))
+        if obj is None:
+            continue
+        name = _documented.get(id(obj))
+        if name is not None:
+            full = ".".join([name, *parts[cut:]])
+            return full if full in objects else None
+    return None
+
+
+def resolve_reexports(
+    app: Sphinx, env: BuildEnvironment, node: pending_xref, contnode: Element
+) -> Element | None:
+    """``missing-reference``: retry ``imflow.X`` at the name the reference uses."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    if not target.startswith("imflow."):
+        return None
+    name = _canonical(env, target)
+    if name is None or name == target:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], name, node, contnode
+    )
+
+
+def _reset(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+    _documented.clear()
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("workflow-diagram", WorkflowDiagram)
+    app.add_directive("imflow-exports", Exports)
+    app.connect("missing-reference", resolve_reexports)
+    app.connect("env-before-read-docs", _reset)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,152 @@
+"""Every code block in the docs runs as a test, collected by Sybil (and only by Sybil).
+
+- ```` ```python ```` blocks run in one namespace per page, top to bottom; a block that
+  starts with ``>>>`` is a doctest and its output is compared (``ELLIPSIS`` and
+  ``NORMALIZE_WHITESPACE`` are on).
+- ```` ```{code-block} toml ```` (or ``json``) blocks with a ``:caption:`` that is a file
+  name are written to that file, so the page's Python can read it like a reader would;
+  every TOML and JSON block must parse.
+- ```` ```console ```` blocks run each ``$ `` line in a shell and compare the output
+  that follows it (with ``...`` as a wildcard).
+
+Each page runs in a fresh temporary directory as the working directory, so the files it
+writes (SQLite databases, TOML files, reports) never touch the repository.
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sybil import Document, Example, Region, Sybil
+from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
+from sybil.parsers.myst import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
+from sybil.parsers.myst.lexers import DirectiveLexer
+
+collect_ignore = ["conf.py", "_ext", "_build"]
+
+_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+_BIN = Path(sys.executable).parent
+
+
+def _data_check(language: str, text: str) -> None:
+    if language == "toml":
+        tomllib.loads(text)
+    elif language == "json":
+        json.loads(text)
+
+
+class DataFileParser:
+    """TOML and JSON blocks: they must parse; with a file-name caption they are saved."""
+
+    def __init__(self) -> None:
+        self.fenced = FencedCodeBlockLexer(
+            language=r"toml|json", mapping={"language": "language", "source": "source"}
+        )
+        self.directive = DirectiveLexer(directive=r"code-block|code", arguments=r"toml|json")
+
+    def __call__(self, document: Document) -> Iterable[Region]:
+        for region in self.fenced(document):
+            language = region.lexemes["language"]
+            source = str(region.lexemes["source"])
+            region.parsed = (language, source, None)
+            region.evaluator = self.evaluate
+            yield region
+        for region in self.directive(document):
+            language = region.lexemes["arguments"]
+            options = region.lexemes.get("options") or {}
+            region.parsed = (language, str(region.lexemes["source"]), options.get("caption"))
+            region.evaluator = self.evaluate
+            yield region
+
+    @staticmethod
+    def evaluate(example: Example) -> str | None:
+        language, source, filename = example.parsed
+        _data_check(language, source)
+        if filename:
+            Path(filename).write_text(source, encoding="utf-8")
+        return None
+
+
+class ConsoleParser:
+    """``console`` blocks: run each ``$ command`` and compare the output below it."""
+
+    def __init__(self) -> None:
+        self.lexer = FencedCodeBlockLexer(
+            language=r"console", mapping={"language": "language", "source": "source"}
+        )
+
+    def __call__(self, document: Document) -> Iterable[Region]:
+        for region in self.lexer(document):
+            region.parsed = str(region.lexemes["source"])
+            region.evaluator = self.evaluate
+            yield region
+
+    @staticmethod
+    def _steps(text: str) -> list[tuple[str, str]]:
+        steps: list[tuple[str, list[str]]] = []
+        for line in text.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            elif steps:
+                steps[-1][1].append(line)
+        return [(cmd, "\n".join(out).strip()) for cmd, out in steps]
+
+    @classmethod
+    def evaluate(cls, example: Example) -> str | None:
+        env = {**os.environ, "PATH": f"{_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env.pop("CI", None)  # the CLI's own behaviour, not the test run's
+        env["COLUMNS"] = "100"
+        checker = doctest.OutputChecker()
+        for command, expected in cls._steps(example.parsed):
+            done = subprocess.run(
+                command,
+                shell=True,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=300,
+                check=False,
+            )
+            got = (done.stdout + done.stderr).strip()
+            if expected and not checker.check_output(expected + "\n", got + "\n", _FLAGS):
+                return f"$ {command}\nexpected:\n{expected}\ngot (exit {done.returncode}):\n{got}"
+            if not expected and done.returncode != 0:
+                return f"$ {command}\nexited {done.returncode}:\n{got}"
+        return None
+
+
+def _enter_temp_dir(namespace: dict[str, Any]) -> None:
+    namespace["__docs_cwd__"] = os.getcwd()
+    namespace["__docs_tmp__"] = tmp = tempfile.mkdtemp(prefix="imflow-docs-")
+    namespace.setdefault("__name__", "docs")
+    os.chdir(tmp)
+
+
+def _leave_temp_dir(namespace: dict[str, Any]) -> None:
+    os.chdir(namespace["__docs_cwd__"])
+    shutil.rmtree(namespace["__docs_tmp__"], ignore_errors=True)
+
+
+pytest_collect_file = Sybil(
+    parsers=[
+        PythonCodeBlockParser(doctest_optionflags=_FLAGS),
+        DataFileParser(),
+        ConsoleParser(),
+        SkipParser(),
+        ClearNamespaceParser(),
+    ],
+    patterns=["*.md"],
+    excludes=["_build/*"],
+    setup=_enter_temp_dir,
+    teardown=_leave_temp_dir,
+).pytest()
