@@ -36,8 +36,11 @@ from imflow.errors import (
 )
 from imflow.guards import GuardContext
 from imflow.hooks import Hooks
+from imflow.outbox import CaseService, Runner
 from imflow.reasons import Reason
 from imflow.rules import RuleSet
+from imflow.serialization import dumps, loads
+from imflow.store import MemoryStore, PostgresStore, SQLiteStore, Store
 from imflow.workflow import CommandDef, PhaseDef, Workflow, bw_integrationsmanagement
 
 __version__ = "0.1.0"
@@ -46,6 +49,7 @@ __all__ = [
     "Actor",
     "Case",
     "CaseNotFound",
+    "CaseService",
     "Channel",
     "Closure",
     "ClosureReason",
@@ -66,20 +70,27 @@ __all__ = [
     "InvalidHistory",
     "InvalidWorkflow",
     "LifeArea",
+    "MemoryStore",
     "Need",
     "Phase",
     "PhaseDef",
     "Plan",
     "Policy",
+    "PostgresStore",
     "Reason",
     "Rejected",
     "Role",
     "RuleSet",
+    "Runner",
+    "SQLiteStore",
     "SteppingClock",
+    "Store",
     "Workflow",
     "WorkflowMismatch",
     "bw_integrationsmanagement",
     "commands",
+    "dumps",
     "events",
+    "loads",
     "sweep",
 ]

@@ -1,0 +1,507 @@
+"""After-commit delivery of events to hooks, from the store's persistent outbox.
+
+A store writes one outbox row per event in the same transaction as the event, so an
+event that was never committed can never be delivered, and a committed one is never
+lost. A :class:`Runner` delivers the pending events to the callbacks of an
+:class:`imflow.Hooks` registry:
+
+- **at least once**: a delivery is recorded after the hook returned; a runner killed in
+  between delivers that event again after the restart (make hooks idempotent, keyed by
+  ``(event.case_id, event.seq)``, to get exactly-once effects);
+- **in order per case and hook**: while an event waits for a retry or sits in the dead
+  letters, later events of the same case wait for that hook too;
+- **retries with backoff**: a hook that raises is tried again once its backoff (from
+  the injected clock: no threads, no sleeping) has passed, and after ``max_attempts``
+  failures it is parked as a *dead letter* that an operator can inspect
+  (:meth:`Runner.dead_letters`), replay (:meth:`Runner.replay_dead_letter`) or
+  discard (:meth:`Runner.discard_dead_letter`);
+- a failing hook never changes the stored case or its events.
+
+The host drives the runner (for example after each command, or from a timer of its
+own). :class:`CaseService` is the usual entry point: it loads a case, lets the engine
+decide, appends with the case's version and an idempotency key, and then delivers.
+
+>>> from datetime import date
+>>> from imflow import Actor, Engine, FrozenClock, Hooks, Role, commands as c
+>>> from imflow.events import ConsentRecorded
+>>> from imflow.store import MemoryStore
+>>> hooks = Hooks()
+>>> @hooks.on(ConsentRecorded)
+... def thank(event: ConsentRecorded, case: object) -> None:
+...     print("consent on", event.on, "for", event.case_id)
+>>> service = CaseService(MemoryStore(engine=Engine(clock=FrozenClock.on(date(2025, 3, 3)))),
+...                       hooks=hooks)
+>>> im = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
+>>> case = service.open(c.OpenCase(case_id="wt-1", person="p-1", district="08337",
+...                                provider="drk", on=date(2025, 3, 3)), by=im)
+>>> case = service.handle("wt-1", c.RecordConsent(on=date(2025, 3, 3)), by=im,
+...                       idempotency_key="form-4711")
+consent on 2025-03-03 for wt-1
+>>> service.handle("wt-1", c.RecordConsent(on=date(2025, 3, 3)), by=im,
+...                idempotency_key="form-4711").version  # sent twice: recorded once
+2
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import structlog
+
+from imflow.clock import Clock, system_clock
+from imflow.commands import Command, OpenCase
+from imflow.errors import ConcurrencyConflict
+from imflow.events import EVENT_TYPES, Event
+from imflow.hooks import HookFailure, Hooks, hook_name
+from imflow.serialization import loads
+from imflow.store._base import Delivery, OutboxEntry, OutboxLog
+
+if TYPE_CHECKING:
+    from imflow.actors import Actor
+    from imflow.case import Case
+    from imflow.engine import Engine
+    from imflow.store._base import AppendResult
+
+__all__ = [
+    "Backoff",
+    "CaseService",
+    "DeadLetter",
+    "OutboxStore",
+    "RunReport",
+    "Runner",
+    "ServiceStore",
+    "exponential_backoff",
+]
+
+Backoff = Callable[[int], timedelta]
+"""How long to wait before the next attempt, given the number of failed attempts so far."""
+
+DeadLetter = Delivery
+"""A delivery parked after too many failures (``status == "dead"``)."""
+
+
+def exponential_backoff(
+    *,
+    first: timedelta = timedelta(seconds=30),
+    factor: float = 2.0,
+    limit: timedelta = timedelta(hours=1),
+) -> Backoff:
+    """A backoff that waits *first*, then *factor* times longer after each failure, up to *limit*.
+
+    >>> delay = exponential_backoff()
+    >>> [str(delay(n)) for n in (1, 2, 3, 10)]
+    ['0:00:30', '0:01:00', '0:02:00', '1:00:00']
+    """
+
+    def delay(failures: int) -> timedelta:
+        return min(first * factor ** max(failures - 1, 0), limit)
+
+    return delay
+
+
+class OutboxStore(Protocol):
+    """What a :class:`Runner` needs from a store: its outbox and its cases."""
+
+    @property
+    def outbox(self) -> OutboxLog:
+        """The store's outbox."""
+        ...
+
+    def load(self, case_id: str) -> Case:
+        """The case with *case_id*."""
+        ...
+
+
+@attrs.frozen
+class RunReport:
+    """What one :meth:`Runner.run_once` pass did.
+
+    ``delivered`` counts successful hook calls, ``failed`` hook calls that raised,
+    ``parked`` the failures that moved a delivery into the dead letters, and
+    ``failures`` describes each failed call.
+    """
+
+    delivered: int = 0
+    failed: int = 0
+    parked: int = 0
+    failures: tuple[HookFailure, ...] = ()
+
+
+_Callback = Callable[[Any, "Case"], None]
+
+
+class Runner:
+    """Delivers committed events from a store's outbox to hooks; driven by the host.
+
+    :param store: any imflow store (its ``outbox`` and ``load``).
+    :param hooks: the callbacks to deliver to. Hooks are identified by their module
+        and qualified name, which must therefore be unique and stable across restarts.
+    :param clock: decides when a retry is due (default: the system clock).
+    :param max_attempts: failures after which a delivery is parked as a dead letter.
+    :param backoff: the wait after the *n*-th failure (default:
+        :func:`exponential_backoff`).
+    :param batch_size: how many outbox entries to read at a time.
+
+    Run one runner per store at a time: two runners deliver at least once as well,
+    but may then interleave the order of one case's events.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        hooks: Hooks,
+        *,
+        clock: Clock | None = None,
+        max_attempts: int = 5,
+        backoff: Backoff | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.store = store
+        self.hooks = hooks
+        self.clock: Clock = clock or system_clock
+        self.max_attempts = max_attempts
+        self.backoff: Backoff = backoff or exponential_backoff()
+        self.batch_size = batch_size
+        self._log = structlog.get_logger("imflow")
+        self._by_type: dict[str, tuple[tuple[str, _Callback], ...]] = {}
+        self._by_name: dict[str, _Callback] = {}
+        self._index()
+
+    def _index(self) -> None:
+        """Index the hooks by event type and by name (hooks may be added later)."""
+        by_type: dict[str, tuple[tuple[str, _Callback], ...]] = {}
+        by_name: dict[str, _Callback] = {}
+        for tag in EVENT_TYPES:
+            named = tuple((hook_name(fn), fn) for fn in self.hooks.callbacks(tag))
+            by_type[tag] = named
+            for name, fn in named:
+                if by_name.setdefault(name, fn) is not fn:
+                    raise ValueError(f"two hooks share the name {name!r}; give them distinct names")
+        self._by_type, self._by_name = by_type, by_name
+
+    def run_once(self, *, limit: int | None = None) -> RunReport:
+        """Deliver every due event once; return what happened.
+
+        *limit* caps the number of hook calls in this pass. Events whose retry is not
+        due yet, dead letters and the events queued behind them stay pending.
+        """
+        self._index()
+        outbox = self.store.outbox
+        now = self.clock()
+        delivered = failed = parked = calls = 0
+        failures: list[HookFailure] = []
+        blocked: set[tuple[str, str]] = set()
+        cases: dict[str, Case] = {}
+        after = 0
+        while limit is None or calls < limit:
+            entries = outbox.pending(after=after, limit=self.batch_size)
+            if not entries:
+                break
+            states = outbox.deliveries(entries)
+            for entry in entries:
+                after = entry.id
+                if limit is not None and calls >= limit:
+                    break
+                updates: list[Delivery] = []
+                complete = True
+                for name, fn in self._by_type.get(entry.event_type, ()):
+                    state = states.get((entry.id, name))
+                    if state is not None and state.status in ("delivered", "discarded"):
+                        continue
+                    lane = (name, entry.case_id)
+                    if lane in blocked or (limit is not None and calls >= limit):
+                        complete = False
+                        continue
+                    if state is not None and (
+                        state.status == "dead"
+                        or (state.next_attempt_at is not None and state.next_attempt_at > now)
+                    ):
+                        blocked.add(lane)
+                        complete = False
+                        continue
+                    case = self._case(cases, entry)
+                    calls += 1
+                    update = self._call(name, fn, entry, case, state, now)
+                    updates.append(update)
+                    if update.status == "delivered":
+                        delivered += 1
+                        continue
+                    failed += 1
+                    parked += update.status == "dead"
+                    failures.append(
+                        HookFailure(
+                            name, entry.event_type, entry.case_id, entry.seq, update.last_error
+                        )
+                    )
+                    blocked.add(lane)
+                    complete = False
+                if updates or complete:
+                    outbox.record(entry, updates, done=complete)
+        return RunReport(delivered, failed, parked, tuple(failures))
+
+    def _case(self, cases: dict[str, Case], entry: OutboxEntry) -> Case:
+        case = cases.get(entry.case_id)
+        if case is None or case.version < entry.seq:
+            case = cases[entry.case_id] = self.store.load(entry.case_id)
+        return case
+
+    def _call(
+        self,
+        name: str,
+        fn: _Callback,
+        entry: OutboxEntry,
+        case: Case,
+        state: Delivery | None,
+        now: Any,
+    ) -> Delivery:
+        event: Event = case.events[entry.seq - 1]
+        attempts = (0 if state is None else state.attempts) + 1
+        try:
+            fn(event, case)
+        except Exception as exc:  # a hook must never break the runner
+            dead = attempts >= self.max_attempts
+            self._log.error(
+                "hook_parked" if dead else "hook_failed",
+                hook=name,
+                event_type=entry.event_type,
+                case_id=entry.case_id,
+                seq=entry.seq,
+                attempts=attempts,
+                error=type(exc).__name__,
+            )
+            return Delivery(
+                entry_id=entry.id,
+                hook=name,
+                case_id=entry.case_id,
+                seq=entry.seq,
+                event_type=entry.event_type,
+                status="dead" if dead else "retry",
+                attempts=attempts,
+                last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                updated_at=now,
+                next_attempt_at=None if dead else now + self.backoff(attempts),
+            )
+        return Delivery(
+            entry_id=entry.id,
+            hook=name,
+            case_id=entry.case_id,
+            seq=entry.seq,
+            event_type=entry.event_type,
+            status="delivered",
+            attempts=attempts,
+            last_error="",
+            updated_at=now,
+        )
+
+    def pending(self) -> int:
+        """How many committed events still wait for at least one hook."""
+        return self.store.outbox.count_pending()
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """The deliveries parked after ``max_attempts`` failures, oldest first."""
+        return self.store.outbox.dead_letters()
+
+    def replay_dead_letter(self, letter: DeadLetter) -> bool:
+        """Deliver a dead letter again now; ``True`` if the hook succeeded.
+
+        On success the case's later events for that hook flow again on the next
+        :meth:`run_once`; on failure the letter stays dead with one more attempt.
+        """
+        self._index()
+        fn = self._by_name.get(letter.hook)
+        if fn is None:
+            raise ValueError(f"no hook named {letter.hook!r} is registered with this runner")
+        entry = self.store.outbox.entry(letter.entry_id)
+        if entry is None:
+            raise ValueError(f"no outbox entry {letter.entry_id}")
+        state = self.store.outbox.deliveries([entry]).get((entry.id, letter.hook))
+        if state is None or state.status != "dead":
+            return state is not None and state.status == "delivered"
+        now = self.clock()
+        update = self._call(letter.hook, fn, entry, self.store.load(entry.case_id), state, now)
+        if update.status != "delivered":
+            update = attrs.evolve(update, status="dead", next_attempt_at=None)
+        self._settle(entry, update)
+        return update.status == "delivered"
+
+    def discard_dead_letter(self, letter: DeadLetter) -> None:
+        """Give up on a dead letter: the case's later events for that hook flow again."""
+        entry = self.store.outbox.entry(letter.entry_id)
+        if entry is None:
+            raise ValueError(f"no outbox entry {letter.entry_id}")
+        update = attrs.evolve(letter, status="discarded", updated_at=self.clock())
+        self._log.warning(
+            "dead_letter_discarded", hook=letter.hook, case_id=letter.case_id, seq=letter.seq
+        )
+        self._settle(entry, update)
+
+    def _settle(self, entry: OutboxEntry, update: Delivery) -> None:
+        states = self.store.outbox.deliveries([entry])
+        states[(entry.id, update.hook)] = update
+        complete = all(
+            (s := states.get((entry.id, name))) is not None
+            and s.status in ("delivered", "discarded")
+            for name, _ in self._by_type.get(entry.event_type, ())
+        )
+        self.store.outbox.record(entry, [update], done=complete)
+
+
+class ServiceStore(OutboxStore, Protocol):
+    """What a :class:`CaseService` needs from a store."""
+
+    engine: Engine
+
+    def append(
+        self,
+        case_id: str,
+        events: Any,
+        *,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append *events* if the case is at *expected_version*."""
+        ...
+
+    def recall(self, idempotency_key: str) -> AppendResult | None:
+        """The result stored for *idempotency_key*."""
+        ...
+
+
+class CaseService:
+    """Runs commands against a store, then delivers the committed events to hooks.
+
+    Each command is: load the case, let the store's engine decide (guards, policies;
+    :class:`~imflow.Rejected` leaves everything unchanged), append the new events with
+    ``expected_version=case.version`` and the caller's idempotency key, and only after
+    the commit run the hooks through a :class:`Runner` (when *deliver* is true).
+
+    :param store: any imflow store; its ``engine`` decides. The engine must not carry
+        hooks of its own (those would run before the commit): pass them here.
+    :param hooks: the callbacks to deliver committed events to.
+    :param deliver: run a delivery pass after every command (set it to false when a
+        separate worker runs the :class:`Runner`, as with several servers).
+    :param retries: on :class:`~imflow.ConcurrencyConflict`, reload the case and decide
+        the command again this many times (default 0: the conflict reaches the caller).
+    :param runner_options: passed on to the :class:`Runner` (``max_attempts``,
+        ``backoff``, ``clock``; the clock defaults to the engine's).
+    """
+
+    def __init__(
+        self,
+        store: ServiceStore,
+        *,
+        hooks: Hooks | None = None,
+        deliver: bool = True,
+        retries: int = 0,
+        **runner_options: Any,
+    ) -> None:
+        if store.engine.hooks:
+            raise ValueError(
+                "the store's engine has hooks, which run before the commit; "
+                "pass them to CaseService(hooks=...) instead"
+            )
+        self.store = store
+        self.engine = store.engine
+        self.deliver_after = deliver
+        self.retries = retries
+        runner_options.setdefault("clock", self.engine.clock)
+        self.runner = Runner(store, hooks or Hooks(), **runner_options)
+
+    def open(self, command: OpenCase, *, by: Actor, idempotency_key: str | None = None) -> Case:
+        """Open a case and store its first event; returns the case."""
+        if idempotency_key is not None:
+            stored = self.store.recall(idempotency_key)
+            if stored is not None:
+                return self.store.load(stored.case_id)
+        case = self.engine.open(command, by=by)
+        result = self.store.append(
+            case.case_id, case.events, expected_version=0, idempotency_key=idempotency_key
+        )
+        if result.replayed:
+            case = self.store.load(case.case_id)
+        self._deliver()
+        return case
+
+    def handle(
+        self,
+        case_id: str,
+        command: Command,
+        *,
+        by: Actor,
+        idempotency_key: str | None = None,
+    ) -> Case:
+        """Apply *command* to the stored case; returns the new case.
+
+        A repeated *idempotency_key* returns the current case without deciding again.
+        Raises :class:`~imflow.Rejected`, :class:`~imflow.CaseNotFound` or
+        :class:`~imflow.ConcurrencyConflict` (after *retries*); nothing is written then.
+        """
+        if isinstance(command, OpenCase):
+            if command.case_id != case_id:
+                raise ValueError(f"open_case for {command.case_id!r} sent to case {case_id!r}")
+            return self.open(command, by=by, idempotency_key=idempotency_key)
+        if idempotency_key is not None:
+            stored = self.store.recall(idempotency_key)
+            if stored is not None:
+                return self.store.load(stored.case_id)
+        attempt = 0
+        while True:
+            case = self.store.load(case_id)
+            new = self.engine.handle(case, command, by=by)
+            try:
+                result = self.store.append(
+                    case_id,
+                    new.events[case.version :],
+                    expected_version=case.version,
+                    idempotency_key=idempotency_key,
+                )
+            except ConcurrencyConflict:
+                if attempt >= self.retries:
+                    raise
+                attempt += 1
+                continue
+            break
+        if result.replayed:
+            new = self.store.load(case_id)
+        self._deliver()
+        return new
+
+    def execute(
+        self,
+        document: str | bytes,
+        *,
+        by: Actor,
+        case_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Case:
+        """Parse a JSON command *document* and run it; an ``open_case`` opens a case.
+
+        Raises :class:`~imflow.InvalidDocument` before anything is read or written
+        when the document is not a valid command.
+        """
+        command = loads(document, Command)
+        if isinstance(command, OpenCase):
+            return self.handle(
+                command.case_id if case_id is None else case_id,
+                command,
+                by=by,
+                idempotency_key=idempotency_key,
+            )
+        if case_id is None:
+            raise ValueError(f"{command.type} needs the case_id of the case it acts on")
+        return self.handle(case_id, command, by=by, idempotency_key=idempotency_key)
+
+    def deliver(self, *, limit: int | None = None) -> RunReport:
+        """Run one delivery pass now (see :meth:`Runner.run_once`)."""
+        return self.runner.run_once(limit=limit)
+
+    def _deliver(self) -> None:
+        if self.deliver_after:
+            self.runner.run_once()
