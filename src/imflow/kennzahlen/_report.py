@@ -1,0 +1,252 @@
+"""Private: the yearly report, its merge and the entry point :func:`report`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from imflow.case import Case
+from imflow.events import Event
+from imflow.kennzahlen._catalogue import CATALOGUE, FigureValue, Group
+from imflow.kennzahlen._facts import Window, from_events
+from imflow.kennzahlen._findings import Finding, merge_findings
+from imflow.kennzahlen._sql import facts_from_sql, is_sql, session
+from imflow.kennzahlen._tally import Tally, UnitKey, count_facts
+from imflow.organisations import DistrictOrganisation, Provider, fte
+from imflow.organisations import staffing as staffing_of
+from imflow.rules import RULE_SETS, RuleSet
+
+__all__ = ["EventSource", "Report", "Staffing", "Unit", "report"]
+
+Staffing = (
+    Mapping[tuple[str, str], Decimal | int | float | str]
+    | Iterable[DistrictOrganisation | Provider]
+)
+"""The providers' FTE: a mapping ``(district, provider) -> FTE`` or organisation data."""
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """A store that lists its cases (such as ``MemoryStore``); the report reads their events."""
+
+    def iter_cases(self) -> Iterable[Case]: ...  # pragma: no cover
+
+
+@attrs.frozen(kw_only=True)
+class Unit:
+    """One provider in one district: its tally and its staffing.
+
+    ``fte_centi`` is the provider's FTE in hundredths (1.5 FTE = 150), ``None`` when the
+    organisation data give none; hundredths keep merged sums exact.
+    """
+
+    district: str
+    provider: str
+    tally: Tally = attrs.field(factory=Tally)
+    fte_centi: int | None = None
+
+    @property
+    def key(self) -> UnitKey:
+        """``(district, provider)``."""
+        return (self.district, self.provider)
+
+    @property
+    def fte(self) -> Decimal | None:
+        """The provider's FTE, if given."""
+        return None if self.fte_centi is None else Decimal(self.fte_centi) / 100
+
+    @property
+    def staffed(self) -> bool:
+        """Whether the provider's FTE is given and positive."""
+        return bool(self.fte_centi)
+
+
+def _merge_units(units: Iterable[Unit]) -> tuple[Unit, ...]:
+    merged: dict[UnitKey, Unit] = {}
+    for u in units:
+        old = merged.get(u.key)
+        if old is None:
+            merged[u.key] = u
+            continue
+        if None not in (old.fte_centi, u.fte_centi) and old.fte_centi != u.fte_centi:
+            raise ValueError(
+                f"conflicting FTE for provider {u.provider!r} in {u.district}:"
+                f" {old.fte} and {u.fte}"
+            )
+        merged[u.key] = Unit(
+            district=u.district,
+            provider=u.provider,
+            tally=old.tally + u.tally,
+            fte_centi=u.fte_centi if old.fte_centi is None else old.fte_centi,
+        )
+    return tuple(
+        merged[k]
+        for k in sorted(merged)
+        if merged[k].tally != Tally() or merged[k].fte_centi is not None
+    )
+
+
+def _common(values: Iterable[str | None]) -> str | None:
+    found = set(values)
+    return found.pop() if len(found) == 1 else None
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    """The key figures of one calendar year, per provider, district and state.
+
+    ``units`` hold one :class:`Unit` per (district, provider) with the sufficient
+    statistics, ``case_findings`` the plausibility findings about cases; everything
+    else is derived, so :meth:`merge` is exact. ``district`` and ``provider`` record
+    the scope the report was made for (``None``: all).
+    """
+
+    year: int
+    district: str | None = None
+    provider: str | None = None
+    units: tuple[Unit, ...] = ()
+    case_findings: tuple[Finding, ...] = ()
+
+    @property
+    def due(self) -> date:
+        """When the report is due at the granting authority: 31 January of the next year."""
+        return date(self.year + 1, 1, 31)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every plausibility finding: about cases, and providers with cases but no FTE."""
+        missing = [
+            f"{u.district}/{u.provider}"
+            for u in self.units
+            if u.tally.cases_active and not u.staffed
+        ]
+        extra = (Finding(code="fte_missing", units=missing),) if missing else ()
+        return merge_findings(self.case_findings, extra)
+
+    @property
+    def districts(self) -> tuple[str, ...]:
+        """The AGS codes of the districts with data, sorted."""
+        return tuple(sorted({u.district for u in self.units}))
+
+    def select(self, *, district: str | None = None, provider: str | None = None) -> Group:
+        """The tally and staffing of the units in *district* and/or of *provider*."""
+        units = [
+            u
+            for u in self.units
+            if (district is None or u.district == district)
+            and (provider is None or u.provider == provider)
+        ]
+        staffed = [u for u in units if u.staffed]
+        return Group(
+            tally=Tally.sum(u.tally for u in units),
+            fte_centi=sum(u.fte_centi or 0 for u in staffed),
+            staffed_active=sum(u.tally.cases_active for u in staffed),
+        )
+
+    def figures(
+        self, *, district: str | None = None, provider: str | None = None
+    ) -> dict[str, FigureValue]:
+        """Every figure of the catalogue, for the state (default), a district or a provider."""
+        group = self.select(district=district, provider=provider)
+        return {fid: fig.compute(group) for fid, fig in CATALOGUE.items()}
+
+    @classmethod
+    def merge(cls, *reports: Report) -> Report:
+        """The report of several providers or districts together.
+
+        Reports must be of the same year and about disjoint sets of cases (as those of
+        different providers are); the result equals the report over their joint events.
+        """
+        if not reports:
+            raise ValueError("merge needs at least one report")
+        years = {r.year for r in reports}
+        if len(years) != 1:
+            raise ValueError(f"cannot merge reports of different years: {sorted(years)}")
+        return cls(
+            year=reports[0].year,
+            district=_common(r.district for r in reports),
+            provider=_common(r.provider for r in reports),
+            units=_merge_units(u for r in reports for u in r.units),
+            case_findings=merge_findings(*(r.case_findings for r in reports)),
+        )
+
+
+def _centi(value: Decimal | int | float | str) -> int:
+    return int(fte(value) * 100)
+
+
+def _staffing_centi(staffing: Staffing | None) -> dict[UnitKey, int]:
+    if staffing is None:
+        return {}
+    if isinstance(staffing, Mapping):
+        return {(str(d), str(p)): _centi(v) for (d, p), v in staffing.items()}
+    return {k: _centi(v) for k, v in staffing_of(staffing).items()}
+
+
+def _events(source: object) -> Iterable[Event] | None:
+    if isinstance(source, EventSource):
+        return (e for case in source.iter_cases() for e in case.events)
+    if isinstance(source, Iterable):
+        return source
+    return None
+
+
+def report(
+    events_or_store: Iterable[Event] | EventSource | object,
+    *,
+    year: int,
+    provider: str | None = None,
+    district: str | None = None,
+    staffing: Staffing | None = None,
+    rule_sets: Mapping[str, RuleSet] | None = None,
+) -> Report:
+    """The key figures of *year* from events only, with their plausibility findings.
+
+    *events_or_store* is an iterable of events, a store that lists its cases
+    (``MemoryStore``), an SQL store (``SQLiteStore``, ``PostgresStore``: anything with a
+    ``connection`` attribute holding a ``sqlite3`` or ``psycopg`` connection) or such a
+    connection itself, to a database with the agreed ``events`` table. On SQL the
+    counting runs in the database, in one consistent read-only snapshot.
+
+    *district* and *provider* narrow the report to the cases opened there. *staffing*
+    gives the providers' FTE (events carry none); *rule_sets* resolve each case's rule
+    set (default: the shipped ones).
+    """
+    window = Window.of(year)
+    if is_sql(events_or_store):
+        with session(events_or_store) as (conn, dialect):
+            facts = facts_from_sql(conn, dialect, window, district=district, provider=provider)
+    else:
+        events = _events(events_or_store)
+        if events is None:
+            raise TypeError(
+                "report() reads events, a store with iter_cases(), an SQL store or a sqlite3 /"
+                f" psycopg connection; got {type(events_or_store)!r}"
+            )
+        facts = from_events(events, window, district=district, provider=provider)
+    tallies, findings = count_facts(facts, window, RULE_SETS if rule_sets is None else rule_sets)
+    fte_by_unit = {
+        key: centi
+        for key, centi in _staffing_centi(staffing).items()
+        if (district is None or key[0] == district) and (provider is None or key[1] == provider)
+    }
+    units = [
+        Unit(district=d, provider=p, tally=t, fte_centi=fte_by_unit.get((d, p)))
+        for (d, p), t in tallies.items()
+    ]
+    units.extend(
+        Unit(district=d, provider=p, fte_centi=c)
+        for (d, p), c in fte_by_unit.items()
+        if (d, p) not in tallies
+    )
+    return Report(
+        year=year,
+        district=district,
+        provider=provider,
+        units=_merge_units(units),
+        case_findings=merge_findings(findings),
+    )
