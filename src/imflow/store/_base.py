@@ -157,7 +157,7 @@ class Store(Protocol):
         ...
 
     def due_cases(self, on: date) -> Iterator[Case]:
-        """Open cases whose period ended before *on* (``period_end < on``), through an index."""
+        """Open cases whose period ended before *on* (``period_end < on``), by period end and id."""
         ...
 
     def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:

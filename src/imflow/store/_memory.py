@@ -237,8 +237,9 @@ class MemoryStore:
             yield case
 
     def due_cases(self, on: date) -> Iterator[Case]:
-        """Open cases whose period ended before *on*."""
-        return self.iter_cases(period_end_before=on, open_only=True)
+        """Open cases whose period ended before *on*, by period end and case id."""
+        due = self.iter_cases(period_end_before=on, open_only=True)
+        return iter(sorted(due, key=lambda c: (c.period_end or on, c.case_id)))
 
     @property
     def outbox(self) -> _MemoryOutbox:

@@ -117,6 +117,7 @@ class PostgresStore(SqlStore):
         return self._connection()
 
     def _connection(self) -> psycopg.Connection[Row]:
+        self._check_open()
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
             return conn

@@ -78,6 +78,7 @@ class SqlStore:
         self._lock = threading.RLock()
         self._log = structlog.get_logger("imflow")
         self._outbox = SqlOutbox(self)
+        self._closed = False
 
     # -- what a backend supplies -----------------------------------------------------------
 
@@ -466,11 +467,17 @@ class SqlStore:
 
     # -- life cycle ------------------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection; using the store afterwards raises :class:`RuntimeError`."""
         with self._lock:
-            self._cache.clear()
-            self._close()
+            if not self._closed:
+                self._closed = True
+                self._cache.clear()
+                self._close()
 
     def __enter__(self) -> Self:
         return self

@@ -102,11 +102,13 @@ class SQLiteStore(SqlStore):
     @property
     def connection(self) -> sqlite3.Connection:
         """The store's connection, for read-only queries such as key figures."""
+        self._check_open()
         return self._conn
 
     # -- backend primitives ----------------------------------------------------------------
 
     def _rows(self, key: str, params: Params) -> list[Row]:
+        self._check_open()
         return self._conn.execute(_SQL[key], params).fetchall()
 
     def _exec(self, key: str, params: Params) -> int:
@@ -116,10 +118,12 @@ class SQLiteStore(SqlStore):
         self._conn.executemany(_SQL[key], rows)
 
     def _query(self, sql: str, params: Params) -> list[Row]:
+        self._check_open()
         return self._conn.execute(sql, params).fetchall()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
+        self._check_open()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
