@@ -17,6 +17,7 @@ This is the only imflow module that imports hypothesis (install ``imflow[testing
 from __future__ import annotations
 
 from imflow.clock import FrozenClock, SteppingClock
+from imflow.testing._stateful import CaseMachine
 from imflow.testing._strategies import (
     FAR_FUTURE,
     CommandSequence,
@@ -31,6 +32,7 @@ from imflow.testing._strategies import (
 
 __all__ = [
     "FAR_FUTURE",
+    "CaseMachine",
     "CommandSequence",
     "FrozenClock",
     "SteppingClock",
