@@ -123,13 +123,17 @@ class CoordinationOffice:
     grant_eur: int = 0
 
 
+def _providers(value: Iterable[Provider]) -> tuple[Provider, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class DistrictOrganisation:
     """One district's set-up: its coordination office and the providers it delegated to."""
 
     district: str
     office: CoordinationOffice | None = None
-    providers: tuple[Provider, ...] = attrs.field(default=(), converter=tuple)
+    providers: tuple[Provider, ...] = attrs.field(default=(), converter=_providers)
 
 
 _MESSAGES: Mapping[str, tuple[str, str]] = {
