@@ -51,6 +51,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"^(?!imflow\b).*"),
     (r"py:.*", r"imflow(\.\w+)*\._\w+.*"),  # private helpers, e.g. an enum's base class
     (r"py:.*", r"imflow(\.\w+)*\.[A-Z]"),  # type variables
+    (r"py:class", r"imflow\.simulation\.Store"),  # a structural type used in a signature only
 ]
 
 html_theme = "furo"

@@ -115,6 +115,61 @@ class Exports(SphinxDirective):
         return [table]
 
 
+def _para(text: str, *, strong: str = "") -> nodes.paragraph:
+    para = nodes.paragraph()
+    if strong:
+        para += nodes.strong(strong, strong)
+        para += nodes.Text(" ")
+    para += nodes.Text(text)
+    return para
+
+
+class KennzahlenCatalogue(SphinxDirective):
+    """``kennzahlen-catalogue``: every key figure of :data:`imflow.kennzahlen.CATALOGUE`
+    (or, with ``:findings:``, every plausibility finding), drawn from the code."""
+
+    has_content = False
+    option_spec: ClassVar[dict[str, Any]] = {"findings": directives.flag}
+
+    def run(self) -> list[Node]:
+        from imflow.kennzahlen import CATALOGUE, FINDINGS
+
+        deflist = nodes.definition_list()
+        if "findings" in self.options:
+            for code, (de, en) in FINDINGS.items():
+                item = nodes.definition_list_item()
+                item += nodes.term("", "", nodes.literal(code, code))
+                body = nodes.definition()
+                body += _para(en)
+                body += _para(de, strong="DE:")
+                item += body
+                deflist += item
+            return [deflist]
+        for figure in CATALOGUE.values():
+            item = nodes.definition_list_item()
+            term = nodes.term()
+            term += nodes.literal(figure.id, figure.id)
+            term += nodes.Text(f" — {figure.name_en} ")
+            term += nodes.emphasis(figure.name_de, f"({figure.name_de})")
+            item += term
+            body = nodes.definition()
+            unit = f", unit: {figure.unit_en}" if figure.unit_en else ""
+            body += _para(f"{figure.kind}{unit}", strong="Kind:")
+            body += _para(figure.rule_en, strong="Rule:")
+            body += _para(figure.rule_de, strong="Regel:")
+            if figure.edge_cases:
+                body += _para("", strong="Edge cases:")
+                cases = nodes.bullet_list()
+                for case in figure.edge_cases:
+                    entry = nodes.list_item()
+                    entry += nodes.paragraph(case, case)
+                    cases += entry
+                body += cases
+            item += body
+            deflist += item
+        return [deflist]
+
+
 _documented: dict[int, str] = {}
 
 
@@ -173,6 +228,72 @@ def resolve_reexports(
     )
 
 
+def _attr_doc(fullname: str) -> list[str]:
+    """The doc comment of a re-exported module attribute, from the module defining it."""
+    import sys
+
+    from sphinx.errors import PycodeError
+    from sphinx.pycode import ModuleAnalyzer
+
+    modname, _, name = fullname.rpartition(".")
+    module = sys.modules.get(modname)
+    if module is None or not hasattr(module, name):
+        return []
+    value = getattr(module, name)
+    for candidate in sorted(m for m in sys.modules if m.startswith(f"{modname}.")):
+        try:
+            docs = ModuleAnalyzer.for_module(candidate).find_attr_docs()
+        except PycodeError:
+            continue
+        if ("", name) in docs and getattr(sys.modules[candidate], name, None) is value:
+            return list(docs[("", name)])
+    return []
+
+
+def fill_reexported_docs(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """``autodoc-process-docstring``: data re-exported by a package keeps its doc comment,
+    and a long value is not printed in the signature line."""
+    if what != "data" or not name.startswith("imflow."):
+        return
+    if not any(line.strip() for line in lines):
+        lines[:] = _attr_doc(name)
+    if len(repr(obj)) > 80 and not any("hide-value" in line for line in lines):
+        lines.extend(["", ":meta hide-value:"])
+
+
+def check_reference_complete(app: Sphinx, env: BuildEnvironment) -> None:
+    """``env-check-consistency``: the reference documents every public module of imflow
+    and every name in its ``__all__``, and no private module."""
+    import pkgutil
+
+    from sphinx.util import logging
+
+    import imflow
+
+    log = logging.getLogger("imflow_docs")
+    objects = env.get_domain("py").objects  # type: ignore[attr-defined]
+    public = ["imflow"] + [
+        info.name
+        for info in pkgutil.walk_packages(imflow.__path__, "imflow.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    ]
+    for modname in public:
+        if modname == "imflow":
+            continue  # the package's names are listed by ``imflow-exports``
+        if modname not in objects:
+            log.warning("public module %s is missing from docs/reference/*.md", modname)
+            continue
+        module = importlib.import_module(modname)
+        for name in getattr(module, "__all__", ()):
+            if f"{modname}.{name}" not in objects:
+                log.warning("%s.%s (in __all__) is missing from docs/reference/*.md", modname, name)
+    for name, entry in objects.items():
+        if entry.objtype == "module" and any(p.startswith("_") for p in name.split(".")):
+            log.warning("private module %s must not be in the reference", name)
+
+
 def _reset(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     _documented.clear()
 
@@ -180,6 +301,9 @@ def _reset(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("workflow-diagram", WorkflowDiagram)
     app.add_directive("imflow-exports", Exports)
+    app.add_directive("kennzahlen-catalogue", KennzahlenCatalogue)
     app.connect("missing-reference", resolve_reexports)
+    app.connect("autodoc-process-docstring", fill_reexported_docs)
     app.connect("env-before-read-docs", _reset)
+    app.connect("env-check-consistency", check_reference_complete)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
