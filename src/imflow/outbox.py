@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 import structlog
@@ -59,13 +59,12 @@ from imflow.errors import ConcurrencyConflict
 from imflow.events import EVENT_TYPES, Event
 from imflow.hooks import HookFailure, Hooks, hook_name
 from imflow.serialization import loads
-from imflow.store._base import Delivery, OutboxEntry, OutboxLog
+from imflow.store._base import Delivery, OutboxEntry, OutboxLog, Store
 
 if TYPE_CHECKING:
     from imflow.actors import Actor
     from imflow.case import Case
     from imflow.engine import Engine
-    from imflow.store._base import AppendResult
 
 __all__ = [
     "Backoff",
@@ -74,7 +73,6 @@ __all__ = [
     "OutboxStore",
     "RunReport",
     "Runner",
-    "ServiceStore",
     "exponential_backoff",
 ]
 
@@ -83,6 +81,8 @@ Backoff = Callable[[int], timedelta]
 
 DeadLetter = Delivery
 """A delivery parked after too many failures (``status == "dead"``)."""
+
+S = TypeVar("S", bound=Store)
 
 
 def exponential_backoff(
@@ -135,12 +135,21 @@ class RunReport:
 _Callback = Callable[[Any, "Case"], None]
 
 
+def _name(fn: _Callback) -> str:
+    """A hook's stable name: module and qualified name of the function, or of its class."""
+    if hasattr(fn, "__qualname__"):
+        return hook_name(fn)
+    cls = type(fn)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class Runner:
     """Delivers committed events from a store's outbox to hooks; driven by the host.
 
     :param store: any imflow store (its ``outbox`` and ``load``).
-    :param hooks: the callbacks to deliver to. Hooks are identified by their module
-        and qualified name, which must therefore be unique and stable across restarts.
+    :param hooks: the callbacks to deliver to. Hooks are identified by the module and
+        qualified name of the function (or of the class of a callable object), which
+        must therefore be unique and stable across restarts.
     :param clock: decides when a retry is due (default: the system clock).
     :param max_attempts: failures after which a delivery is parked as a dead letter.
     :param backoff: the wait after the *n*-th failure (default:
@@ -179,7 +188,7 @@ class Runner:
         by_type: dict[str, tuple[tuple[str, _Callback], ...]] = {}
         by_name: dict[str, _Callback] = {}
         for tag in EVENT_TYPES:
-            named = tuple((hook_name(fn), fn) for fn in self.hooks.callbacks(tag))
+            named = tuple((_name(fn), fn) for fn in self.hooks.callbacks(tag))
             by_type[tag] = named
             for name, fn in named:
                 if by_name.setdefault(name, fn) is not fn:
@@ -353,28 +362,7 @@ class Runner:
         self.store.outbox.record(entry, [update], done=complete)
 
 
-class ServiceStore(OutboxStore, Protocol):
-    """What a :class:`CaseService` needs from a store."""
-
-    engine: Engine
-
-    def append(
-        self,
-        case_id: str,
-        events: Any,
-        *,
-        expected_version: int,
-        idempotency_key: str | None = None,
-    ) -> AppendResult:
-        """Append *events* if the case is at *expected_version*."""
-        ...
-
-    def recall(self, idempotency_key: str) -> AppendResult | None:
-        """The result stored for *idempotency_key*."""
-        ...
-
-
-class CaseService:
+class CaseService(Generic[S]):
     """Runs commands against a store, then delivers the committed events to hooks.
 
     Each command is: load the case, let the store's engine decide (guards, policies;
@@ -395,7 +383,7 @@ class CaseService:
 
     def __init__(
         self,
-        store: ServiceStore,
+        store: S,
         *,
         hooks: Hooks | None = None,
         deliver: bool = True,
@@ -407,8 +395,8 @@ class CaseService:
                 "the store's engine has hooks, which run before the commit; "
                 "pass them to CaseService(hooks=...) instead"
             )
-        self.store = store
-        self.engine = store.engine
+        self.store: S = store
+        self.engine: Engine = store.engine
         self.deliver_after = deliver
         self.retries = retries
         runner_options.setdefault("clock", self.engine.clock)
