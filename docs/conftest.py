@@ -10,7 +10,10 @@
   that follows it (with ``...`` as a wildcard).
 
 Each page runs in a fresh temporary directory as the working directory, so the files it
-writes (SQLite databases, TOML files, reports) never touch the repository.
+writes (SQLite databases, TOML files, reports) never touch the repository. Pages that
+talk to PostgreSQL (listed in ``POSTGRES_PAGES``) get a real server: the test suite's
+throw-away server on loopback (or ``IMFLOW_TEST_PG_DSN``), announced to the page the way
+a deployment would, in ``IMFLOW_PG_DSN`` and ``IMFLOW_PG_SCHEMA``.
 """
 
 from __future__ import annotations
@@ -23,16 +26,19 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sybil import Document, Example, Region, Sybil
 from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
 from sybil.parsers.myst import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
 from sybil.parsers.myst.lexers import DirectiveLexer
 
 collect_ignore = ["conf.py", "_ext", "_build"]
+
+POSTGRES_PAGES = ["how-to/persist.md"]
 
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 _BIN = Path(sys.executable).parent
@@ -137,16 +143,41 @@ def _leave_temp_dir(namespace: dict[str, Any]) -> None:
     shutil.rmtree(namespace["__docs_tmp__"], ignore_errors=True)
 
 
-pytest_collect_file = Sybil(
-    parsers=[
-        PythonCodeBlockParser(doctest_optionflags=_FLAGS),
-        DataFileParser(),
-        ConsoleParser(),
-        SkipParser(),
-        ClearNamespaceParser(),
-    ],
-    patterns=["*.md"],
-    excludes=["_build/*"],
-    setup=_enter_temp_dir,
-    teardown=_leave_temp_dir,
+@pytest.fixture(scope="session")
+def postgres_env() -> Iterator[str]:
+    """A PostgreSQL server for the pages that use one, named in the environment."""
+    from tests.pg import fresh_schema, server_dsn
+
+    with server_dsn() as dsn:
+        saved = {k: os.environ.get(k) for k in ("IMFLOW_PG_DSN", "IMFLOW_PG_SCHEMA")}
+        os.environ["IMFLOW_PG_DSN"] = dsn
+        os.environ["IMFLOW_PG_SCHEMA"] = fresh_schema()
+        try:
+            yield dsn
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _sybil(**options: Any) -> Sybil:
+    return Sybil(
+        parsers=[
+            PythonCodeBlockParser(doctest_optionflags=_FLAGS),
+            DataFileParser(),
+            ConsoleParser(),
+            SkipParser(),
+            ClearNamespaceParser(),
+        ],
+        setup=_enter_temp_dir,
+        teardown=_leave_temp_dir,
+        **options,
+    )
+
+
+pytest_collect_file = (
+    _sybil(patterns=["*.md"], excludes=["_build/*", *POSTGRES_PAGES])
+    + _sybil(patterns=POSTGRES_PAGES, fixtures=["postgres_env"])
 ).pytest()
