@@ -36,6 +36,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -234,6 +235,8 @@ class SimulationParams:
     """Providers (Träger) in each district; cases are spread evenly over them."""
     managers_per_provider: int = attrs.field(default=3, validator=_check_positive_int)
     """Integration managers per provider; a case stays with one of them."""
+    fte_per_manager: float = attrs.field(default=0.75, validator=_check_non_negative)
+    """Full-time equivalents per manager, for :meth:`staffing` (key figures per FTE)."""
     household_sizes: tuple[tuple[int, float], ...] = attrs.field(
         default=((1, 45.0), (2, 15.0), (3, 12.0), (4, 13.0), (5, 10.0), (6, 5.0)),
         converter=_weighted,
@@ -336,6 +339,30 @@ class SimulationParams:
     """Relative frequency of contact channels."""
     case_prefix: str = "sim"
     """Case ids are ``{case_prefix}-{seed}-{index:07d}``; persons ``p-{seed}-{index:07d}``."""
+
+    def providers(self) -> tuple[tuple[str, str], ...]:
+        """Every simulated provider as ``(district AGS, provider id)``, sorted.
+
+        >>> SimulationParams(district_weights={"08337": 1}).providers()
+        (('08337', '08337-t1'), ('08337', '08337-t2'))
+        """
+        districts = [ags for ags, w in self.district_weights if w > 0] or sorted(DISTRICTS)
+        return tuple(
+            (ags, f"{ags}-t{k}")
+            for ags in sorted(districts)
+            for k in range(1, self.providers_per_district + 1)
+        )
+
+    def staffing(self) -> dict[tuple[str, str], Decimal]:
+        """The FTE of every simulated provider, as :func:`imflow.kennzahlen.report` reads it.
+
+        >>> SimulationParams(district_weights={"08337": 1}).staffing()[("08337", "08337-t1")]
+        Decimal('2.25')
+        """
+        fte = (Decimal(self.managers_per_provider) * Decimal(str(self.fte_per_manager))).quantize(
+            Decimal("0.01")
+        )
+        return {place: fte.normalize() for place in self.providers()}
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []

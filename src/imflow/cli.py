@@ -1,0 +1,916 @@
+"""The ``imflow`` command line: simulate, report, diagram, schema, validate, sweep.
+
+Every subcommand has ``--help``; output is German by default and English with
+``--lang en`` (or ``IMFLOW_LANG=en``). Exit codes: ``0`` all well, ``1`` a command was
+rejected or the report has plausibility findings, ``2`` bad usage (unknown options, bad
+dates, missing files, unreadable databases). Errors are one line on standard error.
+
+The command line is a host application: it configures structlog for itself (warnings
+and errors to standard error); the library never does.
+
+``imflow validate FILE`` reads JSON lines, one command per line::
+
+    {"actor": {"id": "im-1", "role": "manager", "provider": "drk", "district": "08337"},
+     "command": {"type": "open_case", "case_id": "wt-1", "person": "p-1",
+                 "district": "08337", "provider": "drk", "on": "2025-03-03"}}
+    {"case_id": "wt-1", "actor": {...}, "command": {"type": "record_consent", "on": "2025-03-03"}}
+
+``command`` is a command document as :func:`imflow.serialization.dumps` writes it
+(``schema_version`` may be left out; ``imflow schema`` describes it), ``actor`` an
+actor document. ``case_id`` names the case for every command but ``open_case``, which
+carries its own (a ``case_id`` next to it must agree). Blank lines are skipped. The
+commands run in file order through a fresh engine and an in-memory store; the engine's
+"today" is ``--today`` (default: the system date).
+
+>>> main(["--version"])
+imflow 0.1.0
+0
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import re
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+import structlog
+
+from imflow.enums import Lang
+
+if TYPE_CHECKING:
+    from imflow.engine import Engine
+    from imflow.store import SQLiteStore
+    from imflow.workflow import Workflow
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+
+_T: dict[str, tuple[str, str]] = {
+    # the program and its options
+    "description": (
+        "Fallsteuerung im Integrationsmanagement Baden-Württemberg: Kohorten simulieren, "
+        "Kennzahlen berichten, Abläufe zeichnen, Befehle prüfen.",
+        "Case management for Baden-Württemberg's Integrationsmanagement: simulate cohorts, "
+        "report key figures, draw workflows, check commands.",
+    ),
+    "epilog": (
+        "Exit-Codes: 0 in Ordnung, 1 abgelehnt oder Plausibilitätshinweise, 2 falscher Aufruf.",
+        "Exit codes: 0 ok, 1 rejected or plausibility findings, 2 bad usage.",
+    ),
+    "lang": ("Sprache der Ausgabe: de oder en", "language of the output: de or en"),
+    "help": ("diese Hilfe zeigen und beenden", "show this help message and exit"),
+    "version": ("Version zeigen und beenden", "show the version and exit"),
+    "subcommands": ("Befehle", "commands"),
+    "db": ("SQLite-Datei", "SQLite file"),
+    # simulate
+    "simulate": (
+        "eine Kohorte von Fällen durch die echte Engine simulieren und speichern",
+        "simulate a cohort of cases through the real engine and store it",
+    ),
+    "simulate.cases": ("Anzahl der Fälle (Standard: 1000)", "number of cases (default: 1000)"),
+    "simulate.seed": (
+        "Startwert des Zufallsgenerators; gleicher Seed, gleiche Ereignisse (Standard: 1)",
+        "random seed; the same seed gives the same events (default: 1)",
+    ),
+    "simulate.from": (
+        "erster Tag, an dem Fälle eröffnet werden (JJJJ-MM-TT, Standard: 2025-01-01)",
+        "first day cases open (YYYY-MM-DD, default: 2025-01-01)",
+    ),
+    "simulate.until": (
+        "letzter simulierter Tag (JJJJ-MM-TT, Standard: vier Jahre nach --from)",
+        "last simulated day (YYYY-MM-DD, default: four years after --from)",
+    ),
+    "simulate.db": (
+        "SQLite-Datei für die Ereignisse (Standard: imflow.db; ':memory:' speichert nichts)",
+        "SQLite file for the events (default: imflow.db; ':memory:' stores nothing)",
+    ),
+    "simulate.window": (
+        "Anteil des Zeitraums, in dem Fälle eröffnet werden (0–1, Standard: 1)",
+        "share of the period over which cases open (0-1, default: 1)",
+    ),
+    "simulate.staffing": (
+        "die VZÄ der simulierten Träger als CSV in diese Datei schreiben (für report --staffing)",
+        "write the simulated providers' FTE as CSV to this file (for report --staffing)",
+    ),
+    "simulate.exists": (
+        "{db} enthält den Fall {case_id} schon: eine neue Datei oder einen anderen --seed wählen",
+        "{db} already holds case {case_id}: choose a new file or another --seed",
+    ),
+    "simulate.progress": ("Simulation", "simulating"),
+    "simulate.order": (
+        "--until ({until}) liegt vor --from ({start})",
+        "--until ({until}) is before --from ({start})",
+    ),
+    "simulate.written": (
+        "gespeichert in {db}; VZÄ der Träger in {staffing}",
+        "stored in {db}; providers' FTE in {staffing}",
+    ),
+    "simulate.stored": ("gespeichert in {db}", "stored in {db}"),
+    # report
+    "report": (
+        "Kennzahlen eines Berichtsjahrs aus einer SQLite-Datei (Hinweise zuerst)",
+        "key figures of a reporting year from an SQLite file (findings first)",
+    ),
+    "report.year": ("Berichtsjahr, z. B. 2026", "reporting year, e.g. 2026"),
+    "report.district": (
+        "nur dieser Stadt- oder Landkreis (AGS, z. B. 08337)",
+        "only this district (AGS code, e.g. 08337)",
+    ),
+    "report.provider": ("nur dieser Träger", "only this provider"),
+    "report.format": ("Ausgabeformat (Standard: text)", "output format (default: text)"),
+    "report.staffing": (
+        "CSV mit Kreis;Träger;VZÄ je Zeile (für Fälle je VZÄ)",
+        "CSV with district;provider;FTE per line (for caseload per FTE)",
+    ),
+    "report.findings": (
+        "{n} Plausibilitätshinweis(e) – bitte vor dem Versand klären",
+        "{n} plausibility finding(s) – please resolve before sending",
+    ),
+    "report.district_unknown": (
+        "{ags} ist kein Stadt- oder Landkreis in Baden-Württemberg",
+        "{ags} is not a district of Baden-Württemberg",
+    ),
+    "report.staffing_bad": (
+        "{path}, Zeile {line}: erwartet Kreis;Träger;VZÄ, gefunden {text!r}",
+        "{path}, line {line}: expected district;provider;FTE, found {text!r}",
+    ),
+    # diagram
+    "diagram": (
+        "den Ablauf als Mermaid- oder Graphviz-Diagramm ausgeben",
+        "print the workflow as a Mermaid or Graphviz diagram",
+    ),
+    "diagram.format": ("mermaid (Standard) oder dot", "mermaid (default) or dot"),
+    "diagram.workflow": (
+        "Ablaufvariante als TOML- oder JSON-Datei (Standard: bw-integrationsmanagement)",
+        "workflow variant as a TOML or JSON file (default: bw-integrationsmanagement)",
+    ),
+    "diagram.internal": (
+        "auch Befehle zeigen, die die Phase nicht wechseln",
+        "also show commands that keep the phase",
+    ),
+    "diagram.graphviz": (
+        "für --format dot fehlt das Paket graphviz (pip install 'imflow[diagrams]')",
+        "--format dot needs the graphviz package (pip install 'imflow[diagrams]')",
+    ),
+    "workflow.invalid": ("ungültiger Ablauf {path}", "invalid workflow {path}"),
+    # schema
+    "schema": (
+        "JSON Schema der Befehle und Ereignisse ausgeben",
+        "print the JSON Schema of commands and events",
+    ),
+    "schema.only": ("nur commands oder nur events", "only commands or only events"),
+    # validate
+    "validate": (
+        "eine JSON-Lines-Datei mit Befehlen prüfen und Ablehnungen mit Gründen ausgeben",
+        "check a JSON-lines file of commands and print rejections with reason codes",
+    ),
+    "validate.file": (
+        "JSON-Lines-Datei: je Zeile case_id, actor und command ('-' liest die Standardeingabe)",
+        "JSON-lines file: case_id, actor and command per line ('-' reads standard input)",
+    ),
+    "validate.today": (
+        "das 'heute' der Engine (JJJJ-MM-TT, Standard: Systemdatum)",
+        "the engine's 'today' (YYYY-MM-DD, default: the system date)",
+    ),
+    "validate.verbose": ("auch angenommene Befehle zeigen", "also show accepted commands"),
+    "validate.accepted": (
+        "Zeile {line}: {case_id}: {command} angenommen, Phase {phase}",
+        "line {line}: {case_id}: {command} accepted, phase {phase}",
+    ),
+    "validate.rejected": (
+        "Zeile {line}: {case_id}: {command} abgelehnt",
+        "line {line}: {case_id}: {command} rejected",
+    ),
+    "validate.malformed": (
+        "Zeile {line}: ungültig: {problem}",
+        "line {line}: malformed: {problem}",
+    ),
+    "validate.unknown_case": (
+        "Fall {case_id} ist nicht eröffnet",
+        "case {case_id} was never opened",
+    ),
+    "validate.duplicate": ("Fall {case_id} ist schon eröffnet", "case {case_id} is already open"),
+    "validate.no_case_id": ("case_id fehlt", "case_id is missing"),
+    "validate.case_id_mismatch": (
+        "case_id {given!r} passt nicht zu open_case {opened!r}",
+        "case_id {given!r} does not match open_case {opened!r}",
+    ),
+    "validate.not_object": (
+        "erwartet ein JSON-Objekt mit actor und command",
+        "expected a JSON object with actor and command",
+    ),
+    "validate.summary": (
+        "{total} Befehle: {accepted} angenommen, {rejected} abgelehnt, {malformed} ungültig",
+        "{total} commands: {accepted} accepted, {rejected} rejected, {malformed} malformed",
+    ),
+    # sweep
+    "sweep": (
+        "Fälle mit abgelaufenem Beratungszeitraum abschließen (period_expired)",
+        "close cases whose counselling period has ended (period_expired)",
+    ),
+    "sweep.on": (
+        "Stichtag (JJJJ-MM-TT); die Abschlüsse werden zu diesem Tag erfasst",
+        "the day of the sweep (YYYY-MM-DD); closures are recorded as of that day",
+    ),
+    "sweep.done": (
+        "{n} Fälle als period_expired abgeschlossen (Stichtag {on})",
+        "{n} cases closed as period_expired (sweep of {on})",
+    ),
+    "sweep.refused": ("{case_id}: nicht abgeschlossen: {codes}", "{case_id}: not closed: {codes}"),
+    # errors
+    "error.date": (
+        "ungültiges Datum {value!r} (erwartet JJJJ-MM-TT)",
+        "invalid date {value!r} (expected YYYY-MM-DD)",
+    ),
+    "error.int": ("ungültige Zahl {value!r}", "invalid number {value!r}"),
+    "error.negative": ("darf nicht negativ sein: {value}", "must not be negative: {value}"),
+    "error.share": ("erwartet eine Zahl von 0 bis 1: {value!r}", "expected 0 to 1: {value!r}"),
+    "error.missing": ("Datei nicht gefunden: {path}", "file not found: {path}"),
+    "error.unreadable": ("{path} ist nicht lesbar: {problem}", "cannot read {path}: {problem}"),
+    "error.database": (
+        "{path} ist keine lesbare imflow-Datenbank: {problem}",
+        "{path} is not a readable imflow database: {problem}",
+    ),
+    "error.interrupted": ("abgebrochen", "interrupted"),
+    "error.usage": ("{message} (siehe {prog} --help)", "{message} (see {prog} --help)"),
+}
+
+# argparse's own messages, in German
+_ARGPARSE_DE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"^the following arguments are required: (.*)$", r"folgende Angaben fehlen: \1"),
+        (r"^unrecognized arguments: (.*)$", r"unbekannte Angaben: \1"),
+        (
+            r"^argument (\S+): invalid choice: (.*) \(choose from (.*)\)$",
+            r"Angabe \1: ungültige Wahl \2 (möglich: \3)",
+        ),
+        (r"^argument (\S+): expected one argument$", r"Angabe \1: ein Wert fehlt"),
+        (r"^argument (\S+): invalid (\S+) value: (.*)$", r"Angabe \1: ungültiger Wert \3"),
+        (r"^argument (\S+): (.*)$", r"Angabe \1: \2"),
+    )
+)
+
+
+def _t(key: str, lang: Lang, **params: object) -> str:
+    de, en = _T[key]
+    return (de if lang == "de" else en).format(**params)
+
+
+class _Fail(Exception):
+    """A one-line error with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help, with its own words in the chosen language."""
+
+    def add_usage(
+        self,
+        usage: str | None,
+        actions: Any,
+        groups: Any,
+        prefix: str | None = None,
+    ) -> None:
+        if prefix is None and _Parser.lang == "de":
+            prefix = "Aufruf: "
+        super().add_usage(usage, actions, groups, prefix)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports usage errors as one line, in the chosen language, and exits with 2."""
+
+    lang: Lang = "de"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        if self.lang == "de":
+            self._optionals.title = "Optionen"
+            self._positionals.title = "Argumente"
+
+    def error(self, message: str) -> NoReturn:
+        if self.lang == "de":
+            for pattern, replacement in _ARGPARSE_DE:
+                if pattern.match(message):
+                    message = pattern.sub(replacement, message)
+                    break
+        raise _Fail(_t("error.usage", self.lang, message=message, prog=self.prog))
+
+
+# -- argument types ---------------------------------------------------------------------
+
+
+def _date_type(lang: Lang) -> Callable[[str], date]:
+    def parse(value: str) -> date:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(_t("error.date", lang, value=value)) from None
+
+    return parse
+
+
+def _count_type(lang: Lang) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(_t("error.int", lang, value=value)) from None
+        if n < 0:
+            raise argparse.ArgumentTypeError(_t("error.negative", lang, value=value))
+        return n
+
+    return parse
+
+
+def _int_type(lang: Lang) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            return int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(_t("error.int", lang, value=value)) from None
+
+    return parse
+
+
+def _share_type(lang: Lang) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not 0.0 < share <= 1.0:
+            raise argparse.ArgumentTypeError(_t("error.share", lang, value=value))
+        return share
+
+    return parse
+
+
+# -- the parser -------------------------------------------------------------------------
+
+
+def _peek_lang(argv: Sequence[str]) -> Lang:
+    """The language asked for, before parsing (so that ``--help`` is in it too)."""
+    lang = os.environ.get("IMFLOW_LANG", "de")
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            lang = argv[i + 1]
+        elif arg.startswith("--lang="):
+            lang = arg.partition("=")[2]
+    return "en" if lang == "en" else "de"
+
+
+def _parser(lang: Lang) -> _Parser:
+    _Parser.lang = lang
+
+    def t(key: str) -> str:
+        return _t(key, lang)
+
+    common = _Parser(add_help=False)
+    common.add_argument("--lang", choices=["de", "en"], default=argparse.SUPPRESS, help=t("lang"))
+    parser = _Parser(
+        prog="imflow",
+        description=t("description"),
+        epilog=t("epilog"),
+        parents=[common],
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="help", help=t("help"))
+    from imflow import __version__
+
+    parser.add_argument(
+        "--version", action="version", version=f"imflow {__version__}", help=t("version")
+    )
+    sub = parser.add_subparsers(
+        dest="subcommand",
+        title=t("subcommands"),
+        metavar="BEFEHL" if lang == "de" else "COMMAND",
+        required=True,
+    )
+
+    def subcommand(name: str, run: Callable[[argparse.Namespace, Lang], int]) -> _Parser:
+        p = sub.add_parser(
+            name,
+            help=t(name),
+            description=t(name),
+            epilog=t("epilog"),
+            parents=[common],
+            add_help=False,
+        )
+        p.add_argument("-h", "--help", action="help", help=t("help"))
+        p.set_defaults(run=run)
+        return p
+
+    p = subcommand("simulate", _simulate)
+    p.add_argument("--cases", type=_count_type(lang), default=1000, help=t("simulate.cases"))
+    p.add_argument("--seed", type=_int_type(lang), default=1, help=t("simulate.seed"))
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=_date_type(lang),
+        default=date(2025, 1, 1),
+        metavar="DATE",
+        help=t("simulate.from"),
+    )
+    p.add_argument(
+        "--until", type=_date_type(lang), default=None, metavar="DATE", help=t("simulate.until")
+    )
+    p.add_argument("--db", default="imflow.db", metavar="FILE", help=t("simulate.db"))
+    p.add_argument(
+        "--opening-window",
+        type=_share_type(lang),
+        default=1.0,
+        metavar="SHARE",
+        help=t("simulate.window"),
+    )
+    p.add_argument(
+        "--staffing", type=Path, default=None, metavar="FILE", help=t("simulate.staffing")
+    )
+
+    p = subcommand("report", _report)
+    p.add_argument("--year", type=_int_type(lang), required=True, help=t("report.year"))
+    p.add_argument("--db", default="imflow.db", metavar="FILE", help=t("db"))
+    p.add_argument("--district", metavar="AGS", help=t("report.district"))
+    p.add_argument("--provider", help=t("report.provider"))
+    p.add_argument(
+        "--format", choices=["text", "json", "csv"], default="text", help=t("report.format")
+    )
+    p.add_argument("--staffing", type=Path, default=None, metavar="FILE", help=t("report.staffing"))
+
+    p = subcommand("diagram", _diagram)
+    p.add_argument(
+        "--format", choices=["mermaid", "dot"], default="mermaid", help=t("diagram.format")
+    )
+    p.add_argument("--workflow", type=Path, metavar="FILE", help=t("diagram.workflow"))
+    p.add_argument("--internal", action="store_true", help=t("diagram.internal"))
+
+    p = subcommand("schema", _schema)
+    p.add_argument("--only", choices=["commands", "events"], help=t("schema.only"))
+
+    p = subcommand("validate", _validate)
+    p.add_argument("file", metavar="FILE", help=t("validate.file"))
+    p.add_argument("--today", type=_date_type(lang), metavar="DATE", help=t("validate.today"))
+    p.add_argument("--workflow", type=Path, metavar="FILE", help=t("diagram.workflow"))
+    p.add_argument("-v", "--verbose", action="store_true", help=t("validate.verbose"))
+
+    p = subcommand("sweep", _sweep)
+    p.add_argument("--on", type=_date_type(lang), required=True, metavar="DATE", help=t("sweep.on"))
+    p.add_argument("--db", default="imflow.db", metavar="FILE", help=t("db"))
+    return parser
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _configure_logging() -> None:
+    """The command line's own logging: warnings and errors as one line on stderr.
+
+    Left alone when the process has configured structlog already (a host calling
+    :func:`main`, or a test run).
+    """
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.KeyValueRenderer(key_order=["level", "event"]),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _load_workflow(path: Path | None, lang: Lang) -> Workflow:
+    from imflow.errors import InvalidWorkflow
+    from imflow.workflow import Workflow, bw_integrationsmanagement
+
+    if path is None:
+        return bw_integrationsmanagement()
+    text = _read_text(path, lang)
+    try:
+        if path.suffix.lower() == ".json":
+            return Workflow.from_json(text)
+        return Workflow.from_toml(text)
+    except InvalidWorkflow as exc:
+        raise _Fail(
+            _t("workflow.invalid", lang, path=path) + ": " + "; ".join(exc.problems),
+            EXIT_REJECTED,
+        ) from None
+
+
+def _read_text(path: Path, lang: Lang) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _Fail(_t("error.missing", lang, path=path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Fail(_t("error.unreadable", lang, path=path, problem=_problem(exc))) from None
+
+
+def _problem(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _open_store(
+    db: str, lang: Lang, *, must_exist: bool, engine: Engine | None = None
+) -> Iterator[SQLiteStore]:
+    from imflow.errors import ImflowError
+    from imflow.store import SQLiteStore
+
+    if must_exist and not os.path.isfile(db):
+        raise _Fail(_t("error.missing", lang, path=db))
+    try:
+        store = SQLiteStore(db, engine=engine, synchronous="NORMAL")
+    except (sqlite3.Error, OSError, ValueError, ImflowError) as exc:
+        raise _Fail(_t("error.database", lang, path=db, problem=_problem(exc))) from None
+    try:
+        yield store
+    except sqlite3.Error as exc:
+        raise _Fail(_t("error.database", lang, path=db, problem=_problem(exc))) from None
+    finally:
+        store.close()
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self.label = label
+        self.stream = stream
+        self.last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if percent == self.last:
+            return
+        self.last = percent
+        filled = percent * 30 // 100
+        bar = "#" * filled + "." * (30 - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {percent:3d} %")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _emit(text: str = "") -> None:
+    """Print a line to stdout; if the reader went away (``| head``), drop the rest quietly."""
+    try:
+        print(text)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _emit_bytes(data: bytes) -> None:
+    try:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+# -- simulate -----------------------------------------------------------------------------
+
+
+def _simulate(args: argparse.Namespace, lang: Lang) -> int:
+    from imflow.clock import FrozenClock
+    from imflow.engine import Engine
+    from imflow.errors import CaseNotFound, ConcurrencyConflict
+    from imflow.period import add_months
+    from imflow.simulation import SimulationParams, simulate
+
+    start: date = args.start
+    until: date = args.until or add_months(start, 48) - timedelta(days=1)
+    if until < start:
+        raise _Fail(_t("simulate.order", lang, until=until, start=start))
+    params = SimulationParams(opening_window=args.opening_window)
+    progress = (
+        _ProgressBar(_t("simulate.progress", lang), sys.stderr) if sys.stderr.isatty() else None
+    )
+    engine = Engine(clock=FrozenClock.on(start))
+    first_id = f"{params.case_prefix}-{args.seed}-{0:07d}"
+    if args.db == ":memory:":
+        cohort = simulate(
+            args.cases,
+            seed=args.seed,
+            start=start,
+            until=until,
+            params=params,
+            engine=engine,
+            progress=progress,
+            keep_cases=False,
+        )
+        _emit(cohort.summary(lang))
+        return EXIT_OK
+    with _open_store(args.db, lang, must_exist=False, engine=engine) as store:
+        with contextlib.suppress(CaseNotFound):
+            store.load(first_id)
+            raise _Fail(_t("simulate.exists", lang, db=args.db, case_id=first_id))
+        try:
+            cohort = simulate(
+                args.cases,
+                seed=args.seed,
+                start=start,
+                until=until,
+                params=params,
+                store=store,
+                engine=engine,
+                progress=progress,
+                keep_cases=False,
+            )
+        except ConcurrencyConflict as exc:
+            raise _Fail(_t("simulate.exists", lang, db=args.db, case_id=exc.case_id)) from None
+    _emit(cohort.summary(lang))
+    if args.staffing is not None:
+        _write_staffing(args.staffing, params.staffing(), lang)
+        _emit(_t("simulate.written", lang, db=args.db, staffing=args.staffing))
+    else:
+        _emit(_t("simulate.stored", lang, db=args.db))
+    return EXIT_OK
+
+
+def _write_staffing(path: Path, staffing: dict[tuple[str, str], Decimal], lang: Lang) -> None:
+    lines = ["district;provider;fte"] + [f"{d};{p};{fte}" for (d, p), fte in staffing.items()]
+    try:
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise _Fail(_t("error.unreadable", lang, path=path, problem=_problem(exc))) from None
+
+
+def _read_staffing(path: Path, lang: Lang) -> dict[tuple[str, str], Decimal]:
+    staffing: dict[tuple[str, str], Decimal] = {}
+    for number, raw in enumerate(_read_text(path, lang).lstrip("\ufeff").splitlines(), 1):
+        text = raw.strip()
+        if not text or (number == 1 and text.lower().startswith(("district", "kreis"))):
+            continue
+        parts = [p.strip() for p in re.split(r"[;,\t]", text)]
+        try:
+            if len(parts) != 3:
+                raise InvalidOperation
+            staffing[(parts[0], parts[1])] = Decimal(parts[2].replace(",", "."))
+        except InvalidOperation:
+            raise _Fail(
+                _t("report.staffing_bad", lang, path=path, line=number, text=text)
+            ) from None
+    return staffing
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def _report(args: argparse.Namespace, lang: Lang) -> int:
+    from imflow.districts import DISTRICTS
+    from imflow.kennzahlen import report, to_csv, to_json, to_text
+
+    if args.district is not None and args.district not in DISTRICTS:
+        raise _Fail(_t("report.district_unknown", lang, ags=args.district))
+    staffing = None if args.staffing is None else _read_staffing(args.staffing, lang)
+    with _open_store(args.db, lang, must_exist=True) as store:
+        result = report(
+            store,
+            year=args.year,
+            district=args.district,
+            provider=args.provider,
+            staffing=staffing,
+        )
+    if args.format == "csv":
+        _emit_bytes(to_csv(result, lang=lang))
+    elif args.format == "json":
+        _emit(to_json(result))
+    else:
+        _emit(to_text(result, lang=lang))
+    findings = result.findings
+    if findings:
+        print(_t("report.findings", lang, n=len(findings)), file=sys.stderr)
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
+# -- diagram and schema ---------------------------------------------------------------------
+
+
+def _diagram(args: argparse.Namespace, lang: Lang) -> int:
+    workflow = _load_workflow(args.workflow, lang)
+    if args.format == "dot":
+        try:
+            _emit(workflow.to_dot(lang=lang, internal=args.internal))
+        except ImportError:
+            raise _Fail(_t("diagram.graphviz", lang)) from None
+    else:
+        _emit(workflow.to_mermaid(lang=lang, internal=args.internal))
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace, lang: Lang) -> int:
+    from imflow.serialization import json_schema
+
+    _emit(json.dumps(json_schema(only=args.only), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+# -- validate -------------------------------------------------------------------------------
+
+
+def _validate(args: argparse.Namespace, lang: Lang) -> int:
+    from imflow.clock import FrozenClock
+    from imflow.engine import Engine
+    from imflow.store import MemoryStore
+
+    workflow = _load_workflow(args.workflow, lang)
+    if args.file == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        lines = _read_text(Path(args.file), lang).splitlines()
+    clock = None if args.today is None else FrozenClock.on(args.today)
+    engine = Engine(workflow=workflow, clock=clock)
+    store = MemoryStore(engine=engine)
+    counts = {"accepted": 0, "rejected": 0, "malformed": 0}
+    for number, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        outcome = _validate_line(number, text, engine, store, lang, verbose=args.verbose)
+        counts[outcome] += 1
+    total = sum(counts.values())
+    _emit(_t("validate.summary", lang, total=total, **counts))
+    return EXIT_REJECTED if counts["rejected"] or counts["malformed"] else EXIT_OK
+
+
+def _validate_line(
+    number: int, text: str, engine: Engine, store: Any, lang: Lang, *, verbose: bool
+) -> str:
+    from imflow import commands as c
+    from imflow.actors import Actor
+    from imflow.errors import CaseNotFound, InvalidDocument, Rejected
+    from imflow.serialization import from_document
+
+    def malformed(problem: str) -> str:
+        _emit(_t("validate.malformed", lang, line=number, problem=problem))
+        return "malformed"
+
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return malformed(f"JSON: {exc.msg} ({exc.colno})")
+    if not isinstance(doc, dict) or "command" not in doc or "actor" not in doc:
+        return malformed(_t("validate.not_object", lang))
+    try:
+        actor = from_document(doc["actor"], Actor)
+    except InvalidDocument as exc:
+        return malformed(_at("actor", exc))
+    command_doc = doc["command"]
+    if isinstance(command_doc, dict):
+        command_doc = {"schema_version": 1, **command_doc}
+    try:
+        command = from_document(command_doc, c.Command)
+    except InvalidDocument as exc:
+        return malformed(_at("command", exc))
+    case_id = doc.get("case_id")
+    if case_id is not None and not isinstance(case_id, str):
+        return malformed("case_id")
+    try:
+        if isinstance(command, c.OpenCase):
+            if case_id is not None and case_id != command.case_id:
+                return malformed(
+                    _t("validate.case_id_mismatch", lang, given=case_id, opened=command.case_id)
+                )
+            case_id = command.case_id
+            with contextlib.suppress(CaseNotFound):
+                store.load(case_id)
+                return _rejected(
+                    number,
+                    case_id,
+                    command.type,
+                    lang,
+                    [("case_exists", _t("validate.duplicate", lang, case_id=case_id))],
+                )
+            case = engine.open(command, by=actor)
+            store.append(case_id, case.events, expected_version=0)
+        else:
+            if case_id is None:
+                return malformed(_t("validate.no_case_id", lang))
+            try:
+                before = store.load(case_id)
+            except CaseNotFound:
+                return _rejected(
+                    number,
+                    case_id,
+                    command.type,
+                    lang,
+                    [("case_not_found", _t("validate.unknown_case", lang, case_id=case_id))],
+                )
+            case = engine.handle(before, command, by=actor)
+            store.append(case_id, case.events[before.version :], expected_version=before.version)
+    except Rejected as refused:
+        return _rejected(
+            number,
+            case_id or "",
+            refused.command_type or command.type,
+            lang,
+            [(r.code, r.message(lang)) for r in refused.reasons],
+        )
+    if verbose:
+        phase = case.phase
+        label = engine.workflow.phase(phase).label(lang) if phase else phase
+        _emit(
+            _t(
+                "validate.accepted",
+                lang,
+                line=number,
+                case_id=case_id,
+                command=command.type,
+                phase=label,
+            )
+        )
+    return "accepted"
+
+
+def _at(field: str, exc: Exception) -> str:
+    """An :class:`~imflow.InvalidDocument` message with its path from the line's root."""
+    text = str(exc)
+    return f"$.{field}{text[1:]}" if text.startswith("$") else f"{field}: {text}"
+
+
+def _rejected(
+    number: int, case_id: str, command: str, lang: Lang, reasons: list[tuple[str, str]]
+) -> str:
+    _emit(_t("validate.rejected", lang, line=number, case_id=case_id, command=command))
+    for code, message in reasons:
+        _emit(f"  {code}: {message}")
+    return "rejected"
+
+
+# -- sweep ----------------------------------------------------------------------------------
+
+
+def _sweep(args: argparse.Namespace, lang: Lang) -> int:
+    from imflow.clock import FrozenClock
+    from imflow.deadlines import sweep
+    from imflow.engine import Engine
+
+    on: date = args.on
+    engine = Engine(clock=FrozenClock.on(on))
+    with _open_store(args.db, lang, must_exist=True, engine=engine) as store:
+        result = sweep(store, on=on, engine=engine)
+    _emit(_t("sweep.done", lang, n=len(result.closed), on=on.isoformat()))
+    for case_id, reasons in result.refused:
+        codes = ", ".join(r.code for r in reasons)
+        print(_t("sweep.refused", lang, case_id=case_id, codes=codes), file=sys.stderr)
+    return EXIT_REJECTED if result.refused else EXIT_OK
+
+
+# -- entry point --------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``imflow`` command line with *argv* (default: ``sys.argv[1:]``).
+
+    Returns the exit code: 0 ok, 1 rejected or findings, 2 bad usage.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    lang = _peek_lang(args_list)
+    try:
+        args = _parser(lang).parse_args(args_list)
+        _configure_logging()
+        code: int = args.run(args, lang)
+    except _Fail as failure:
+        sys.stdout.flush()
+        print(f"imflow: {failure}", file=sys.stderr)
+        return failure.code
+    except SystemExit as leave:  # --help and --version
+        return leave.code if isinstance(leave.code, int) else EXIT_OK
+    except KeyboardInterrupt:
+        print(f"imflow: {_t('error.interrupted', lang)}", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away while argparse printed help
+        _silence_stdout()
+        return EXIT_OK
+    return code
