@@ -51,7 +51,7 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.strategies import configure_tagged_union
 
 from imflow.case import Case
@@ -195,6 +195,10 @@ def _enum_hook(cls: type[enum.Enum]) -> Callable[[Any, Any], enum.Enum]:
     return structure_enum
 
 
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
 def _is_tuple(t: Any) -> bool:
     args = typing.get_args(t)
     return typing.get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -226,17 +230,15 @@ def _field_error(name: str, exc: Exception, cls: Any) -> ClassValidationError:
     return ClassValidationError(f"While structuring {cls!r}", [exc], cls)
 
 
-def _schema_version(doc: dict[str, Any], cls: Any, *, required: bool) -> int:
+def _schema_version(doc: dict[str, Any], cls: Any, *, required: bool, current: int) -> int:
     if "schema_version" not in doc:
         if required:
             raise _field_error("schema_version", KeyError("schema_version"), cls)
-        return SCHEMA_VERSION
+        return current
     version = doc["schema_version"]
-    if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
+    if type(version) is not int or not 1 <= version <= current:
         shown = repr(version) if type(version) is int else _kind(version)
-        problem = _Bad(
-            f"unsupported schema version {shown}; this imflow reads 1 to {SCHEMA_VERSION}"
-        )
+        problem = _Bad(f"unsupported schema version {shown}; this imflow reads 1 to {current}")
         raise _field_error("schema_version", problem, cls)
     return version
 
@@ -249,6 +251,7 @@ def _tagged_union(
     *,
     what: str,
     version_required: bool,
+    current: int,
 ) -> None:
     """Configure *union* as a tagged union on ``type``, with a ``schema_version`` beside it."""
     tags = {cls: tag for tag, cls in classes.items()}
@@ -266,10 +269,10 @@ def _tagged_union(
         if type(tag) is not str or tag not in classes:
             shown = _short(tag) if type(tag) is str else _kind(tag)
             raise _field_error("type", _Bad(f"unknown {what} type {shown}; known: {known}"), union)
-        version = _schema_version(value, union, required=version_required)
+        version = _schema_version(value, union, required=version_required, current=current)
         doc = dict(value)
         doc.pop("schema_version", None)
-        while version < SCHEMA_VERSION:
+        while version < current:
             upcast = upcasters.get((tag, version))
             if upcast is not None:
                 doc = upcast(doc)
@@ -281,7 +284,7 @@ def _tagged_union(
     def unstructure(value: Any) -> dict[str, Any]:
         return {
             "type": value.type,
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": current,
             **by_class[type(value)](value),
         }
 
@@ -290,12 +293,16 @@ def _tagged_union(
 
 
 def make_converter(
-    *, upcasters: Mapping[tuple[str, int], Upcaster] = UPCASTERS
+    *,
+    upcasters: Mapping[tuple[str, int], Upcaster] = UPCASTERS,
+    schema_version: int = SCHEMA_VERSION,
 ) -> cattrs.Converter:
     """A new converter for imflow's documents, owned by the caller.
 
     *upcasters* map ``(type tag, from_version)`` to a function that migrates an event
     (or command) document one schema version up; they run in version order on read.
+    *schema_version* is the version the converter writes and upcasts to; only tests of
+    upcasters (imflow's and a host's) set it, to stand in for a future layout.
 
     >>> conv = make_converter()
     >>> from imflow.enums import LifeArea
@@ -309,25 +316,37 @@ def make_converter(
     conv.register_structure_hook(int, _structure_int)
     for enum_cls in _ENUMS:
         conv.register_structure_hook(enum_cls, _enum_hook(enum_cls))
+        conv.register_unstructure_hook(enum_cls, _enum_value)
     conv.register_structure_hook_func(lambda t: t is date, _structure_date)
     conv.register_structure_hook_func(lambda t: t is datetime, _structure_datetime)
     conv.register_unstructure_hook(date, date.isoformat)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook_factory(_is_tuple, _tuple_structure_hook)
     conv.register_unstructure_hook_factory(_is_tuple, _tuple_unstructure_hook)
-    _tagged_union(conv, Command, COMMAND_TYPES, upcasters, what="command", version_required=False)
-    _tagged_union(conv, Event, EVENT_TYPES, upcasters, what="event", version_required=True)
+    current = schema_version
+    _tagged_union(
+        conv,
+        Command,
+        COMMAND_TYPES,
+        upcasters,
+        what="command",
+        version_required=False,
+        current=current,
+    )
+    _tagged_union(
+        conv, Event, EVENT_TYPES, upcasters, what="event", version_required=True, current=current
+    )
 
     case_structure = make_dict_structure_fn(
         Case, conv, phase=override(struct_hook=_structure_phase)
     )
-    case_unstructure = conv.get_unstructure_hook(Case)
+    case_unstructure = make_dict_unstructure_fn(Case, conv, phase=override(unstruct_hook=str))
 
     def structure_case(value: Any, _: Any) -> Case:
         if type(value) is not dict:
             raise _Bad(f"expected a case object, got {_kind(value)}")
-        version = _schema_version(value, Case, required=True)
-        if version != SCHEMA_VERSION:
+        version = _schema_version(value, Case, required=True, current=current)
+        if version != current:
             problem = _Bad(
                 f"case documents of schema version {version} must be rebuilt from events"
             )
@@ -337,7 +356,7 @@ def make_converter(
         return case_structure(doc, Case)
 
     def unstructure_case(value: Case) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, **case_unstructure(value)}
+        return {"schema_version": current, **case_unstructure(value)}
 
     conv.register_structure_hook(Case, structure_case)
     conv.register_unstructure_hook(Case, unstructure_case)
@@ -495,7 +514,7 @@ class _SchemaBuilder:
         if t is date:
             return {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
         if t is datetime:
-            return {"type": "string", "format": "date-time"}
+            return {"type": "string", "format": "date-time", "pattern": f"^{_DATETIME.pattern}$"}
         if _is_enum(t):
             name = t.__name__
             self.defs.setdefault(name, {"type": "string", "enum": [m.value for m in t]})

@@ -26,7 +26,7 @@ from imflow.engine import Engine, InvalidHistory
 from imflow.erasure import TOMBSTONE
 from imflow.errors import CaseNotFound, ConcurrencyConflict, InvalidDocument
 from imflow.events import Event
-from imflow.serialization import SCHEMA_VERSION, _default_converter, dumps, from_document
+from imflow.serialization import _default_converter, dumps, from_document, to_document
 from imflow.store._base import (
     AppendResult,
     CaseCache,
@@ -221,20 +221,23 @@ class SqlStore:
 
     def _event_rows(self, case: Case, batch: Sequence[Event]) -> list[dict[str, Any]]:
         district, provider, conv = case.district, case.provider, self._conv
-        return [
-            {
-                "case_id": e.case_id,
-                "seq": e.seq,
-                "type": e.type,
-                "on_date": self._day(e.on),
-                "recorded_at": self._moment(e.recorded_at),
-                "district": district,
-                "provider": provider,
-                "schema_version": SCHEMA_VERSION,
-                "payload": dumps(e, converter=conv),
-            }
-            for e in batch
-        ]
+        rows = []
+        for e in batch:
+            doc = to_document(e, converter=conv)
+            rows.append(
+                {
+                    "case_id": e.case_id,
+                    "seq": e.seq,
+                    "type": e.type,
+                    "on_date": self._day(e.on),
+                    "recorded_at": self._moment(e.recorded_at),
+                    "district": district,
+                    "provider": provider,
+                    "schema_version": doc["schema_version"],
+                    "payload": json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
+                }
+            )
+        return rows
 
     def _snapshot_due(self, before: int, after: int) -> bool:
         every = self.snapshot_every
