@@ -91,7 +91,7 @@ class CaseFacts:
     in_monitoring: bool  # the last phase-changing event is plan_agreed
     consent_given: bool  # the last consent event is consent_recorded
     events_in_year: bool
-    out_of_order: bool  # an event dated before the latest date of the events before it
+    out_of_order: bool  # an event dated before the event recorded just before it
     contact_after_closure: bool  # a contact after a closure with no reopening in between
 
 
@@ -133,17 +133,16 @@ def _case(events: Sequence[Event], w: Window) -> CaseFacts:
     first_plan: date | None = None
     period_end: date | None = None
     phase = consent = ""
-    latest: date | None = None
+    previous: date | None = None
     depth = 0  # closures minus reopenings before the current event
     for ev in events:
         t = ev.type
         on = ev.on
         in_year = on >= start
         events_in_year |= in_year
-        if latest is not None and on < latest:
+        if previous is not None and on < previous:
             out_of_order = True
-        if latest is None or on > latest:
-            latest = on
+        previous = on
         if t in LIFECYCLE:
             last_life = ev
             if in_year:

@@ -23,7 +23,7 @@ FINDINGS: Mapping[str, tuple[str, str]] = MappingProxyType(
         ),
         "events_out_of_order": (
             "Ereignisse mit rückläufigem Datum (Reihenfolge und Datum widersprechen sich)",
-            "Events out of order (a date earlier than an event recorded before it)",
+            "Events out of order (dated before the event recorded just before it)",
         ),
         "contact_after_closure": (
             "Kontakt nach Abschluss des Falls erfasst",

@@ -114,16 +114,6 @@ def _case_query(q: _SQL, scope: str) -> str:
     last_phase = q.maxtext(f"CASE WHEN type IN {_in(PHASE_CHANGERS)} THEN {key} || '|' || type END")
     last_consent = q.maxtext(f"CASE WHEN type IN {_in(CONSENT)} THEN {key} || '|' || type END")
     return f"""
-WITH ev AS (
-  SELECT case_id, seq, type, on_date, payload, district, provider,
-         MAX(on_date) OVER w AS prev_max,
-         SUM(CASE type WHEN 'case_closed' THEN 1 WHEN 'case_reopened' THEN -1 ELSE 0 END)
-           OVER w AS depth
-  FROM events
-  WHERE on_date <= {end}{scope}
-  WINDOW w AS (PARTITION BY case_id ORDER BY seq
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-)
 SELECT case_id,
   MAX(CASE WHEN {opened} THEN district END),
   MAX(CASE WHEN {opened} THEN provider END),
@@ -148,10 +138,31 @@ SELECT case_id,
   {last_period},
   {last_phase},
   {last_consent},
-  MAX(CASE WHEN on_date >= {start} THEN 1 ELSE 0 END),
-  MAX(CASE WHEN on_date < prev_max THEN 1 ELSE 0 END),
+  MAX(CASE WHEN on_date >= {start} THEN 1 ELSE 0 END)
+FROM events
+WHERE on_date <= {end}{scope}
+GROUP BY case_id
+"""
+
+
+def _flag_query(q: _SQL, scope: str) -> str:
+    """The cases with an event dated before the one recorded just before it, or with a
+    contact after a closure (closures minus reopenings before it > 0); only those."""
+    end = q.param("end")
+    return f"""
+SELECT case_id,
+  MAX(CASE WHEN on_date < prev_on THEN 1 ELSE 0 END),
   MAX(CASE WHEN type = 'contact_recorded' AND depth > 0 THEN 1 ELSE 0 END)
-FROM ev
+FROM (
+  SELECT case_id, type, on_date,
+         LAG(on_date) OVER (PARTITION BY case_id ORDER BY seq) AS prev_on,
+         SUM(CASE type WHEN 'case_closed' THEN 1 WHEN 'case_reopened' THEN -1 ELSE 0 END)
+           OVER (PARTITION BY case_id ORDER BY seq
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS depth
+  FROM events
+  WHERE on_date <= {end}{scope}
+) flagged
+WHERE on_date < prev_on OR (type = 'contact_recorded' AND depth > 0)
 GROUP BY case_id
 """
 
@@ -159,28 +170,27 @@ GROUP BY case_id
 def _goal_query(q: _SQL, scope: str) -> str:
     end = q.param("end")
     goal = q.text("goal_id")
-    first_added = q.maxtext(f"{q.seqkey()} || '|' || {q.text('area')}", "MIN")
-    last_status = q.maxtext(f"{q.seqkey()} || '|' || {q.day()} || '|' || {q.text('status')}")
+    key = q.seqkey()
+    first_added = q.maxtext(
+        f"CASE WHEN type = 'goal_added' THEN {key} || '|' || {q.text('area')} END", "MIN"
+    )
+    last_status = q.maxtext(
+        f"CASE WHEN type = 'goal_status_set' THEN "
+        f"{key} || '|' || {q.day()} || '|' || {q.text('status')} END"
+    )
     return f"""
 WITH g AS (
-  SELECT case_id, {goal} AS goal_id,
-         {first_added} AS first_added
+  SELECT case_id, {goal} AS goal_id, {first_added} AS first_added, {last_status} AS last_status
   FROM events
-  WHERE type = 'goal_added' AND on_date <= {end}{scope}
-  GROUP BY case_id, {goal}
-),
-s AS (
-  SELECT case_id, {goal} AS goal_id,
-         {last_status} AS last_status
-  FROM events
-  WHERE type = 'goal_status_set' AND on_date <= {end}{scope}
+  WHERE type IN ('goal_added', 'goal_status_set') AND on_date <= {end}{scope}
   GROUP BY case_id, {goal}
 )
-SELECT g.case_id, g.goal_id, g.first_added, s.last_status,
+SELECT g.case_id, g.goal_id, g.first_added, g.last_status,
   (SELECT MIN(a.on_date) FROM events a
    WHERE a.case_id = g.case_id AND a.type = 'plan_agreed' AND a.on_date <= {end}
      AND a.seq > CAST(substr(g.first_added, 1, 10) AS INTEGER))
-FROM g LEFT JOIN s ON s.case_id = g.case_id AND s.goal_id = g.goal_id
+FROM g
+WHERE g.first_added IS NOT NULL
 """
 
 
@@ -213,11 +223,11 @@ def _last(encoded: str | None) -> list[str]:
     return [] if encoded is None else encoded.split("|")[1:]
 
 
-def _case_row(row: Sequence[Any]) -> CaseFacts:
+def _case_row(row: Sequence[Any], flags: Mapping[str, tuple[bool, bool]]) -> CaseFacts:
     (cid, district, provider, opened, household, members, rule_set, opens_before) = row[:8]
     (closes_before, life_in_year, reopened, last_life, first_close, first_plan) = row[8:14]
     (plans, contacts, minutes, extensions, ext_months, last_period) = row[14:20]
-    (last_phase, last_consent, in_year, out_of_order, after_closure) = row[20:25]
+    (last_phase, last_consent, in_year) = row[20:23]
     life = _last(last_life)
     closed = bool(life) and life[0] == "case_closed"
     period = _last(last_period)
@@ -249,8 +259,8 @@ def _case_row(row: Sequence[Any]) -> CaseFacts:
         in_monitoring=bool(phase) and phase[0] == "plan_agreed",
         consent_given=bool(consent) and consent[0] == "consent_recorded",
         events_in_year=bool(in_year),
-        out_of_order=bool(out_of_order),
-        contact_after_closure=bool(after_closure),
+        out_of_order=flags.get(str(cid), (False, False))[0],
+        contact_after_closure=flags.get(str(cid), (False, False))[1],
     )
 
 
@@ -296,8 +306,13 @@ def facts_from_sql(
         params["district"] = district
     if provider is not None:
         params["provider"] = provider
-    cases = [_case_row(r) for r in _rows(conn, _case_query(q, q.scope(district, provider)), params)]
-    goals = [_goal_row(r) for r in _rows(conn, _goal_query(q, q.scope(district, provider)), params)]
+    scope = q.scope(district, provider)
+    flags = {
+        str(cid): (bool(late), bool(after))
+        for cid, late, after in _rows(conn, _flag_query(q, scope), params)
+    }
+    cases = [_case_row(r, flags) for r in _rows(conn, _case_query(q, scope), params)]
+    goals = [_goal_row(r) for r in _rows(conn, _goal_query(q, scope), params)]
     scope_s = q.scope(district, provider, "s.case_id")
     early = frozenset(str(r[0]) for r in _rows(conn, _status_query(q, scope_s), params))
     cases.sort(key=lambda c: c.case_id)

@@ -1,0 +1,121 @@
+"""The yearly key-figure report over 1,000,000 events: in SQLite and in memory.
+
+A simulated cohort (:func:`imflow.simulation.simulate`, every event from the real
+engine) is written to a SQLite file through :class:`imflow.store.SQLiteStore`; then the
+report for the last simulated year is timed four ways: on the store (the counting
+runs in SQL), on the events in memory, on a :class:`~imflow.store.MemoryStore`, and,
+for comparison, by loading every case from the SQLite store and counting in Python
+(what the SQL pushdown avoids). All must give the same report.
+
+Run it alone (``python benchmarks/bench_report.py [events]``) or through
+``benchmarks/run.py``, which calls :func:`run`. ``IMFLOW_BENCH_REPORT_EVENTS`` sets the
+number of events (default 1,000,000).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+import structlog
+
+from imflow import Engine, FrozenClock
+from imflow.events import Event
+from imflow.kennzahlen import Report, report
+from imflow.simulation import simulate
+from imflow.store import MemoryStore, SQLiteStore
+
+__all__ = ["main", "run"]
+
+Reporter = Callable[[str, float, str], None]
+"""``reporter(name, value, unit)``: how a benchmark hands over one measurement."""
+
+START, UNTIL, YEAR = date(2023, 7, 1), date(2026, 12, 31), 2026
+SEED = 2026
+TARGET = 1_000_000
+
+
+def _quiet() -> None:
+    # a benchmark is a host: it keeps the engine's per-command logging out of the timings
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _cases_for(target: int) -> int:
+    """How many cases give about *target* events (from a small pilot cohort)."""
+    pilot = simulate(1000, seed=SEED, start=START, until=UNTIL, keep_cases=False)
+    return math.ceil(target / (pilot.events / pilot.n_cases) * 1.02)
+
+
+def _best(fn: Callable[[], Report], repeat: int) -> tuple[float, Report]:
+    best = math.inf
+    result: Report | None = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    assert result is not None
+    return best, result
+
+
+def run(reporter: Reporter, *, target: int | None = None, repeat: int = 3) -> None:
+    """Generate about *target* events, load them into SQLite, time the yearly report."""
+    _quiet()
+    target = target or int(os.environ.get("IMFLOW_BENCH_REPORT_EVENTS", TARGET))
+    n_cases = _cases_for(target)
+    with tempfile.TemporaryDirectory(prefix="imflow-bench-report-") as tmp:
+        path = Path(tmp) / "cases.db"
+        engine = Engine(clock=FrozenClock.on(START))
+        store = SQLiteStore(path, engine=engine, snapshot_every=0, synchronous="NORMAL")
+        started = time.perf_counter()
+        cohort = simulate(n_cases, seed=SEED, start=START, until=UNTIL, store=store, engine=engine)
+        loaded = time.perf_counter() - started
+        events: Sequence[Event] = [e for case in cohort.cases for e in case.events]
+        reporter("report.events", float(len(events)), "events")
+        reporter("report.cases", float(n_cases), "cases")
+        reporter("report.simulate_and_load_sqlite", loaded, "s")
+        reporter("report.sqlite_file_size", path.stat().st_size / 2**20, "MiB")
+        try:
+            in_sql, from_sql = _best(lambda: report(store, year=YEAR), repeat)
+            in_memory, from_events = _best(lambda: report(events, year=YEAR), repeat)
+            memory = MemoryStore(engine=engine)
+            for case in cohort.cases:
+                memory.append(case.case_id, case.events, expected_version=0)
+            in_store, from_memory = _best(lambda: report(memory, year=YEAR), repeat)
+            loading, from_loaded = _best(
+                lambda: report((e for c in store.iter_cases() for e in c.events), year=YEAR), 1
+            )
+        finally:
+            store.close()
+        if not from_sql == from_events == from_memory == from_loaded:
+            raise AssertionError("the SQL and the in-memory reports differ")
+        reporter("report.year_sqlite", in_sql, "s")
+        reporter("report.year_memory_events", in_memory, "s")
+        reporter("report.year_memory_store", in_store, "s")
+        reporter("report.year_sqlite_load_every_case", loading, "s")
+        active = from_sql.figures()["cases_active"]
+        reporter("report.cases_active", float(active) if isinstance(active, int) else 0.0, "cases")
+
+
+def _print(name: str, value: float, unit: str) -> None:
+    shown = f"{value:,.0f}" if unit in ("events", "cases") else f"{value:,.3f}"
+    print(f"{name:<36} {shown:>14} {unit}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the measurements; an optional argument sets the number of events."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    run(_print, target=int(args[0]) if args else None)
+
+
+if __name__ == "__main__":
+    main()
