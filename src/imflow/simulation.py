@@ -66,6 +66,7 @@ from imflow.districts import DISTRICTS
 from imflow.engine import Engine
 from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea, Role
 from imflow.errors import Rejected
+from imflow.rules import rule_set_in_force
 
 if TYPE_CHECKING:
     from imflow.events import Event
@@ -94,6 +95,7 @@ Progress = Callable[[int, int], None]
 _DAYS_PER_MONTH = 365.25 / 12
 _NOON = time(12, tzinfo=UTC)
 _NEVER = 1 << 40  # a day offset later than any horizon
+_TINY_RATE = 1e-9  # per day
 
 # --- parameters ------------------------------------------------------------------------
 
@@ -126,6 +128,10 @@ def _outcomes(
 
 def _pairs(value: Any) -> Iterable[tuple[Any, Any]]:
     return value.items() if isinstance(value, Mapping) else value
+
+
+def _floats(value: Iterable[float]) -> tuple[float, ...]:
+    return tuple(float(v) for v in value)
 
 
 def _span(value: Iterable[float]) -> tuple[float, float]:
@@ -225,7 +231,7 @@ class SimulationParams:
     # where and when cases open
     opening_window: float = attrs.field(default=1.0, validator=_check_probability)
     """Share of the simulated window (from its start) over which cases open."""
-    opening_month_weights: tuple[float, ...] = attrs.field(default=(1.0,) * 12, converter=tuple)
+    opening_month_weights: tuple[float, ...] = attrs.field(default=(1.0,) * 12, converter=_floats)
     """Relative opening rate by calendar month (January first), twelve values."""
     district_weights: tuple[tuple[str, float], ...] = attrs.field(
         default=(), converter=_weighted, validator=_check_table
@@ -635,9 +641,12 @@ class _Sim:
             for area in LifeArea
         }
         rates = (p.dropout_per_year, p.move_per_year, p.handover_per_year, p.withdrawal_per_year)
-        self.exit_rate = sum(rates) / 365.25
+        # a hazard too small to ever fire within any horizon counts as none at all
+        exit_rate = sum(rates) / 365.25
+        self.exit_rate = exit_rate if exit_rate > _TINY_RATE else 0.0
         self.exits = _Table(zip(_EXITS, rates, strict=True))
-        self.contact_rate = p.contacts_per_month / _DAYS_PER_MONTH
+        contact_rate = p.contacts_per_month / _DAYS_PER_MONTH
+        self.contact_rate = contact_rate if contact_rate > _TINY_RATE else 0.0
         self.goal_days = (p.goal_months[0] * _DAYS_PER_MONTH, p.goal_months[1] * _DAYS_PER_MONTH)
         self.descriptions = {area: area.label("de") for area in LifeArea}
         self.justification = "Ziele noch offen (simuliert) / goals still open (simulated)"
@@ -724,7 +733,7 @@ class _Sim:
         # ways out: one competing-risk draw (the earliest of the hazards wins)
         xrate = self.exit_rate
         exit_day = day + 1 + int(expo(xrate)) if xrate else _NEVER
-        exit_reason = self.draw(self.exits)
+        exit_reason = self.draw(self.exits) if xrate else ClosureReason.NO_CONTACT
 
         areas: list[LifeArea] = []
         topics: tuple[LifeArea, ...] = ()
@@ -775,7 +784,9 @@ class _Sim:
                             stage = _REOPEN
                             nc = x + 1 + int(expo(crate)) if crate else _NEVER
                             exit_day = x + 1 + int(expo(xrate)) if xrate else _NEVER
-                            exit_reason = self.draw(self.exits)
+                            exit_reason = (
+                                self.draw(self.exits) if xrate else ClosureReason.NO_CONTACT
+                            )
                             continue
                     return
                 if x > end:
@@ -957,7 +968,11 @@ def simulate(
         raise ValueError(f"until ({until}) is before start ({start})")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if engine is not None and rule_set_in_force(start, engine.rule_sets.values()) is None:
+        raise ValueError(f"no rule set of the engine is in force on {start}")
     if engine is None:
+        if rule_set_in_force(start) is None:
+            raise ValueError(f"no rule set is in force on {start}")
         clock = FrozenClock.on(start)
         engine = Engine(clock=clock)
     elif isinstance(engine.clock, FrozenClock):
@@ -1020,7 +1035,7 @@ def _run(
         if not keep_cases:
             cases[i] = None
 
-    step = max(1, ndays // 100)
+    step = -(-ndays // 100)  # about a hundred reports
     o = 0
     for off in range(ndays):
         clock.now = _noon(days[off])
