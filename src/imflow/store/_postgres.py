@@ -108,8 +108,12 @@ class PostgresStore(SqlStore):
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Row] | None = None
         self._connection()
-        with self._transaction():
-            self._migrate_locked()
+        try:
+            with self._transaction():
+                self._migrate_locked()
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def connection(self) -> psycopg.Connection[Row]:

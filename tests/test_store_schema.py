@@ -1,0 +1,228 @@
+"""The SQL stores' schema: migrations, the agreed columns, the due index and snapshots."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+
+from imflow import Case, InvalidDocument, dumps
+from imflow import commands as c
+from imflow.store import SchemaTooNew
+from tests.crashes import more
+from tests.stores import StoreMaker, advance, open_case, store_new, working_case
+
+TABLES = {"events", "cases", "case_persons", "idempotency", "outbox", "outbox_deliveries"}
+
+
+def tables(stores: StoreMaker) -> set[str]:
+    raw = stores.raw()
+    if stores.kind == "sqlite":
+        rows = raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    else:
+        rows = raw.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (stores.schema,),
+        ).fetchall()
+    raw.close()
+    return {r[0] for r in rows}
+
+
+def migrations(stores: StoreMaker) -> list[tuple[int, str]]:
+    raw = stores.raw()
+    rows = raw.execute("SELECT version, name FROM imflow_migrations ORDER BY version").fetchall()
+    raw.close()
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+def test_a_new_database_gets_every_migration_once(sql_stores: StoreMaker) -> None:
+    store = sql_stores()
+    assert store.schema_version == 2  # type: ignore[attr-defined]
+    assert tables(sql_stores) >= TABLES
+    applied = migrations(sql_stores)
+    assert [v for v, _ in applied] == [1, 2]
+    sql_stores().close()
+    assert migrations(sql_stores) == applied
+
+
+def test_openers_racing_on_a_new_database_migrate_it_once(sql_stores: StoreMaker) -> None:
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            barrier.wait(timeout=60)
+            sql_stores()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2]
+
+
+def test_a_database_of_schema_version_1_is_migrated_forward_with_its_data(
+    sql_stores: StoreMaker,
+) -> None:
+    store = sql_stores()
+    case = working_case(store.engine, "old")
+    store_new(store, case)
+    store.close()
+    raw = sql_stores.raw()
+    for statement in (
+        "DROP TABLE outbox_deliveries",
+        "DROP TABLE outbox",
+        "DELETE FROM imflow_migrations WHERE version = 2",
+    ):
+        raw.execute(statement)
+    raw.close()
+    assert "outbox" not in tables(sql_stores)
+
+    upgraded = sql_stores(cache_size=0)
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2]
+    assert upgraded.load("old") == case
+    newer = more(upgraded.engine, case, 2)
+    store_new(upgraded, newer, since=case.version)
+    assert [(p.case_id, p.seq) for p in upgraded.outbox.pending(after=0, limit=10)] == [
+        ("old", case.version + 1),
+        ("old", case.version + 2),
+    ]
+
+
+def test_a_database_from_a_newer_imflow_is_refused_untouched(sql_stores: StoreMaker) -> None:
+    sql_stores().close()
+    raw = sql_stores.raw()
+    now = "2031-01-01" if sql_stores.kind == "sqlite" else datetime(2031, 1, 1).isoformat()
+    placeholder = "?" if sql_stores.kind == "sqlite" else "%s"
+    raw.execute(
+        "INSERT INTO imflow_migrations (version, name, applied_at)"
+        f" VALUES (99, 'future', {placeholder})",
+        (now,),
+    )
+    raw.close()
+    with pytest.raises(SchemaTooNew, match="99"):
+        sql_stores()
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 99]
+
+
+def test_the_events_table_holds_the_agreed_columns(sql_stores: StoreMaker) -> None:
+    store = sql_stores()
+    case = working_case(store.engine, "cols", district="08111", provider="awo")
+    store_new(store, case)
+    raw = sql_stores.raw()
+    rows = raw.execute(
+        "SELECT case_id, seq, type, on_date, recorded_at, district, provider, schema_version,"
+        " payload FROM events ORDER BY seq"
+    ).fetchall()
+    head = raw.execute(
+        "SELECT district, provider, phase, rule_set, opened_on, period_end, closed_on, version"
+        " FROM cases WHERE case_id = 'cols'"
+    ).fetchone()
+    raw.close()
+    for row, event in zip(rows, case.events, strict=True):
+        on_date, recorded_at, payload = row[3], row[4], row[8]
+        if sql_stores.kind == "sqlite":
+            on_date, recorded_at = date.fromisoformat(on_date), datetime.fromisoformat(recorded_at)
+            payload = json.loads(payload)
+        assert row[:3] == ("cols", event.seq, event.type)
+        assert (on_date, recorded_at) == (event.on, event.recorded_at)
+        assert row[5:8] == ("08111", "awo", 1)
+        assert payload == json.loads(dumps(event))
+    day = str if sql_stores.kind == "sqlite" else (lambda d: d)
+    assert head == (
+        "08111",
+        "awo",
+        "monitoring",
+        case.rule_set,
+        day(case.period_start),
+        day(case.period_end),
+        None,
+        case.version,
+    )
+
+
+def test_closing_and_reopening_updates_the_case_row(sql_stores: StoreMaker) -> None:
+    store = sql_stores()
+    case = open_case(store.engine, "row")
+    store_new(store, case)
+    closed = advance(
+        store.engine,
+        case,
+        c.RecordConsent(on=date(2025, 3, 4)),
+        c.CloseCase(reason="client_request", on=date(2025, 4, 1)),
+    )
+    store_new(store, closed, since=1)
+    raw = sql_stores.raw()
+    query = "SELECT phase, closed_on, version FROM cases WHERE case_id = 'row'"
+    closed_on: Any = "2025-04-01" if sql_stores.kind == "sqlite" else date(2025, 4, 1)
+    assert tuple(raw.execute(query).fetchone()) == ("closed", closed_on, 3)
+    reopened = advance(store.engine, closed, c.ReopenCase(on=date(2025, 4, 2)))
+    store_new(store, reopened, since=3)
+    assert tuple(raw.execute(query).fetchone()) == ("assessment", None, 4)
+    raw.close()
+
+
+def test_due_cases_are_found_through_the_partial_index(sql_stores: StoreMaker) -> None:
+    store = sql_stores()
+    for i in range(30):
+        store_new(store, open_case(store.engine, f"c{i}", on=date(2024, 1, 1 + i)))
+    due = "SELECT case_id FROM cases WHERE closed_on IS NULL AND period_end IS NOT NULL"
+    raw = sql_stores.raw()
+    if sql_stores.kind == "sqlite":
+        plan = raw.execute(f"EXPLAIN QUERY PLAN {due} AND period_end < '2027-01-05'").fetchall()
+    else:
+        raw.execute("SET enable_seqscan = off")  # a tiny table: make the planner show its index
+        plan = raw.execute(f"EXPLAIN {due} AND period_end < DATE '2027-01-05'").fetchall()
+    raw.close()
+    assert "cases_due" in " ".join(str(part) for row in plan for part in row)
+    # opened on 2024-01-05, the period ends on 2027-01-04: due on the 5th
+    assert [x.case_id for x in store.due_cases(date(2027, 1, 5))] == ["c0", "c1", "c2", "c3", "c4"]
+
+
+def test_a_load_reads_the_snapshot_and_only_the_events_after_it(sql_stores: StoreMaker) -> None:
+    store = sql_stores(snapshot_every=5)
+    case = more(store.engine, working_case(store.engine, "snap"), 3)  # 12 events
+    for start in range(0, case.version, 4):
+        store.append("snap", case.events[start : start + 4], expected_version=start)
+    raw = sql_stores.raw()
+    (snapshot_version, snapshot) = raw.execute(
+        "SELECT snapshot_version, snapshot FROM cases WHERE case_id = 'snap'"
+    ).fetchone()
+    assert snapshot_version == 12  # written when the version passed 5 and 10: the newest
+    doc = json.loads(snapshot) if isinstance(snapshot, str) else snapshot
+    assert doc["schema_version"] == 1 and len(doc["events"]) == 12
+
+    # break an early event in place: a load that read it would fail
+    broken = '{"type": "nonsense"}'
+    cast = "" if sql_stores.kind == "sqlite" else "::jsonb"
+    raw.execute(f"UPDATE events SET payload = '{broken}'{cast} WHERE case_id = 'snap' AND seq = 3")
+    assert sql_stores(cache_size=0).load("snap") == case
+    with pytest.raises(InvalidDocument):
+        sql_stores(cache_size=0).events("snap")
+    raw.close()
+
+
+def test_a_snapshot_of_an_older_schema_is_ignored_and_the_events_are_folded(
+    sql_stores: StoreMaker,
+) -> None:
+    store = sql_stores(snapshot_every=4)
+    case: Case = more(store.engine, working_case(store.engine, "old-snap"), 2)
+    store_new(store, case)
+    raw = sql_stores.raw()
+    row = raw.execute("SELECT snapshot FROM cases WHERE case_id = 'old-snap'").fetchone()
+    doc = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+    doc["schema_version"] = 0
+    doc["phase"] = "closed"  # what a stale snapshot might claim
+    placeholder = "?" if sql_stores.kind == "sqlite" else "%s::jsonb"
+    raw.execute(
+        f"UPDATE cases SET snapshot = {placeholder} WHERE case_id = 'old-snap'", (json.dumps(doc),)
+    )
+    raw.close()
+    assert sql_stores(cache_size=0).load("old-snap") == case
