@@ -16,6 +16,7 @@ import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -382,7 +383,8 @@ def session(source: object) -> Iterator[tuple[Connection, Dialect]]:
             with _sqlite_snapshot(conn) as found:
                 yield found
             return
-        own = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        uri = Path(path).absolute().as_uri() + "?mode=ro"
+        own = sqlite3.connect(uri, uri=True, isolation_level=None)
         try:
             with _sqlite_snapshot(own) as found:
                 yield found
