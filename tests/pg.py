@@ -61,11 +61,14 @@ class ThrowawayServer:
 
     def __init__(self) -> None:
         self.bin = _bin_dir()
-        self.root = Path(tempfile.mkdtemp(prefix="imflow-pg-"))
+        self._as_root = os.geteuid() == 0
+        # as root the cluster belongs to "postgres", who must reach the folder: use /tmp,
+        # not a TMPDIR that may sit below a private home
+        parent = "/tmp" if self._as_root and os.path.isdir("/tmp") else None
+        self.root = Path(tempfile.mkdtemp(prefix="imflow-pg-", dir=parent))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = _free_port()
-        self._as_root = os.geteuid() == 0
         self.started = False
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:

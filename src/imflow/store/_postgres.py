@@ -107,6 +107,7 @@ class PostgresStore(SqlStore):
         self.schema = schema
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Row] | None = None
+        self._pinned: psycopg.Connection[Row] | None = None
         self._connection()
         try:
             with self._transaction():
@@ -122,6 +123,8 @@ class PostgresStore(SqlStore):
 
     def _connection(self) -> psycopg.Connection[Row]:
         self._check_open()
+        if self._pinned is not None:  # inside a transaction: never switch connections
+            return self._pinned
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
             return conn
@@ -157,8 +160,13 @@ class PostgresStore(SqlStore):
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._connection().transaction():
-            yield
+        conn = self._connection()
+        self._pinned = conn
+        try:
+            with conn.transaction():
+                yield
+        finally:
+            self._pinned = None
 
     def _migrate_locked(self) -> None:
         lock = f"imflow.migrate.{self.schema or ''}"

@@ -329,8 +329,10 @@ class SqlStore:
         return case_ids
 
     def _erase_case(self, case_id: str, *, on: date, by: Actor) -> int:
+        expected = 0
         for _ in range(_ERASURE_RETRIES):
             case = self._load(case_id)
+            expected = case.version
             event = erasure_event(self.engine, case, on=on, by=by)
             new = self.engine.evolve(case, event)
             changed = [
@@ -361,7 +363,7 @@ class SqlStore:
                 continue
             self._cache.put(new)
             return len(changed)
-        raise ConcurrencyConflict(case_id, expected=-1, actual=self._version(case_id))
+        raise ConcurrencyConflict(case_id, expected=expected, actual=self._version(case_id))
 
     def _erasure_begins(self) -> None:
         """A backend's chance to make the rewrite overwrite old content on disk."""
