@@ -213,8 +213,9 @@ def report(
     counting runs in the database, in one consistent read-only snapshot.
 
     *district* and *provider* narrow the report to the cases opened there. *staffing*
-    gives the providers' FTE (events carry none); *rule_sets* resolve each case's rule
-    set (default: the shipped ones).
+    gives the providers' FTE (events carry none; a figure with more than two decimal
+    places or below zero raises :class:`ValueError`); *rule_sets* resolve each case's
+    rule set (default: the shipped ones).
     """
     window = Window.of(year)
     if is_sql(events_or_store):
