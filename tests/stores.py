@@ -8,6 +8,7 @@ a writer. The PostgreSQL server is started once per test session (per xdist work
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -60,7 +61,11 @@ class StoreMaker:
         self._memory: MemoryStore | None = None
 
     def __call__(self, *, engine: Engine | None = None, **options: Any) -> Store:
-        """A store on this maker's storage (a memory store is shared: it has no other)."""
+        """A store on this maker's storage.
+
+        The memory store is shared (it has no other storage) and ignores the SQL stores'
+        options (``snapshot_every``, ``cache_size``).
+        """
         engine = engine or far_future_engine()
         store: Store
         if self.kind == "memory":
@@ -74,6 +79,18 @@ class StoreMaker:
             store = PostgresStore(self.dsn, schema=self.schema, engine=engine, **options)
         self.opened.append(store)
         return store
+
+    @contextlib.contextmanager
+    def fresh(self, **options: Any) -> Iterator[Store]:
+        """A store on this storage for one block, closed after it (so property tests do
+        not pile up connections); the shared memory store stays open."""
+        store = self(**options)
+        try:
+            yield store
+        finally:
+            if self.kind != "memory":
+                store.close()
+                self.opened.remove(store)
 
     def raw(self) -> Any:
         """A plain DB-API connection to the same storage, outside any store."""

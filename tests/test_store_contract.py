@@ -76,7 +76,7 @@ def test_a_second_store_on_the_same_storage_sees_the_case(stores: StoreMaker) ->
     first = stores()
     case = working_case(first.engine, "wt-1")
     store_new(first, case)
-    second = stores(cache_size=0) if stores.kind != "memory" else stores()
+    second = stores(cache_size=0)
     assert second.load("wt-1") == case
 
 
@@ -284,18 +284,18 @@ def test_any_valid_history_round_trips_through_json_and_the_store(
         assert loads(dumps(event), Event) == event
     assert loads(dumps(case), Case) == case
     snapshot_every = data.draw(st.sampled_from([0, 1, 3, 7]))
-    store = stores(snapshot_every=snapshot_every) if stores.kind != "memory" else stores()
-    bounds = sorted({0, case.version, *(x for x in cuts if x < case.version)})
-    for start, end in itertools.pairwise(bounds):
-        store.append(case_id, case.events[start:end], expected_version=start)
-    assert store.load(case_id) == case
-    assert store.engine.replay(store.events(case_id)) == case
-    fresh = stores(cache_size=0) if stores.kind != "memory" else store
-    assert fresh.load(case_id) == case
+    with stores.fresh(snapshot_every=snapshot_every) as store:
+        bounds = sorted({0, case.version, *(x for x in cuts if x < case.version)})
+        for start, end in itertools.pairwise(bounds):
+            store.append(case_id, case.events[start:end], expected_version=start)
+        assert store.load(case_id) == case
+        assert store.engine.replay(store.events(case_id)) == case
+    with stores.fresh(cache_size=0) as fresh:
+        assert fresh.load(case_id) == case
 
 
 def test_a_long_case_loads_from_its_snapshot_and_the_tail(stores: StoreMaker) -> None:
-    store = stores(snapshot_every=10) if stores.kind != "memory" else stores()
+    store = stores(snapshot_every=10)
     case = working_case(store.engine, "long")
     on = case.latest_on
     for i in range(40):
@@ -304,6 +304,6 @@ def test_a_long_case_loads_from_its_snapshot_and_the_tail(stores: StoreMaker) ->
         )
     for start in range(0, case.version, 7):
         store.append("long", case.events[start : start + 7], expected_version=start)
-    fresh = stores(cache_size=0) if stores.kind != "memory" else store
+    fresh = stores(cache_size=0)
     assert fresh.load("long") == case
     assert len(fresh.load("long").contacts) == 41
