@@ -7,10 +7,13 @@ import threading
 from datetime import date, datetime
 from typing import Any
 
+import attrs
 import pytest
 
 from imflow import Case, InvalidDocument, dumps
 from imflow import commands as c
+from imflow.events import NeedRecorded
+from imflow.serialization import make_converter
 from imflow.store import SchemaTooNew
 from tests.crashes import more
 from tests.stores import StoreMaker, advance, open_case, store_new, working_case
@@ -226,3 +229,32 @@ def test_a_snapshot_of_an_older_schema_is_ignored_and_the_events_are_folded(
     )
     raw.close()
     assert sql_stores(cache_size=0).load("old-snap") == case
+
+
+def test_a_store_upcasts_older_event_documents_when_it_reads_them(sql_stores: StoreMaker) -> None:
+    store = sql_stores(snapshot_every=4)
+    case = working_case(store.engine, "up")  # written at schema version 1, with a snapshot
+    store_new(store, case)
+    store.close()
+
+    def mark_notes(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["note"] = f"(v1) {doc['note']}"
+        return doc
+
+    newer = make_converter(upcasters={("need_recorded", 1): mark_notes}, schema_version=2)
+    reader = sql_stores(converter=newer, cache_size=0)
+    loaded = reader.load("up")  # the version-1 snapshot is ignored, the events upcast
+    assert [n.note for n in loaded.needs] == ["(v1) lives with an aunt"]
+    expected = [
+        attrs.evolve(e, note=f"(v1) {e.note}") if isinstance(e, NeedRecorded) else e
+        for e in case.events
+    ]
+    assert list(loaded.events) == expected
+    more_events = more(reader.engine, loaded, 1)
+    store_new(reader, more_events, since=loaded.version)
+    raw = sql_stores.raw()
+    versions = raw.execute("SELECT seq, schema_version FROM events ORDER BY seq").fetchall()
+    raw.close()
+    assert [tuple(v) for v in versions] == [(s, 1) for s in range(1, case.version + 1)] + [
+        (case.version + 1, 2)
+    ]
