@@ -9,6 +9,10 @@
 - ```` ```console ```` blocks run each ``$ `` line in a shell and compare the output
   that follows it (with ``...`` as a wildcard).
 
+The examples of one page share a namespace and run in order, so under pytest-xdist they
+must stay on one worker: ``--dist loadfile`` in pyproject's addopts keeps each page (a
+"file") on one worker.
+
 Each page runs in a fresh temporary directory as the working directory, so the files it
 writes (SQLite databases, TOML files, reports) never touch the repository. Pages that
 talk to PostgreSQL (listed in ``POSTGRES_PAGES``) get a real server: the test suite's
