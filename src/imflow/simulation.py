@@ -38,7 +38,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -69,24 +69,9 @@ from imflow.errors import Rejected
 from imflow.rules import rule_set_in_force
 
 if TYPE_CHECKING:
-    from imflow.events import Event
+    from imflow.store import Store
 
 __all__ = ["Cohort", "Progress", "SimulationParams", "simulate"]
-
-
-class Store(Protocol):
-    """What :func:`simulate` needs from a store: appending a case's events."""
-
-    def append(
-        self,
-        case_id: str,
-        events: Iterable[Event],
-        *,
-        expected_version: int,
-        idempotency_key: str | None = None,
-    ) -> object:
-        """Append *events* if the case is at *expected_version*."""
-        ...
 
 
 Progress = Callable[[int, int], None]
