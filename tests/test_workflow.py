@@ -297,7 +297,12 @@ def test_definitions_round_trip_through_their_document() -> None:
 def test_diagrams_show_labels_and_guards() -> None:
     wf = bw_integrationsmanagement()
     mermaid_de = wf.to_mermaid(lang="de")
-    assert mermaid_de.splitlines()[3] == "stateDiagram-v2"
+    assert mermaid_de.splitlines()[:4] == [
+        "---",
+        "title: bw-integrationsmanagement",
+        "---",
+        "stateDiagram-v2",
+    ]
     assert 'state "Begleitung und Monitoring" as monitoring' in mermaid_de
     assert (
         "planning --> monitoring: Integrationsplan vereinbaren [consent_given & has_goals]"

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 from typing import Any, ClassVar
 
 from docutils import nodes
@@ -22,8 +21,6 @@ from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util.docutils import SphinxDirective
 
-_FRONT_MATTER = re.compile(r"\A---\n(?P<body>.*?)\n---\n", re.S)
-
 
 def mermaid_source(lang: str, *, internal: bool = False, workflow: str = "") -> str:
     """The Mermaid text of a workflow, with a front matter Mermaid understands."""
@@ -33,12 +30,7 @@ def mermaid_source(lang: str, *, internal: bool = False, workflow: str = "") -> 
     if workflow:
         module_name, _, attr = workflow.partition(":")
         wf = getattr(importlib.import_module(module_name), attr)()
-    text = wf.to_mermaid(lang="de" if lang == "de" else "en", internal=internal)
-    match = _FRONT_MATTER.match(text)
-    if match and ":" not in match["body"]:
-        # transitions writes the bare title; Mermaid's front matter is YAML with keys
-        text = f"---\ntitle: {match['body'].strip()}\n---\n" + text[match.end() :]
-    return text
+    return wf.to_mermaid(lang="de" if lang == "de" else "en", internal=internal)
 
 
 class WorkflowDiagram(SphinxDirective):

@@ -95,8 +95,16 @@ def draw(
     )
     graph = machine.get_graph()
     if engine == "mermaid":
-        return str(graph.draw(None))
+        return _yaml_front_matter(str(graph.draw(None)))
     return str(graph.source)
+
+
+def _yaml_front_matter(text: str) -> str:
+    """transitions writes a bare title line; Mermaid's front matter is YAML (``title: …``)."""
+    head, sep, rest = text.partition("\n---\n")
+    if text.startswith("---\n") and sep and ":" not in head[4:]:
+        return f"---\ntitle: {head[4:].strip()}\n---\n{rest}"
+    return text
 
 
 def _transition(edge: Edge, *, label: bool = False) -> dict[str, Any]:

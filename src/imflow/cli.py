@@ -41,7 +41,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -148,6 +148,12 @@ _T: dict[str, tuple[str, str]] = {
     "report.staffing_bad": (
         "{path}, Zeile {line}: erwartet Kreis;Träger;VZÄ, gefunden {text!r}",
         "{path}, line {line}: expected district;provider;FTE, found {text!r}",
+    ),
+    "report.staffing_fte": (
+        "{path}, Zeile {line}: {text!r} ist keine VZÄ-Angabe (nicht negativ, höchstens"
+        " zwei Nachkommastellen)",
+        "{path}, line {line}: {text!r} is not an FTE figure (non-negative, at most two"
+        " decimal places)",
     ),
     # diagram
     "diagram": (
@@ -667,19 +673,23 @@ def _write_staffing(path: Path, staffing: dict[tuple[str, str], Decimal], lang: 
 
 
 def _read_staffing(path: Path, lang: Lang) -> dict[tuple[str, str], Decimal]:
+    from imflow.organisations import fte
+
     staffing: dict[tuple[str, str], Decimal] = {}
     for number, raw in enumerate(_read_text(path, lang).lstrip("\ufeff").splitlines(), 1):
         text = raw.strip()
         if not text or (number == 1 and text.lower().startswith(("district", "kreis"))):
             continue
-        parts = [p.strip() for p in re.split(r"[;,\t]", text)]
+        # ";" (German spreadsheets, decimal comma allowed), tab, or "," as the delimiter
+        delimiter = next((d for d in ";\t" if d in text), ",")
+        parts = [p.strip() for p in text.split(delimiter)]
+        if len(parts) != 3:
+            raise _Fail(_t("report.staffing_bad", lang, path=path, line=number, text=text))
         try:
-            if len(parts) != 3:
-                raise InvalidOperation
-            staffing[(parts[0], parts[1])] = Decimal(parts[2].replace(",", "."))
-        except InvalidOperation:
+            staffing[(parts[0], parts[1])] = fte(parts[2].replace(",", "."))
+        except ValueError:
             raise _Fail(
-                _t("report.staffing_bad", lang, path=path, line=number, text=text)
+                _t("report.staffing_fte", lang, path=path, line=number, text=parts[2])
             ) from None
     return staffing
 

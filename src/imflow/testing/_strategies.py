@@ -215,7 +215,9 @@ def cases(
 
     Every step picks a command that :meth:`Engine.allowed` allows, with valid values.
     """
-    return _walk(_engine(workflow), max_steps, opening or opening_commands())
+    return _walk(
+        _engine(workflow), max_steps, opening if opening is not None else opening_commands()
+    )
 
 
 def commands(case: Case, *, workflow: Workflow | None = None) -> st.SearchStrategy[c.Command]:

@@ -1,0 +1,109 @@
+"""Sweeps over a store: found through the index, closed once, also when two run at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import imflow
+from imflow import Actor, Case, Engine, FrozenClock, Role
+from imflow import commands as c
+from imflow.actors import SYSTEM
+from tests.stores import StoreMaker
+
+ENGINE = Engine(clock=FrozenClock(datetime(2031, 6, 1, tzinfo=UTC)))
+
+
+def opened(case_id: str, on: date) -> Case:
+    im = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
+    return ENGINE.open(
+        c.OpenCase(case_id=case_id, person=f"p-{case_id}", district="08337", provider="drk", on=on),
+        by=im,
+    )
+
+
+def fill(store: imflow.store.Store) -> dict[str, Case]:
+    cases = {
+        "due-1": opened("due-1", date(2025, 1, 10)),  # last day 2028-01-09
+        "due-2": opened("due-2", date(2025, 2, 1)),  # last day 2028-01-31
+        "last-day": opened("last-day", date(2025, 3, 1)),  # last day 2028-02-29
+        "young": opened("young", date(2026, 5, 5)),
+        "unlimited": opened("unlimited", date(2020, 5, 5)),  # vwv-2018: no limit
+    }
+    closed = opened("closed", date(2024, 7, 1))
+    cases["closed"] = ENGINE.handle(
+        closed,
+        c.CloseCase(reason="moved_away", on=date(2024, 8, 1)),
+        by=Actor("im-1", Role.MANAGER, provider="drk", district="08337"),
+    )
+    for case in cases.values():
+        store.append(case.case_id, case.events, expected_version=0)
+    return cases
+
+
+def test_the_store_lists_only_due_cases(stores: StoreMaker) -> None:
+    store = stores(engine=ENGINE)
+    fill(store)
+    on = date(2028, 2, 29)
+    assert [case.case_id for case in store.due_cases(on)] == ["due-1", "due-2"]
+    assert [case.case_id for case in store.due_cases(on + timedelta(days=1))] == [
+        "due-1",
+        "due-2",
+        "last-day",
+    ]
+
+
+def test_sweep_closes_due_cases_in_the_store_once(stores: StoreMaker) -> None:
+    store = stores(engine=ENGINE)
+    fill(store)
+    on = date(2028, 3, 1)
+    result = imflow.sweep(store, on=on, engine=ENGINE)
+    assert result.closed_ids == ("due-1", "due-2", "last-day")
+    for case_id, closed_on in (
+        ("due-1", date(2028, 1, 10)),
+        ("due-2", date(2028, 2, 1)),
+        ("last-day", date(2028, 3, 1)),
+    ):
+        case = store.load(case_id)
+        assert case.closure is not None
+        assert (case.closure.reason, case.closure.on) == ("period_expired", closed_on)
+        assert case.events[-1].actor == SYSTEM
+    assert store.load("young").is_open
+    assert store.load("unlimited").is_open
+    assert imflow.sweep(store, on=on, engine=ENGINE).closed == ()  # idempotent
+    assert list(store.due_cases(on)) == []
+    still_open = [
+        case
+        for case in store.iter_cases(open_only=True)
+        if case.period_end is not None and case.period_end < on
+    ]
+    assert still_open == []
+
+
+def test_two_sweeps_racing_close_each_case_once(sql_stores: StoreMaker) -> None:
+    first, second = sql_stores(engine=ENGINE), sql_stores(engine=ENGINE)
+    fill(first)
+    on = date(2028, 3, 1)
+    due = list(first.due_cases(on))  # both servers found the same due cases
+    a = imflow.sweep(first, on=on, engine=ENGINE)
+    # the second server saw the cases before the first committed: its appends conflict
+    # or repeat the first one's idempotency key; either way nothing is written twice
+    result = imflow.sweep(_Stale(second, due), on=on, engine=ENGINE)
+    assert len(a.closed) == 3
+    assert result.closed_ids in ((), ("due-1", "due-2", "last-day"))
+    for case in due:
+        events = second.events(case.case_id)
+        assert [e.type for e in events].count("case_closed") == 1
+
+
+class _Stale:
+    """A store whose index answer is stale: the cases as they were before the sweep."""
+
+    def __init__(self, store: imflow.store.Store, due: list[Case]) -> None:
+        self.store = store
+        self.due = due
+
+    def due_cases(self, on: date) -> list[Case]:
+        return self.due
+
+    def append(self, *args: object, **kwargs: object) -> object:
+        return self.store.append(*args, **kwargs)  # type: ignore[arg-type]
