@@ -115,3 +115,50 @@ def test_the_redaction_processor_in_a_host_chain() -> None:
             "payload": {"minutes": 20, "goals": [{"area": "childcare"}]},
         }
     ]
+
+
+class _Collect:
+    """A structlog logger factory product that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def msg(self, message: str) -> None:
+        self.lines.append(message)
+
+    info = warning = error = msg
+
+
+@pytest.mark.parametrize("level", ["INFO", "WARNING"])
+def test_a_host_s_cached_filtering_logger_is_honoured(level: str) -> None:
+    """With ``cache_logger_on_first_use`` and a level filter (a production set-up), the
+    engine logs what the level lets through, and only that."""
+    import logging
+
+    sink = _Collect()
+    saved = structlog.get_config()
+    structlog.configure(
+        processors=[structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
+        logger_factory=lambda *args: sink,
+        cache_logger_on_first_use=True,
+    )
+    try:
+        run_a_case_with_personal_content()
+    finally:
+        structlog.configure(**saved)
+    if level == "INFO":
+        assert sum('"command_accepted"' in line for line in sink.lines) == 9
+        assert sum('"command_rejected"' in line for line in sink.lines) == 1
+        assert not any(secret in line for line in sink.lines for secret in SECRETS)
+    else:
+        assert sink.lines == []
+
+
+def test_an_uncached_configuration_is_read_again_on_every_command() -> None:
+    engine = Engine(clock=FrozenClock(datetime(2026, 1, 1, tzinfo=UTC)))
+    opening = c.OpenCase(case_id="ka-2", person="p", district="08212", provider="stadt-ka", on=D)
+    engine.open(opening, by=MANAGER)  # resolved under the tests' quiet configuration
+    with capture_logs() as logs:
+        engine.open(opening, by=MANAGER)
+    assert [entry["event"] for entry in logs] == ["command_accepted"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -52,24 +52,30 @@ EVENT_COMMAND: Mapping[str, str] = {
 BUILTIN_COMMANDS = frozenset(EVENT_COMMAND.values())
 """Command names that have a dedicated command class (not a CustomAction)."""
 
-_replace = attrs.evolve
+_T = TypeVar("_T", bound=attrs.AttrsInstance)
+_replace = attrs.evolve  # for the rare paths (erasure)
 
 
-def _compile_case_replace() -> Callable[[Case, dict[str, Any]], Case]:
-    """A fast ``attrs.evolve`` for :class:`Case`, the engine's hottest allocation.
+def _compile_replace(cls: type[_T]) -> Callable[[_T, dict[str, Any]], _T]:
+    """A fast ``attrs.evolve`` for *cls*: the engine's hottest allocations use it.
 
     Generated once, like :func:`collections.namedtuple` does: a straight call of
-    ``Case(...)`` that takes each field from *changes* or from the old case.
+    ``cls(...)`` that takes each field from *changes* or from the old value.
     """
-    fields = ", ".join(f"get({f.name!r}, case.{f.name})" for f in attrs.fields(Case))
-    source = f"def replace_case(case, changes):\n    get = changes.get\n    return Case({fields})\n"
-    namespace: dict[str, Any] = {"Case": Case}
+    fields = ", ".join(
+        f"{f.alias}=get({f.name!r}, obj.{f.name})" for f in attrs.fields(cls) if f.init
+    )
+    source = f"def replace(obj, changes):\n    get = changes.get\n    return cls({fields})\n"
+    namespace: dict[str, Any] = {"cls": cls}
     exec(source, namespace)
-    replace_case: Callable[[Case, dict[str, Any]], Case] = namespace["replace_case"]
-    return replace_case
+    replace: Callable[[_T, dict[str, Any]], _T] = namespace["replace"]
+    return replace
 
 
-replace_case = _compile_case_replace()
+replace_case = _compile_replace(Case)
+_replace_plan = _compile_replace(Plan)
+_replace_goal = _compile_replace(Goal)
+_replace_need = _compile_replace(Need)
 
 
 def opened(event: CaseOpened, compiled: Compiled) -> Case:
@@ -107,25 +113,27 @@ def _new_plan(case: Case, ev: PlanningStarted | PlanRevised) -> dict[str, Any]:
 def _goal(case: Case, ev: GoalAdded) -> dict[str, Any]:
     plan = case.plans[-1]
     goal = Goal(ev.goal_id, ev.area, ev.description, ev.target_date)
-    return _with_plan(case, _replace(plan, goals=(*plan.goals, goal)))
+    return _with_plan(case, _replace_plan(plan, {"goals": (*plan.goals, goal)}))
 
 
 def _agreed(case: Case, ev: PlanAgreed) -> dict[str, Any]:
-    return _with_plan(case, _replace(case.plans[-1], agreed_on=ev.on))
+    return _with_plan(case, _replace_plan(case.plans[-1], {"agreed_on": ev.on}))
 
 
 def _goal_status(case: Case, ev: GoalStatusSet) -> dict[str, Any]:
     plan = case.plans[-1]
     goals = tuple(
-        _replace(g, status=ev.status, status_on=ev.on) if g.goal_id == ev.goal_id else g
+        _replace_goal(g, {"status": ev.status, "status_on": ev.on})
+        if g.goal_id == ev.goal_id
+        else g
         for g in plan.goals
     )
-    return _with_plan(case, _replace(plan, goals=goals))
+    return _with_plan(case, _replace_plan(plan, {"goals": goals}))
 
 
 def _reviewed(case: Case, ev: PlanReviewed) -> dict[str, Any]:
     plan = case.plans[-1]
-    return _with_plan(case, _replace(plan, reviews=(*plan.reviews, ev.on)))
+    return _with_plan(case, _replace_plan(plan, {"reviews": (*plan.reviews, ev.on)}))
 
 
 def _extended(case: Case, ev: PeriodExtended) -> dict[str, Any]:
@@ -149,7 +157,7 @@ def _erased(case: Case, ev: Any) -> dict[str, Any]:
     closure = case.closure
     return {
         "events": tuple(tombstone(e) for e in case.events),
-        "needs": tuple(_replace(n, note=_blank(n.note)) for n in case.needs),
+        "needs": tuple(_replace_need(n, {"note": _blank(n.note)}) for n in case.needs),
         "plans": tuple(
             _replace(
                 p, goals=tuple(_replace(g, description=_blank(g.description)) for g in p.goals)
@@ -188,13 +196,27 @@ _APPLY: Mapping[str, Callable[[Case, Any], dict[str, Any]]] = {
 }
 
 
+def _target(compiled: Compiled, name: str, *, memo: bool = False) -> str | None:
+    """The phase the command *name* (or the command of event type *name*) leads to."""
+    command = EVENT_COMMAND.get(name) if memo else name
+    spec = None if command is None else compiled.commands.get(command)
+    target = None if spec is None else spec.target
+    if memo:
+        compiled.targets[name] = target
+    return target
+
+
 def apply(case: Case, event: Event, compiled: Compiled) -> Case:
     """*case* with *event* folded in."""
-    changes = _APPLY[event.type](case, event)
-    name = event.name if isinstance(event, CustomActionTaken) else EVENT_COMMAND.get(event.type)
-    if name is not None:
-        spec = compiled.commands.get(name)
-        if spec is not None and spec.target is not None:
-            changes["phase"] = spec.target
+    kind = event.type
+    changes = _APPLY[kind](case, event)
+    if kind == "custom_action_taken":
+        assert isinstance(event, CustomActionTaken)
+        target = _target(compiled, event.name)
+    else:
+        targets = compiled.targets
+        target = targets[kind] if kind in targets else _target(compiled, kind, memo=True)
+    if target is not None:
+        changes["phase"] = target
     changes["events"] = (*changes.get("events", case.events), event)
     return replace_case(case, changes)

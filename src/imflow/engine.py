@@ -22,6 +22,7 @@ imflow.errors.Rejected: start_assessment rejected on case 'wt-1': consent_missin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from time import perf_counter
@@ -91,6 +92,7 @@ MAX_CONTACT_MINUTES = 600
 
 _BERLIN = ZoneInfo("Europe/Berlin")
 _ONE_DAY = timedelta(days=1)
+_UNRESOLVED = object()
 _NO_REASONS: tuple[Reason, ...] = ()
 
 
@@ -102,37 +104,54 @@ def _invalid(field: str, problem: str) -> Reason:
     return Reason.of("invalid_value", field=field, problem=problem)
 
 
-def _field_reasons(case: Case, cmd: Command, rules: RuleSet) -> list[Reason]:
-    """Checks of a command's field values that no workflow can switch off."""
+def _contact_fields(case: Case, cmd: RecordContact, rules: RuleSet) -> list[Reason]:
+    if 0 < cmd.minutes <= MAX_CONTACT_MINUTES:
+        return []
+    return [_invalid("minutes", f"must be 1 to {MAX_CONTACT_MINUTES}")]
+
+
+def _goal_fields(case: Case, cmd: AddGoal, rules: RuleSet) -> list[Reason]:
     found: list[Reason] = []
-    if isinstance(cmd, RecordContact):
-        if not 0 < cmd.minutes <= MAX_CONTACT_MINUTES:
-            found.append(_invalid("minutes", f"must be 1 to {MAX_CONTACT_MINUTES}"))
-    elif isinstance(cmd, AddGoal):
-        if not cmd.goal_id.strip():
-            found.append(_invalid("goal_id", "must not be empty"))
-        if not cmd.description.strip():
-            found.append(_invalid("description", "must not be empty"))
-        if cmd.target_date < cmd.on:
-            found.append(_invalid("target_date", "must not be before the agreement"))
-        plan = case.plan
-        if plan is not None and plan.goal(cmd.goal_id) is not None:
-            found.append(Reason.of("duplicate_goal", goal_id=cmd.goal_id))
-    elif isinstance(cmd, SetGoalStatus):
-        plan = case.plan
-        if plan is None or plan.agreed_on is None or plan.goal(cmd.goal_id) is None:
-            found.append(Reason.of("unknown_goal", goal_id=cmd.goal_id))
-    elif isinstance(cmd, ExtendPeriod):
-        if cmd.months < 1:
-            found.append(_invalid("months", "must be at least 1"))
-    elif isinstance(cmd, CloseCase):
-        if cmd.reason not in rules.closure_reasons:
-            found.append(
-                Reason.of("reason_not_allowed", reason=cmd.reason.value, rule_set=rules.id)
-            )
-        if cmd.reason is ClosureReason.OTHER and not cmd.note.strip():
-            found.append(Reason.of("note_missing"))
+    if not cmd.goal_id.strip():
+        found.append(_invalid("goal_id", "must not be empty"))
+    if not cmd.description.strip():
+        found.append(_invalid("description", "must not be empty"))
+    if cmd.target_date < cmd.on:
+        found.append(_invalid("target_date", "must not be before the agreement"))
+    plan = case.plan
+    if plan is not None and plan.goal(cmd.goal_id) is not None:
+        found.append(Reason.of("duplicate_goal", goal_id=cmd.goal_id))
     return found
+
+
+def _goal_status_fields(case: Case, cmd: SetGoalStatus, rules: RuleSet) -> list[Reason]:
+    plan = case.plan
+    if plan is None or plan.agreed_on is None or plan.goal(cmd.goal_id) is None:
+        return [Reason.of("unknown_goal", goal_id=cmd.goal_id)]
+    return []
+
+
+def _extension_fields(case: Case, cmd: ExtendPeriod, rules: RuleSet) -> list[Reason]:
+    return [] if cmd.months >= 1 else [_invalid("months", "must be at least 1")]
+
+
+def _closure_fields(case: Case, cmd: CloseCase, rules: RuleSet) -> list[Reason]:
+    found: list[Reason] = []
+    if cmd.reason not in rules.closure_reasons:
+        found.append(Reason.of("reason_not_allowed", reason=cmd.reason.value, rule_set=rules.id))
+    if cmd.reason is ClosureReason.OTHER and not cmd.note.strip():
+        found.append(Reason.of("note_missing"))
+    return found
+
+
+_FIELD_CHECKS: Mapping[str, Callable[[Case, Any, RuleSet], list[Reason]]] = {
+    RecordContact.type: _contact_fields,
+    AddGoal.type: _goal_fields,
+    SetGoalStatus.type: _goal_status_fields,
+    ExtendPeriod.type: _extension_fields,
+    CloseCase.type: _closure_fields,
+}
+"""Checks of a command's field values that no workflow can switch off, by command type."""
 
 
 def _unique(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
@@ -186,6 +205,7 @@ class Engine:
         self._workflow_hash = self.workflow.hash
         self._hashes = frozenset({self._workflow_hash, *accept_hashes})
         self._log = structlog.get_logger("imflow")
+        self._info_log: Any = _UNRESOLVED
         self._day = date.min
         self._day_start = self._day_end = datetime.min.replace(tzinfo=UTC)
         self.hook_failures: list[HookFailure] = []
@@ -217,7 +237,10 @@ class Engine:
         try:
             event = self._decide_open(command, by)
         except Rejected as exc:
-            self._log.info(
+            log = self._info()
+            if log is None:
+                raise
+            log.info(
                 "command_rejected",
                 case_id=command.case_id,
                 command="open_case",
@@ -237,7 +260,7 @@ class Engine:
         rules = self._rule_set_on(on)
         if rules is None:
             reasons.append(Reason.of("no_rule_set", on=on))
-        elif self._forbidden(rules, by, "open_case", cmd.provider, cmd.district):
+        elif self._forbidden(rules, by, "open_case", cmd):
             reasons.append(Reason.of("forbidden", role=by.role.value, command="open_case"))
         if on > today:
             reasons.append(Reason.of("date_in_future", on=on, today=today))
@@ -285,7 +308,10 @@ class Engine:
         try:
             event = self._decide(case, command, by)
         except Rejected as exc:
-            self._log.info(
+            log = self._info()
+            if log is None:
+                raise
+            log.info(
                 "command_rejected",
                 case_id=case.case_id,
                 command=exc.command_type,
@@ -388,6 +414,23 @@ class Engine:
 
     # -- internals -------------------------------------------------------------------
 
+    def _info(self) -> Any:
+        """The logger for INFO events, or ``None`` when the host's filter drops them.
+
+        With ``cache_logger_on_first_use`` the host asked structlog to assemble the logger
+        once; then this answer is kept too, so a filtered-out INFO log costs one attribute
+        read per command instead of a logger assembly and a dict of fields.
+        """
+        cached = self._info_log
+        if cached is not _UNRESOLVED:
+            return cached
+        log = self._log.bind()
+        enabled = getattr(log, "is_enabled_for", None)
+        found = None if enabled is not None and not enabled(logging.INFO) else log
+        if structlog.get_config()["cache_logger_on_first_use"] is True:
+            self._info_log = found
+        return found
+
     def _rule_set_on(self, on: date) -> RuleSet | None:
         for rules in self._by_effective_date:  # newest first
             if rules.effective_from <= on:
@@ -395,12 +438,14 @@ class Engine:
         return None
 
     def _forbidden(
-        self, rules: RuleSet, by: Actor, name: str, provider: str, district: str
+        self, rules: RuleSet, by: Actor, name: str, where: CaseOpened | OpenCase
     ) -> bool:
+        """Whether *by* may not issue *name* for the case opened by *where*."""
         if not rules.may(by.role, name):
             return True
         return by.role is Role.MANAGER and (
-            by.provider != provider or (by.district is not None and by.district != district)
+            by.provider != where.provider
+            or (by.district is not None and by.district != where.district)
         )
 
     def _common_reasons(
@@ -419,7 +464,7 @@ class Engine:
                 reasons.append(Reason.of("case_closed"))
             else:
                 reasons.append(Reason.of("invalid_in_phase", command=spec.name, phase=phase))
-        if self._forbidden(rules, by, spec.name, case.provider, case.district):
+        if self._forbidden(rules, by, spec.name, case.opened):
             reasons.append(Reason.of("forbidden", role=by.role.value, command=spec.name))
         latest = case.events[-1].on
         if on < latest:
@@ -447,9 +492,10 @@ class Engine:
         return found
 
     def _decide(self, case: Case, cmd: Command, by: Actor) -> Event:
-        name = cmd.name if isinstance(cmd, CustomAction) else cmd.type
+        kind = cmd.type
+        name = cmd.name if isinstance(cmd, CustomAction) else kind
         spec = self._commands.get(name)
-        if spec is None or (isinstance(cmd, CustomAction) and name in _evolve.BUILTIN_COMMANDS):
+        if spec is None or (name != kind and name in _evolve.BUILTIN_COMMANDS):
             raise Rejected(
                 (Reason.of("unknown_command", command=name),),
                 command_type=name,
@@ -460,7 +506,9 @@ class Engine:
         on = cmd.on
         rules = self.rule_sets[case.rule_set]
         reasons = self._common_reasons(case, spec, by, on, today, rules)
-        reasons.extend(_field_reasons(case, cmd, rules))
+        field_check = _FIELD_CHECKS.get(kind)
+        if field_check is not None:
+            reasons.extend(field_check(case, cmd, rules))
         if spec.guards or self.policies:
             ctx = GuardContext(by, on, today, rules, self.rule_sets)
             for guard in spec.guards:
@@ -469,23 +517,22 @@ class Engine:
                 reasons.extend(self._policy_reasons(case, cmd, ctx))
         if reasons:
             raise Rejected(_unique(reasons), command_type=name, case_id=case.case_id)
-        return self._event(case, cmd, by, now)
-
-    def _event(self, case: Case, cmd: Command, by: Actor, now: datetime) -> Event:
-        return _EVENT_FACTORIES[cmd.type](case, cmd, by, now, self.rule_sets)
+        return _EVENT_FACTORIES[kind](case, cmd, by, now, self.rule_sets)
 
     def _accepted(
         self, case: Case, event: Event, command: str, before: str | None, started: float
     ) -> None:
-        self._log.info(
-            "command_accepted",
-            case_id=case.case_id,
-            command=command,
-            phase_from=before,
-            phase_to=case.phase,
-            version=len(case.events),
-            duration_ms=(perf_counter() - started) * 1000,
-        )
+        log = self._info()
+        if log is not None:
+            log.info(
+                "command_accepted",
+                case_id=case.case_id,
+                command=command,
+                phase_from=before,
+                phase_to=case.phase,
+                version=len(case.events),
+                duration_ms=(perf_counter() - started) * 1000,
+            )
         if self.hooks is not None:
             failures = self.hooks.run((event,), case)
             for failure in failures:

@@ -108,6 +108,8 @@ class Compiled:
     commands: Mapping[str, CompiledCommand]
     final: frozenset[str]
     initial: str
+    targets: dict[str, str | None] = attrs.field(factory=dict)
+    """Memo of the engine: the phase an event type leads to (``None``: it stays)."""
 
 
 def _phase_defs(value: Iterable[PhaseDef]) -> tuple[PhaseDef, ...]:
