@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["Hook", "HookFailure", "Hooks"]
 
 E = TypeVar("E", bound=Event)
+E2 = TypeVar("E2", bound=Event)
+E3 = TypeVar("E3", bound=Event)
+E4 = TypeVar("E4", bound=Event)
 Hook = Callable[[E, "Case"], None]
 """A hook for events of type ``E``."""
 
@@ -59,8 +62,34 @@ class Hooks:
         self._subscriptions: list[tuple[frozenset[str], Callable[[Any, Case], None]]] = []
         self._by_type: dict[str, tuple[Callable[[Any, Case], None], ...]] = {}
 
+    # Overloads so that mypy checks the hook's event parameter against the classes
+    # subscribed: one class, or up to four (as arguments or as one tuple) for a hook
+    # typed with their union. Any other form needs a hook that accepts every Event.
     @overload
     def on(self, event_type: type[E], /) -> Callable[[Hook[E]], Hook[E]]: ...
+
+    @overload
+    def on(self, a: type[E], b: type[E2], /) -> Callable[[Hook[E | E2]], Hook[E | E2]]: ...
+
+    @overload
+    def on(
+        self, a: type[E], b: type[E2], c: type[E3], /
+    ) -> Callable[[Hook[E | E2 | E3]], Hook[E | E2 | E3]]: ...
+
+    @overload
+    def on(
+        self, a: type[E], b: type[E2], c: type[E3], d: type[E4], /
+    ) -> Callable[[Hook[E | E2 | E3 | E4]], Hook[E | E2 | E3 | E4]]: ...
+
+    @overload
+    def on(
+        self, event_types: tuple[type[E], type[E2]], /
+    ) -> Callable[[Hook[E | E2]], Hook[E | E2]]: ...
+
+    @overload
+    def on(
+        self, event_types: tuple[type[E], type[E2], type[E3]], /
+    ) -> Callable[[Hook[E | E2 | E3]], Hook[E | E2 | E3]]: ...
 
     @overload
     def on(
