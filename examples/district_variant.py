@@ -4,8 +4,9 @@ Landkreis Waldshut lets a case rest while the client attends a language course a
 The variant is a TOML document; imflow checks it when it is built, runs cases on it,
 draws it, and refuses broken definitions with every problem listed.
 
-Run it with ``python examples/district_variant.py``; it writes the TOML file into
-``$IMFLOW_EXAMPLE_DIR`` (or a temporary folder).
+Run it with ``python examples/district_variant.py``; it reads ``waldshut-2025.toml``
+next to it and writes a broken definition into ``$IMFLOW_EXAMPLE_DIR`` (or a temporary
+folder).
 """
 
 from __future__ import annotations
@@ -21,35 +22,8 @@ import structlog
 from imflow import Actor, Case, Engine, FrozenClock, InvalidWorkflow, Rejected, Role, Workflow
 from imflow import commands as c
 
-VARIANT = """\
-id = "waldshut-2025"
-extends = "bw-integrationsmanagement"
-
-[[phases]]
-name = "paused"
-label_de = "Ruhend (z. B. Sprachkurs im Ausland)"
-label_en = "Paused"
-
-[[commands]]
-name = "pause_case"
-sources = ["monitoring"]
-target = "paused"
-label_de = "Fall ruhen lassen"
-label_en = "Pause case"
-
-[[commands]]
-name = "resume_case"
-sources = ["paused"]
-target = "monitoring"
-guards = ["consent_given"]
-label_de = "Fall fortsetzen"
-label_en = "Resume case"
-
-[allow_in]
-close_case = ["paused"]
-record_contact = ["paused"]
-withdraw_consent = ["paused"]
-"""
+VARIANT = Path(__file__).with_name("waldshut-2025.toml")
+"""The district variant, as a district keeps it: a TOML file next to this example."""
 
 BROKEN = """\
 extends = "bw-integrationsmanagement"
@@ -102,12 +76,8 @@ def monitoring_case(engine: Engine, manager: Actor) -> Case:
 
 def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    folder = example_dir()
-    toml_file = folder / "waldshut-2025.toml"
-    toml_file.write_text(VARIANT, encoding="utf-8")
-
-    waldshut = Workflow.from_toml(toml_file.read_text(encoding="utf-8"))
-    print(f"workflow {waldshut.id} (hash {waldshut.hash}) from {toml_file.name}:")
+    waldshut = Workflow.from_toml(VARIANT.read_text(encoding="utf-8"))
+    print(f"workflow {waldshut.id} (hash {waldshut.hash}) from {VARIANT.name}:")
     print("  phases:", ", ".join(f"{p.name} ({p.label('de')})" for p in waldshut.phases))
 
     engine = Engine(workflow=waldshut, clock=FrozenClock.on(date(2025, 9, 1)))
@@ -142,7 +112,7 @@ def main() -> None:
         if "-->" in line and "paused" in line:
             print("  " + line.strip())
 
-    broken_file = folder / "broken.toml"
+    broken_file = example_dir() / "broken.toml"
     broken_file.write_text(BROKEN, encoding="utf-8")
     try:
         Workflow.from_toml(broken_file.read_text(encoding="utf-8"))

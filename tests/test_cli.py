@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from imflow.simulation import SimulationParams
+from tests.paths import WALDSHUT_TOML
 
 VENV_IMFLOW = Path(sys.executable).with_name("imflow")
 ACTOR = {"id": "im-1", "role": "manager", "provider": "drk", "district": "08337"}
@@ -282,25 +283,7 @@ def test_diagram_in_both_languages_and_formats() -> None:
     assert dot.stdout.startswith("digraph")
 
 
-PAUSED = """
-extends = "bw-integrationsmanagement"
-id = "wt-paused"
-
-[[phases]]
-name = "paused"
-label_de = "Ruhend"
-label_en = "Paused"
-
-[[commands]]
-name = "pause_case"
-sources = ["monitoring"]
-target = "paused"
-
-[[commands]]
-name = "resume_case"
-sources = ["paused"]
-target = "monitoring"
-"""
+PAUSED = WALDSHUT_TOML.read_text(encoding="utf-8")
 
 
 def test_diagram_of_a_district_variant(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from imflow import Case, ClosureReason, Engine, FrozenClock, GoalStatus, GuardContext, Phase
 from imflow import commands as c
+from imflow._evolve import EVENT_COMMAND
 from imflow.districts import DISTRICTS
 from imflow.guards import goals_achieved
 from imflow.period import add_months, last_day
@@ -121,31 +122,13 @@ def test_every_event_passed_the_guards_of_the_engine() -> None:
     engine = Engine(clock=FrozenClock.on(START), policies=[count])
     result = simulate(400, seed=3, start=START, until=UNTIL, engine=engine)
     by_command = Counter(
-        "open_case" if e.type == "case_opened" else _COMMAND_OF[e.type]
+        "open_case" if e.type == "case_opened" else EVENT_COMMAND[e.type]
         for case in result.cases
         for e in case.events
     )
     assert seen == by_command
     assert sum(seen.values()) == result.events
     assert not result.rejected
-
-
-_COMMAND_OF = {
-    "consent_recorded": "record_consent",
-    "consent_withdrawn": "withdraw_consent",
-    "contact_recorded": "record_contact",
-    "assessment_started": "start_assessment",
-    "need_recorded": "record_need",
-    "planning_started": "start_planning",
-    "goal_added": "add_goal",
-    "plan_agreed": "agree_plan",
-    "goal_status_set": "set_goal_status",
-    "plan_reviewed": "review_plan",
-    "plan_revised": "revise_plan",
-    "period_extended": "extend_period",
-    "case_closed": "close_case",
-    "case_reopened": "reopen_case",
-}
 
 
 def test_domain_invariants_hold_across_the_cohort(cohort: Cohort) -> None:

@@ -13,6 +13,7 @@ from imflow import Hooks, Workflow
 from imflow.case import Case
 from imflow.events import CaseClosed, CaseOpened, CaseReopened
 from imflow.testing import CaseMachine
+from tests.paths import WALDSHUT_TOML
 
 SETTINGS = settings(
     max_examples=25,
@@ -39,29 +40,7 @@ def test_case_machine_holds_under_the_2018_rules() -> None:
     run_state_machine_as_test(VoluntaryPlanMachine, settings=SETTINGS)
 
 
-PAUSED = """
-extends = "bw-integrationsmanagement"
-id = "wt-paused"
-
-[[phases]]
-name = "paused"
-label_de = "Ruhend"
-label_en = "Paused"
-
-[[commands]]
-name = "pause_case"
-sources = ["monitoring"]
-target = "paused"
-
-[[commands]]
-name = "resume_case"
-sources = ["paused"]
-target = "monitoring"
-
-[allow_in]
-close_case = ["paused"]
-record_contact = ["paused"]
-"""
+PAUSED = WALDSHUT_TOML.read_text(encoding="utf-8")
 
 
 class PausedVariantMachine(CaseMachine):

@@ -25,43 +25,13 @@ from imflow import (
     bw_integrationsmanagement,
 )
 from imflow import commands as c
+from tests.paths import WALDSHUT_TOML
 
 CLOCK = FrozenClock(datetime(2027, 1, 1, 8, tzinfo=UTC))
 MANAGER = Actor("im-1", Role.MANAGER, provider="lra-wt", district="08337")
 D = date(2025, 4, 1)
 
-PAUSED_VARIANT = """
-id = "waldshut-2025"
-extends = "bw-integrationsmanagement"
-
-[[phases]]
-name = "paused"
-label_de = "Ruhend (z. B. Sprachkurs im Ausland)"
-label_en = "Paused"
-
-[[commands]]
-name = "pause_case"
-sources = ["monitoring"]
-target = "paused"
-label_de = "Fall ruhen lassen"
-label_en = "Pause case"
-
-[[commands]]
-name = "resume_case"
-sources = ["paused"]
-target = "monitoring"
-guards = ["consent_given"]
-label_de = "Fall fortsetzen"
-label_en = "Resume case"
-
-[allow_in]
-close_case = ["paused"]
-record_contact = ["paused"]
-withdraw_consent = ["paused"]
-
-[labels]
-intake = { de = "Aufnahme", en = "Intake" }
-"""
+PAUSED_VARIANT = WALDSHUT_TOML.read_text(encoding="utf-8")
 
 
 def monitoring_case(engine: Engine) -> Case:
