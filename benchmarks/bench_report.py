@@ -14,7 +14,6 @@ number of events (default 1,000,000).
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import sys
@@ -24,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-import structlog
+from _common import Reporter, quiet, show
 
 from imflow import Engine, FrozenClock, kennzahlen
 from imflow.events import Event
@@ -34,20 +33,10 @@ from imflow.store import MemoryStore, SQLiteStore
 
 __all__ = ["main", "run"]
 
-Reporter = Callable[[str, float, str], None]
-"""``reporter(name, value, unit)``: how a benchmark hands over one measurement."""
 
 START, UNTIL, YEAR = date(2023, 7, 1), date(2026, 12, 31), 2026
 SEED = 2026
 TARGET = 1_000_000
-
-
-def _quiet() -> None:
-    # a benchmark is a host: it keeps the engine's per-command logging out of the timings
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        cache_logger_on_first_use=True,
-    )
 
 
 def _cases_for(target: int) -> int:
@@ -70,7 +59,7 @@ def _best(fn: Callable[[], Report], repeat: int) -> tuple[float, Report]:
 def run(report: Reporter, *, target: int | None = None, repeat: int = 3) -> None:
     """Generate about *target* events, load them into SQLite, time the yearly report and
     hand every measurement to *report* (best of *repeat* runs)."""
-    _quiet()
+    quiet()
     target = target or int(os.environ.get("IMFLOW_BENCH_REPORT_EVENTS", TARGET))
     n_cases = _cases_for(target)
     with tempfile.TemporaryDirectory(prefix="imflow-bench-report-") as tmp:
@@ -108,15 +97,10 @@ def run(report: Reporter, *, target: int | None = None, repeat: int = 3) -> None
         report(f"key figures: report {YEAR} loading every case from SQLite", loading, "s")
 
 
-def _print(name: str, value: float, unit: str) -> None:
-    shown = f"{value:,.0f}" if unit in ("events", "cases") else f"{value:,.3f}"
-    print(f"{name:<62} {shown:>12} {unit}", flush=True)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the measurements; an optional argument sets the number of events."""
     args = sys.argv[1:] if argv is None else list(argv)
-    run(_print, target=int(args[0]) if args else None)
+    run(show, target=int(args[0]) if args else None)
 
 
 if __name__ == "__main__":

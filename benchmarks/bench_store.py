@@ -17,17 +17,16 @@ on loopback by the tests' helper (``tests/pg.py``).
 
 from __future__ import annotations
 
-import logging
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-import structlog
+from _common import Reporter, quiet, show
 
 from imflow import Actor, Case, CaseService, Engine, FrozenClock, Hooks, Role
 from imflow import commands as c
@@ -36,8 +35,6 @@ from imflow.store import PostgresStore, SQLiteStore, Store
 
 __all__ = ["main", "run"]
 
-Reporter = Callable[[str, float, str], None]
-"""``reporter(name, value, unit)``: how a benchmark hands over one measurement."""
 
 CLOCK = datetime(2031, 1, 1, 12, tzinfo=UTC)
 OPENED = date(2025, 3, 3)
@@ -45,14 +42,6 @@ CASES = 50
 COMMANDS = 2000
 LONG = 200
 LOADS = 50
-
-
-def _quiet() -> None:
-    # a benchmark is a host: it keeps the engine's per-command logging out of the timings
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        cache_logger_on_first_use=True,
-    )
 
 
 def _engine() -> Engine:
@@ -202,7 +191,7 @@ def _postgres_bytes(store: PostgresStore) -> tuple[float, float]:
 
 def run(report: Reporter) -> None:
     """Measure both SQL stores and hand every figure to *report*."""
-    _quiet()
+    quiet()
     _run_sqlite(report)
     _run_postgres(report)
 
@@ -273,9 +262,6 @@ def _run_postgres(report: Reporter) -> None:
 
 def main() -> None:
     """Print every figure as ``name: value unit``."""
-
-    def show(name: str, value: float, unit: str) -> None:
-        print(f"{name:<70} {value:>10.2f} {unit}", flush=True)
 
     run(show)
 

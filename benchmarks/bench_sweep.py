@@ -16,17 +16,16 @@ number of cases (default 100,000).
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import structlog
+from _common import Reporter, quiet, show
 
 from imflow import Actor, Case, Engine, FrozenClock, Role, sweep
 from imflow import commands as c
@@ -35,8 +34,6 @@ from imflow.store import SQLiteStore
 
 __all__ = ["main", "run"]
 
-Reporter = Callable[[str, float, str], None]
-"""``reporter(name, value, unit)``: how a benchmark hands over one measurement."""
 
 FIRST_OPENED = date(2023, 7, 1)  # under vwv-2023: a period of 36 months
 SPAN_DAYS = 4 * 365
@@ -54,14 +51,6 @@ class CountingStore(SQLiteStore):
     def load(self, case_id: str) -> Case:
         self.loads += 1
         return super().load(case_id)
-
-
-def _quiet() -> None:
-    # a benchmark is a host: it keeps the engine's per-command logging out of the timings
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        cache_logger_on_first_use=True,
-    )
 
 
 def _opened(i: int, n_cases: int) -> date:
@@ -102,7 +91,7 @@ def _expected_due(n_cases: int) -> int:
 def run(report: Reporter, *, n_cases: int | None = None) -> None:
     """Fill a SQLite store with *n_cases* open cases, sweep it twice and hand every
     measurement to *report*."""
-    _quiet()
+    quiet()
     n_cases = n_cases or int(os.environ.get("IMFLOW_BENCH_SWEEP_CASES", DEFAULT_CASES))
     engine = Engine(clock=FrozenClock(CLOCK))
     with tempfile.TemporaryDirectory(prefix="imflow-bench-sweep-") as tmp:
@@ -150,15 +139,10 @@ def run(report: Reporter, *, n_cases: int | None = None) -> None:
     report(f"sweep: for comparison, loading all {naive_loads:,} cases", naive_s, "s")
 
 
-def _print(name: str, value: float, unit: str) -> None:
-    shown = f"{value:,.0f}" if unit == "cases" else f"{value:,.3f}"
-    print(f"{name:<62} {shown:>12} {unit}", flush=True)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the measurements; an optional argument sets the number of cases."""
     args = sys.argv[1:] if argv is None else list(argv)
-    run(_print, n_cases=int(args[0]) if args else None)
+    run(show, n_cases=int(args[0]) if args else None)
 
 
 if __name__ == "__main__":

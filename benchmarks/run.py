@@ -30,6 +30,7 @@ Options: ``--quick`` (fewer repetitions, a 100,000-event report), ``--only NAME`
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib
 import logging
@@ -44,14 +45,13 @@ from datetime import date, datetime
 from typing import Any
 
 import structlog
+from _common import Reporter, show
 from statemachine import State, StateMachine
 from transitions import Machine
 
 from imflow import Actor, Case, Engine, FrozenClock, Hooks, Role, bw_integrationsmanagement
 from imflow import commands as c
 from imflow.simulation import SimulationParams, simulate
-
-Reporter = Callable[[str, float, str], None]
 
 WORKFLOW = bw_integrationsmanagement()
 PHASES = [p.name for p in WORKFLOW.phases]
@@ -687,12 +687,9 @@ def run_module(name: str, quick: bool) -> None:
         print(f"  ({name}.py is not available: {exc})")
         return
 
-    def show(label: str, value: float, unit: str) -> None:
-        print(f"  {label:<72} {value:>12,.2f} {unit}", flush=True)
-
     runner: Callable[[Reporter], None] = module.run
     try:
-        runner(show)
+        runner(functools.partial(show, indent="  "))
     except Exception as exc:  # a failing neighbour must not hide the other figures
         print(f"  ({name} failed: {type(exc).__name__}: {exc})")
     configure_logging()  # the modules configure structlog for themselves
