@@ -50,7 +50,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"^(?!imflow\b).*"),
     (r"py:.*", r"imflow(\.\w+)*\._\w+.*"),  # private helpers, e.g. an enum's base class
-    (r"py:.*", r"imflow(\.\w+)*\.[A-Z]"),  # type variables
+    (r"py:.*", r"imflow(\.\w+)*\.[A-Z]\d?"),  # type variables (E, E2, …)
     (r"py:class", r"imflow\.simulation\.Store"),  # a structural type used in a signature only
 ]
 
