@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -14,7 +15,7 @@ from imflow import Case, InvalidDocument, dumps
 from imflow import commands as c
 from imflow.events import NeedRecorded
 from imflow.serialization import make_converter
-from imflow.store import SchemaTooNew
+from imflow.store import SchemaTooNew, SQLiteStore
 from tests.crashes import more
 from tests.stores import StoreMaker, advance, open_case, store_new, working_case
 
@@ -258,3 +259,34 @@ def test_a_store_upcasts_older_event_documents_when_it_reads_them(sql_stores: St
     assert [tuple(v) for v in versions] == [(s, 1) for s in range(1, case.version + 1)] + [
         (case.version + 1, 2)
     ]
+
+
+def open_together(path: Path, openers: int = 3) -> list[BaseException]:
+    """Open a SQLiteStore on *path* from *openers* threads at once; what they raised."""
+    barrier = threading.Barrier(openers)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            barrier.wait(timeout=60)
+            SQLiteStore(path).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(openers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return errors
+
+
+def test_servers_starting_together_on_a_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL can fail at once with "database is locked" while
+    another opener holds it (about one round in ten before the store retried)."""
+    for round_ in range(40):
+        path = tmp_path / f"new-{round_}.db"
+        errors = open_together(path)
+        assert not errors, (round_, errors)
+        with SQLiteStore(path) as store:
+            assert store.schema_version == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
@@ -284,3 +285,12 @@ def test_diagrams_show_labels_and_guards() -> None:
     assert 'planning -> monitoring [label="Agree plan [consent_given & has_goals]"]' in dot
     paused = Workflow.from_toml(PAUSED_VARIANT).to_mermaid(lang="de")
     assert "monitoring --> paused: Fall ruhen lassen" in paused
+
+
+def test_to_dot_without_graphviz_raises_instead_of_returning_mermaid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # import graphviz -> ImportError
+    with pytest.raises(ImportError, match=r"imflow\[diagrams\]"):
+        bw_integrationsmanagement().to_dot()
+    assert bw_integrationsmanagement().to_mermaid().startswith("---\ntitle: ")

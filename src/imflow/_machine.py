@@ -82,7 +82,18 @@ def draw(
     edges: Iterable[Edge],
     engine: Literal["mermaid", "graphviz"],
 ) -> str:
-    """Draw the graph as Mermaid or Graphviz (DOT) source text."""
+    """Draw the graph as Mermaid or Graphviz (DOT) source text.
+
+    transitions falls back to Mermaid when the ``graphviz`` package is missing; a DOT
+    request must not silently return Mermaid, so that case raises :class:`ImportError`.
+    """
+    if engine == "graphviz":
+        try:
+            import graphviz  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "Workflow.to_dot() needs the graphviz package: pip install 'imflow[diagrams]'"
+            ) from None
     machine = _DiagramMachine(
         model=_DiagramModel(),
         states=[{"name": p, "label": labels.get(p, p)} for p in phases],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
@@ -33,6 +34,30 @@ _MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
     ),
     (2, "outbox", outbox_schema(serial="INTEGER PRIMARY KEY AUTOINCREMENT", moment="TEXT")),
 )
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to WAL, waiting while other connections hold it.
+
+    Switching needs an exclusive lock, and SQLite answers ``SQLITE_BUSY`` at once (without
+    the busy handler) when another connection opening the same new file holds a shared
+    lock; so two servers starting together retry here, with backoff, up to *timeout*.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES  # primary code
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
 class SQLiteStore(SqlStore):
@@ -91,7 +116,7 @@ class SQLiteStore(SqlStore):
             cached_statements=256,
         )
         try:
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(self._conn, busy_timeout)
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")
             with self._transaction():
                 self._migrate_locked()
