@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from imflow import ConcurrencyConflict
+from imflow import Case, ConcurrencyConflict
 from imflow import commands as c
 from imflow.events import ContactRecorded
 from imflow.store import PostgresStore, SQLiteStore, Store
@@ -181,30 +181,85 @@ def test_many_writers_retrying_on_conflict_lose_and_duplicate_nothing(
         assert mine == sorted(mine)
 
 
-def test_the_same_request_sent_twice_at_once_is_written_once(sql_stores: StoreMaker) -> None:
-    setup = sql_stores()
-    case = open_case(setup.engine, "twice")
-    store_new(setup, case)
-    new = advance(setup.engine, case, c.RecordConsent(on=case.period_start))
-    barrier = threading.Barrier(2)
+def append_together(stores: list[Store], new: Case, key: str) -> list[Any]:
+    """Each store appends *new*'s last event with *key* at the same moment, from its own
+    thread; the results or the exceptions, in the order they came."""
+    barrier = threading.Barrier(len(stores))
     results: list[Any] = []
 
-    def send() -> None:
-        store = sql_stores()
+    def send(store: Store) -> None:
         barrier.wait(timeout=60)
         try:
             results.append(
-                store.append("twice", new.events[1:], expected_version=1, idempotency_key="k-1")
+                store.append(new.case_id, new.events[-1:], expected_version=1, idempotency_key=key)
             )
         except BaseException as exc:
             results.append(exc)
 
-    threads = [threading.Thread(target=send) for _ in range(2)]
+    threads = [threading.Thread(target=send, args=(store,)) for store in stores]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert sorted(r.replayed for r in results) == [False, True], results
-    assert {r.version for r in results} == {2}
-    assert results[0].events == results[1].events == new.events[1:]
-    assert sql_stores(cache_size=0).events("twice") == new.events
+    return results
+
+
+def test_the_same_request_sent_twice_at_once_is_written_once(sql_stores: StoreMaker) -> None:
+    """Two servers get the same request (a retried HTTP call) at the same moment: one
+    writes, the other answers with the stored result, whoever is first, every round.
+    (The loser used to raise ConcurrencyConflict when the winner committed between its
+    key lookup and its version check.)"""
+    setup = sql_stores()
+    stores = [sql_stores(), sql_stores()]
+    for round_ in range(15):
+        case = open_case(setup.engine, f"twice-{round_}")
+        store_new(setup, case)
+        new = advance(setup.engine, case, c.RecordConsent(on=case.period_start))
+        results = append_together(stores, new, key=f"k-{round_}")
+        assert sorted(r.replayed for r in results) == [False, True], (round_, results)
+        assert {r.version for r in results} == {2}
+        assert results[0].events == results[1].events == new.events[1:]
+        assert sql_stores(cache_size=0).events(case.case_id) == new.events
+
+
+def test_a_request_committed_between_key_lookup_and_version_check_is_replayed(
+    sql_stores: StoreMaker,
+) -> None:
+    """The interleaving of the test above, made certain: the second server has looked
+    up the key (not there yet) and is about to check the version when the first
+    server commits the same request. It must answer with the stored result."""
+    setup = sql_stores()
+    case = open_case(setup.engine, "between")
+    store_new(setup, case)
+    new = advance(setup.engine, case, c.RecordConsent(on=case.period_start))
+    first, second = sql_stores(), sql_stores()
+    key_looked_up, first_committed = threading.Event(), threading.Event()
+    check_version = second._base  # type: ignore[attr-defined]
+
+    def paused_check(case_id: str, expected: int) -> Any:
+        key_looked_up.set()
+        assert first_committed.wait(timeout=60)
+        return check_version(case_id, expected)
+
+    second._base = paused_check  # type: ignore[attr-defined]
+    outcome: list[Any] = []
+
+    def second_server() -> None:
+        try:
+            outcome.append(
+                second.append("between", new.events[1:], expected_version=1, idempotency_key="k")
+            )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=second_server)
+    thread.start()
+    assert key_looked_up.wait(timeout=60)
+    written = first.append("between", new.events[1:], expected_version=1, idempotency_key="k")
+    first_committed.set()
+    thread.join(timeout=60)
+    assert not written.replayed
+    assert len(outcome) == 1 and not isinstance(outcome[0], BaseException), outcome
+    assert outcome[0].replayed and outcome[0].version == 2
+    assert outcome[0].events == written.events == new.events[1:]
+    assert sql_stores(cache_size=0).events("between") == new.events

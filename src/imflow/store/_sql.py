@@ -166,7 +166,16 @@ class SqlStore:
                 if stored is not None:
                     return stored
             check_batch(case_id, batch, expected_version)
-            base = self._base(case_id, expected_version)
+            try:
+                base = self._base(case_id, expected_version)
+            except ConcurrencyConflict:
+                # the same request may have been committed by another server since the
+                # recall above: then its stored result is the answer, not a conflict
+                if idempotency_key is not None:
+                    stored = self._recall(idempotency_key, case_id)
+                    if stored is not None:
+                        return stored
+                raise
             new = fold(self.engine, base, batch)
             try:
                 with self._transaction():
