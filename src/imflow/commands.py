@@ -17,8 +17,9 @@ failing guard.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import attrs
@@ -49,17 +50,48 @@ __all__ = [
 ]
 
 
-def _is_date(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if type(value) is not date:
-        kind = "a datetime" if isinstance(value, datetime) else type(value).__name__
-        raise TypeError(f"{attribute.name!r} must be a datetime.date, got {kind}: {value!r}")
+_KIND = "imflow.kind"
 
 
-_str = attrs.validators.instance_of(str)
-_int = attrs.validators.instance_of(int)
+# Field metadata: the field's type is checked when the command is built. The checks of a
+# class are compiled into one ``__attrs_post_init__`` (see _compile_checks): exact types
+# pass at the cost of one comparison each; any other value gets the full check, which
+# accepts subclasses (``bool`` for ``int``, a ``str`` enum for ``str``) and raises
+# TypeError naming the field.
+_DATE: Mapping[str, type] = MappingProxyType({_KIND: date})
+_STR: Mapping[str, type] = MappingProxyType({_KIND: str})
+_INT: Mapping[str, type] = MappingProxyType({_KIND: int})
+
+
+def _check_field(name: str, kind: type, value: Any) -> None:
+    if kind is date:
+        if type(value) is not date:
+            got = "a datetime" if isinstance(value, datetime) else type(value).__name__
+            raise TypeError(f"{name!r} must be a datetime.date, got {got}: {value!r}")
+    elif not isinstance(value, kind):
+        raise TypeError(f"{name!r} must be {kind.__name__}, got {type(value).__name__}: {value!r}")
+
+
+# Enum converters that return members as they are (an enum call costs about 0.4 µs).
+def _channel(value: Any) -> Channel:
+    return value if type(value) is Channel else Channel(value)
+
+
+def _life_area(value: Any) -> LifeArea:
+    return value if type(value) is LifeArea else LifeArea(value)
+
+
+def _goal_status(value: Any) -> GoalStatus:
+    return value if type(value) is GoalStatus else GoalStatus(value)
+
+
+def _closure_reason(value: Any) -> ClosureReason:
+    return value if type(value) is ClosureReason else ClosureReason(value)
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    if type(value) is tuple:
+        return value
     if isinstance(value, str):
         raise TypeError(f"expected a sequence of strings, got the string {value!r}")
     return tuple(value)
@@ -68,7 +100,9 @@ def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
 def _areas(value: Iterable[LifeArea | str]) -> tuple[LifeArea, ...]:
     if isinstance(value, str):
         raise TypeError(f"expected a sequence of life areas, got the string {value!r}")
-    return tuple(LifeArea(v) for v in value)
+    if type(value) is tuple and all(type(v) is LifeArea for v in value):
+        return value
+    return tuple(_life_area(v) for v in value)
 
 
 @attrs.frozen(kw_only=True)
@@ -76,7 +110,10 @@ class CommandBase:
     """Fields every command has: the business date ``on``."""
 
     type: ClassVar[str]
-    on: date = attrs.field(validator=_is_date)
+    on: date = attrs.field(metadata=_DATE)
+
+    def __attrs_post_init__(self) -> None:
+        """Replaced in each command class by its compiled type checks."""
 
 
 @attrs.frozen(kw_only=True)
@@ -89,11 +126,11 @@ class OpenCase(CommandBase):
     """
 
     type: ClassVar[str] = "open_case"
-    case_id: str = attrs.field(validator=_str)
-    person: str = attrs.field(validator=_str)
-    district: str = attrs.field(validator=_str)
-    provider: str = attrs.field(validator=_str)
-    household: int = attrs.field(default=1, validator=_int)
+    case_id: str = attrs.field(metadata=_STR)
+    person: str = attrs.field(metadata=_STR)
+    district: str = attrs.field(metadata=_STR)
+    provider: str = attrs.field(metadata=_STR)
+    household: int = attrs.field(default=1, metadata=_INT)
     members: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
 
@@ -116,8 +153,8 @@ class RecordContact(CommandBase):
     """Record a counselling contact: its length, channel and the life areas discussed."""
 
     type: ClassVar[str] = "record_contact"
-    minutes: int = attrs.field(validator=_int)
-    channel: Channel = attrs.field(default=Channel.IN_PERSON, converter=Channel)
+    minutes: int = attrs.field(metadata=_INT)
+    channel: Channel = attrs.field(default=Channel.IN_PERSON, converter=_channel)
     topics: tuple[LifeArea, ...] = attrs.field(default=(), converter=_areas)
 
 
@@ -133,8 +170,8 @@ class RecordNeed(CommandBase):
     """Record a need in a life area."""
 
     type: ClassVar[str] = "record_need"
-    area: LifeArea = attrs.field(converter=LifeArea)
-    note: str = attrs.field(default="", validator=_str)
+    area: LifeArea = attrs.field(converter=_life_area)
+    note: str = attrs.field(default="", metadata=_STR)
 
 
 @attrs.frozen(kw_only=True)
@@ -149,10 +186,10 @@ class AddGoal(CommandBase):
     """Add a goal agreement to the draft plan."""
 
     type: ClassVar[str] = "add_goal"
-    goal_id: str = attrs.field(validator=_str)
-    area: LifeArea = attrs.field(converter=LifeArea)
-    description: str = attrs.field(validator=_str)
-    target_date: date = attrs.field(validator=_is_date)
+    goal_id: str = attrs.field(metadata=_STR)
+    area: LifeArea = attrs.field(converter=_life_area)
+    description: str = attrs.field(metadata=_STR)
+    target_date: date = attrs.field(metadata=_DATE)
 
 
 @attrs.frozen(kw_only=True)
@@ -167,8 +204,8 @@ class SetGoalStatus(CommandBase):
     """Set the status of a goal of the agreed plan."""
 
     type: ClassVar[str] = "set_goal_status"
-    goal_id: str = attrs.field(validator=_str)
-    status: GoalStatus = attrs.field(converter=GoalStatus)
+    goal_id: str = attrs.field(metadata=_STR)
+    status: GoalStatus = attrs.field(converter=_goal_status)
 
 
 @attrs.frozen(kw_only=True)
@@ -176,7 +213,7 @@ class ReviewPlan(CommandBase):
     """Record a periodic review of the agreed plan."""
 
     type: ClassVar[str] = "review_plan"
-    note: str = attrs.field(default="", validator=_str)
+    note: str = attrs.field(default="", metadata=_STR)
 
 
 @attrs.frozen(kw_only=True)
@@ -191,8 +228,8 @@ class ExtendPeriod(CommandBase):
     """Extend the counselling period by whole months, with a written justification."""
 
     type: ClassVar[str] = "extend_period"
-    months: int = attrs.field(validator=_int)
-    justification: str = attrs.field(validator=_str)
+    months: int = attrs.field(metadata=_INT)
+    justification: str = attrs.field(metadata=_STR)
 
 
 @attrs.frozen(kw_only=True)
@@ -200,8 +237,8 @@ class CloseCase(CommandBase):
     """Close the case with a reason (``other`` needs a note)."""
 
     type: ClassVar[str] = "close_case"
-    reason: ClosureReason = attrs.field(converter=ClosureReason)
-    note: str = attrs.field(default="", validator=_str)
+    reason: ClosureReason = attrs.field(converter=_closure_reason)
+    note: str = attrs.field(default="", metadata=_STR)
 
 
 @attrs.frozen(kw_only=True)
@@ -216,7 +253,7 @@ class MigrateRuleSet(CommandBase):
     """Move an open case to a newer rule set; its period is recomputed."""
 
     type: ClassVar[str] = "migrate_rule_set"
-    rule_set: str = attrs.field(validator=_str)
+    rule_set: str = attrs.field(metadata=_STR)
 
 
 @attrs.frozen(kw_only=True)
@@ -224,8 +261,8 @@ class CustomAction(CommandBase):
     """A command that a custom workflow defines by name (for example ``pause_case``)."""
 
     type: ClassVar[str] = "custom_action"
-    name: str = attrs.field(validator=_str)
-    note: str = attrs.field(default="", validator=_str)
+    name: str = attrs.field(metadata=_STR)
+    note: str = attrs.field(default="", metadata=_STR)
 
 
 Command = (
@@ -272,3 +309,28 @@ COMMAND_TYPES: dict[str, type[Command]] = {
     )
 }
 """Every command class by its ``type`` tag."""
+
+
+def _compile_checks(cls: type[Any]) -> None:
+    """Give *cls* one ``__attrs_post_init__`` that checks every typed field at once."""
+    checked = [(f.name, f.metadata[_KIND]) for f in attrs.fields(cls) if _KIND in f.metadata]
+    namespace: dict[str, Any] = {"_check_field": _check_field}
+    tests, slow = [], []
+    for i, (name, kind) in enumerate(checked):
+        namespace[f"_k{i}"] = kind
+        tests.append(f"type(self.{name}) is _k{i}")
+        slow.append(f"    _check_field({name!r}, _k{i}, self.{name})\n")
+    source = (
+        "def __attrs_post_init__(self):\n"
+        f"    if {' and '.join(tests) or 'True'}:\n"
+        "        return\n" + "".join(slow)
+    )
+    exec(source, namespace)
+    check = namespace["__attrs_post_init__"]
+    check.__qualname__ = f"{cls.__qualname__}.__attrs_post_init__"
+    check.__doc__ = "Check the types of the fields (compiled from the field declarations)."
+    cls.__attrs_post_init__ = check
+
+
+for _cls in COMMAND_TYPES.values():
+    _compile_checks(_cls)
