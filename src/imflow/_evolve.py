@@ -59,16 +59,39 @@ _replace = attrs.evolve  # for the rare paths (erasure)
 def _compile_replace(cls: type[_T]) -> Callable[[_T, dict[str, Any]], _T]:
     """A fast ``attrs.evolve`` for *cls*: the engine's hottest allocations use it.
 
-    Generated once, like :func:`collections.namedtuple` does: a straight call of
-    ``cls(...)`` that takes each field from *changes* or from the old value.
+    For each set of changed fields (the handlers below always change the same ones, in
+    the same order) a straight call of ``cls(...)`` is generated on first use, like
+    :func:`collections.namedtuple` does: changed fields come from the dict, the others
+    from the old value, with no lookup per unchanged field.
     """
-    fields = ", ".join(
-        f"{f.alias}=get({f.name!r}, obj.{f.name})" for f in attrs.fields(cls) if f.init
-    )
-    source = f"def replace(obj, changes):\n    get = changes.get\n    return cls({fields})\n"
-    namespace: dict[str, Any] = {"cls": cls}
-    exec(source, namespace)
-    replace: Callable[[_T, dict[str, Any]], _T] = namespace["replace"]
+    fields = [f for f in attrs.fields(cls) if f.init]
+    names = {f.name for f in fields}
+    compiled: dict[tuple[str, ...], Callable[[_T, dict[str, Any]], _T]] = {}
+
+    def compile_for(keys: tuple[str, ...]) -> Callable[[_T, dict[str, Any]], _T]:
+        unknown = set(keys) - names
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
+        def value(f: attrs.Attribute[Any]) -> str:
+            return f"changes[{f.name!r}]" if f.name in keys else f"obj.{f.name}"
+
+        args = ", ".join(
+            [value(f) for f in fields if not f.kw_only]
+            + [f"{f.alias}={value(f)}" for f in fields if f.kw_only]
+        )
+        namespace: dict[str, Any] = {"cls": cls}
+        exec(f"def replace(obj, changes):\n    return cls({args})\n", namespace)
+        made: Callable[[_T, dict[str, Any]], _T] = namespace["replace"]
+        compiled[keys] = made
+        return made
+
+    def replace(obj: _T, changes: dict[str, Any]) -> _T:
+        keys = tuple(changes)
+        made = compiled.get(keys)
+        if made is None:
+            made = compile_for(keys)
+        return made(obj, changes)
+
     return replace
 
 

@@ -206,6 +206,7 @@ class Engine:
         self._hashes = frozenset({self._workflow_hash, *accept_hashes})
         self._log = structlog.get_logger("imflow")
         self._info_log: Any = _UNRESOLVED
+        self._permitted: dict[tuple[str, Role, str], bool] = {}  # rules.may, memoised
         self._day = date.min
         self._day_start = self._day_end = datetime.min.replace(tzinfo=UTC)
         self.hook_failures: list[HookFailure] = []
@@ -441,7 +442,11 @@ class Engine:
         self, rules: RuleSet, by: Actor, name: str, where: CaseOpened | OpenCase
     ) -> bool:
         """Whether *by* may not issue *name* for the case opened by *where*."""
-        if not rules.may(by.role, name):
+        key = (rules.id, by.role, name)
+        permitted = self._permitted.get(key)
+        if permitted is None:
+            permitted = self._permitted[key] = rules.may(by.role, name)
+        if not permitted:
             return True
         return by.role is Role.MANAGER and (
             by.provider != where.provider
