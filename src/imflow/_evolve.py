@@ -72,6 +72,7 @@ def _compile_replace(cls: type[_T]) -> Callable[[_T, dict[str, Any]], _T]:
         unknown = set(keys) - names
         if unknown:
             raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
+
         def value(f: attrs.Attribute[Any]) -> str:
             return f"changes[{f.name!r}]" if f.name in keys else f"obj.{f.name}"
 
