@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from imflow._construct import constructor
 from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan
 from imflow.enums import ConsentStatus
 from imflow.erasure import _blank, tombstone
@@ -56,6 +57,10 @@ _T = TypeVar("_T", bound=attrs.AttrsInstance)
 _replace = attrs.evolve  # for the rare paths (erasure)
 
 
+_new_case = constructor(Case)
+_new_contact = constructor(Contact)
+
+
 def _compile_replace(cls: type[_T]) -> Callable[[_T, dict[str, Any]], _T]:
     """A fast ``attrs.evolve`` for *cls*: the engine's hottest allocations use it.
 
@@ -64,7 +69,7 @@ def _compile_replace(cls: type[_T]) -> Callable[[_T, dict[str, Any]], _T]:
     :func:`collections.namedtuple` does: changed fields come from the dict, the others
     from the old value, with no lookup per unchanged field.
     """
-    fields = [f for f in attrs.fields(cls) if f.init]
+    fields = attrs.fields(cls)
     names = {f.name for f in fields}
     compiled: dict[tuple[str, ...], Callable[[_T, dict[str, Any]], _T]] = {}
 
@@ -73,15 +78,11 @@ def _compile_replace(cls: type[_T]) -> Callable[[_T, dict[str, Any]], _T]:
         if unknown:
             raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
 
-        def value(f: attrs.Attribute[Any]) -> str:
-            return f"changes[{f.name!r}]" if f.name in keys else f"obj.{f.name}"
-
         args = ", ".join(
-            [value(f) for f in fields if not f.kw_only]
-            + [f"{f.alias}={value(f)}" for f in fields if f.kw_only]
+            f"changes[{f.name!r}]" if f.name in keys else f"obj.{f.name}" for f in fields
         )
-        namespace: dict[str, Any] = {"cls": cls}
-        exec(f"def replace(obj, changes):\n    return cls({args})\n", namespace)
+        namespace: dict[str, Any] = {"new": constructor(cls)}
+        exec(f"def replace(obj, changes):\n    return new({args})\n", namespace)
         made: Callable[[_T, dict[str, Any]], _T] = namespace["replace"]
         compiled[keys] = made
         return made
@@ -104,7 +105,19 @@ _replace_need = _compile_replace(Need)
 
 def opened(event: CaseOpened, compiled: Compiled) -> Case:
     """The case a :class:`CaseOpened` event starts."""
-    return Case(event.case_id, compiled.initial, event.rule_set, event.period_end, events=(event,))
+    return _new_case(  # the fields of Case, in order
+        event.case_id,
+        compiled.initial,  # phase
+        event.rule_set,
+        event.period_end,
+        (),  # extensions
+        ConsentStatus.MISSING,
+        (),  # needs
+        (),  # plans
+        (),  # contacts
+        None,  # closure
+        (event,),  # events
+    )
 
 
 def _with_plan(case: Case, plan: Plan, **changes: Any) -> dict[str, Any]:
@@ -121,7 +134,7 @@ def _consent_withdrawn(case: Case, ev: Any) -> dict[str, Any]:
 
 
 def _contact(case: Case, ev: ContactRecorded) -> dict[str, Any]:
-    return {"contacts": (*case.contacts, Contact(ev.on, ev.minutes, ev.channel, ev.topics))}
+    return {"contacts": (*case.contacts, _new_contact(ev.on, ev.minutes, ev.channel, ev.topics))}
 
 
 def _need(case: Case, ev: NeedRecorded) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import attrs
 import structlog
 
 from imflow import _evolve
+from imflow._construct import constructor
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
 from imflow.clock import Clock, system_clock
@@ -91,6 +92,7 @@ MAX_CONTACT_MINUTES = 600
 """The longest contact the engine accepts (ten hours)."""
 
 _BERLIN = ZoneInfo("Europe/Berlin")
+_new_case_opened = constructor(CaseOpened)
 _ONE_DAY = timedelta(days=1)
 _UNRESOLVED = object()
 _NO_REASONS: tuple[Reason, ...] = ()
@@ -281,21 +283,21 @@ class Engine:
         if reasons or rules is None:
             raise Rejected(_unique(reasons), command_type="open_case", case_id=cmd.case_id)
         months = rules.period_months
-        return CaseOpened(
-            case_id=cmd.case_id,
-            seq=1,
-            on=on,
-            recorded_at=now,
-            actor=by,
-            person=cmd.person,
-            household=cmd.household,
-            members=cmd.members,
-            district=cmd.district,
-            provider=cmd.provider,
-            rule_set=rules.id,
-            workflow=self._workflow_id,
-            workflow_hash=self._workflow_hash,
-            period_end=None if months is None else last_day(on, months=months),
+        return _new_case_opened(  # the fields of CaseOpened, in order
+            cmd.case_id,  # case_id
+            1,  # seq
+            on,
+            now,  # recorded_at
+            by,  # actor
+            cmd.person,
+            cmd.household,
+            cmd.members,
+            cmd.district,
+            cmd.provider,
+            rules.id,  # rule_set
+            self._workflow_id,
+            self._workflow_hash,
+            None if months is None else last_day(on, months=months),  # period_end
         )
 
     # -- commands --------------------------------------------------------------------
@@ -568,15 +570,20 @@ def _factory(cls: type[Event], **computed: str) -> _Factory:
     rule sets). Generated once, like :func:`collections.namedtuple`, because building
     the event is on every command's path and keyword dictionaries would cost 30 %.
     """
-    own = [f.name for f in attrs.fields(cls) if f.name not in _STAMP]
-    args = "".join(f", {name}={computed.get(name, 'c.' + name)}" for name in own)
-    source = (
-        "def make(case, c, by, now, rs):\n"
-        "    return cls(case_id=case.case_id, seq=len(case.events) + 1, on=c.on,"
-        f" recorded_at=now, actor=by{args})\n"
+    stamp = {
+        "case_id": "case.case_id",
+        "seq": "len(case.events) + 1",
+        "on": "c.on",
+        "recorded_at": "now",
+        "actor": "by",
+    }
+    assert set(stamp) == _STAMP
+    args = ", ".join(
+        stamp.get(f.name) or computed.get(f.name, f"c.{f.name}") for f in attrs.fields(cls)
     )
+    source = f"def make(case, c, by, now, rs):\n    return new({args})\n"
     namespace: dict[str, Any] = {
-        "cls": cls,
+        "new": constructor(cls),
         "extended_end": _extended_end,
         "migrated_period_end": migrated_period_end,
     }
