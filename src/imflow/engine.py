@@ -93,6 +93,7 @@ MAX_CONTACT_MINUTES = 600
 
 _BERLIN = ZoneInfo("Europe/Berlin")
 _new_case_opened = constructor(CaseOpened)
+_new_guard_context = constructor(GuardContext)
 _ONE_DAY = timedelta(days=1)
 _UNRESOLVED = object()
 _NO_REASONS: tuple[Reason, ...] = ()
@@ -278,7 +279,7 @@ class Engine:
         elif len(cmd.members) > cmd.household - 1:
             reasons.append(_invalid("members", "more members than the household has"))
         if self.policies and rules is not None:
-            ctx = GuardContext(by, on, today, rules, self.rule_sets)
+            ctx = _new_guard_context(by, on, today, rules, self.rule_sets)
             reasons.extend(self._policy_reasons(None, cmd, ctx))
         if reasons or rules is None:
             raise Rejected(_unique(reasons), command_type="open_case", case_id=cmd.case_id)
@@ -390,7 +391,7 @@ class Engine:
         today = self.today()
         day = today if on is None else on
         rules = self.rule_sets[case.rule_set]
-        ctx = GuardContext(by, day, today, rules, self.rule_sets)
+        ctx = _new_guard_context(by, day, today, rules, self.rule_sets)
         answer: dict[str, tuple[Reason, ...]] = {}
         for name, spec in self._commands.items():
             reasons = self._common_reasons(case, spec, by, day, today, rules)
@@ -517,7 +518,7 @@ class Engine:
         if field_check is not None:
             reasons.extend(field_check(case, cmd, rules))
         if spec.guards or self.policies:
-            ctx = GuardContext(by, on, today, rules, self.rule_sets)
+            ctx = _new_guard_context(by, on, today, rules, self.rule_sets)
             for guard in spec.guards:
                 reasons.extend(guard(case, cmd, ctx))
             if self.policies:
@@ -540,8 +541,11 @@ class Engine:
                 version=len(case.events),
                 duration_ms=(perf_counter() - started) * 1000,
             )
-        if self.hooks is not None:
-            failures = self.hooks.run((event,), case)
+        hooks = self.hooks
+        if hooks is not None:
+            failures = hooks.run((event,), case)
+            if not failures:
+                return
             for failure in failures:
                 self._log.error(
                     "hook_failed",

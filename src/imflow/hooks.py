@@ -132,10 +132,12 @@ class Hooks:
     def run(self, events: Iterable[Event], case: Case) -> list[HookFailure]:
         """Call every subscribed hook for *events*; collect failures instead of raising."""
         failures: list[HookFailure] = []
-        if not self._subscriptions:
-            return failures
+        by_type = self._by_type
         for event in events:
-            for fn in self.callbacks(event.type):
+            callbacks = by_type.get(event.type)
+            if callbacks is None:
+                callbacks = self.callbacks(event.type)
+            for fn in callbacks:
                 try:
                     fn(event, case)
                 except Exception as exc:  # a hook must never break the caller
