@@ -100,8 +100,12 @@ def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
 def _areas(value: Iterable[LifeArea | str]) -> tuple[LifeArea, ...]:
     if isinstance(value, str):
         raise TypeError(f"expected a sequence of life areas, got the string {value!r}")
-    if type(value) is tuple and all(type(v) is LifeArea for v in value):
-        return value
+    if type(value) is tuple:
+        for v in value:
+            if type(v) is not LifeArea:
+                break
+        else:
+            return value  # already a tuple of members: nothing to convert
     return tuple(_life_area(v) for v in value)
 
 
