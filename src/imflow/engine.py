@@ -93,6 +93,7 @@ MAX_CONTACT_MINUTES = 600
 
 _BERLIN = ZoneInfo("Europe/Berlin")
 _new_case_opened = constructor(CaseOpened)
+_DISTRICT_CODES = frozenset(DISTRICTS)
 _new_guard_context = constructor(GuardContext)
 _ONE_DAY = timedelta(days=1)
 _UNRESOLVED = object()
@@ -237,7 +238,7 @@ class Engine:
 
     def open(self, command: OpenCase, *, by: Actor) -> Case:
         """Open a case; raises :class:`~imflow.Rejected` with every failing guard."""
-        started = perf_counter()
+        started = 0.0 if self._info_log is None else perf_counter()  # for the log only
         try:
             event = self._decide_open(command, by)
         except Rejected as exc:
@@ -268,7 +269,7 @@ class Engine:
             reasons.append(Reason.of("forbidden", role=by.role.value, command="open_case"))
         if on > today:
             reasons.append(Reason.of("date_in_future", on=on, today=today))
-        if cmd.district not in DISTRICTS:
+        if cmd.district not in _DISTRICT_CODES:
             reasons.append(Reason.of("unknown_district", district=cmd.district or "''"))
         if not (cmd.case_id.strip() and cmd.person.strip() and cmd.provider.strip()):
             for name in ("case_id", "person", "provider"):
@@ -308,7 +309,7 @@ class Engine:
 
         Raises :class:`~imflow.Rejected` with every failing guard; nothing changes then.
         """
-        started = perf_counter()
+        started = 0.0 if self._info_log is None else perf_counter()  # for the log only
         try:
             event = self._decide(case, command, by)
         except Rejected as exc:
