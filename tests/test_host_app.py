@@ -89,11 +89,9 @@ def _wait_until_up(server: subprocess.Popen[bytes], url: str, log_path: Path) ->
     while True:
         if server.poll() is not None:
             pytest.fail(f"the server exited: {log_path.read_text()}")
-        try:
+        with contextlib.suppress(httpx.TransportError):  # not listening yet
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return
-        except httpx.TransportError:
-            pass
         if time.monotonic() > deadline:
             pytest.fail(f"the server did not answer: {log_path.read_text()}")
         time.sleep(0.1)

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from imflow import Case, ClosureReason, Engine, FrozenClock, GoalStatus, GuardContext, Phase
 from imflow import commands as c
-from imflow._evolve import EVENT_COMMAND
 from imflow.districts import DISTRICTS
 from imflow.guards import goals_achieved
 from imflow.period import add_months, last_day
@@ -26,6 +25,7 @@ from imflow.rules import RULE_SETS
 from imflow.serialization import dumps
 from imflow.simulation import Cohort, SimulationParams, simulate
 from imflow.store import MemoryStore, SQLiteStore
+from imflow.workflow import EVENT_COMMAND
 
 START, UNTIL = date(2025, 1, 1), date(2028, 12, 31)
 

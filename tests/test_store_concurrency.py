@@ -22,6 +22,7 @@ from imflow import commands as c
 from imflow.events import ContactRecorded
 from imflow.store import PostgresStore, SQLiteStore, Store
 from tests.stores import StoreMaker, advance, far_future_engine, open_case, store_new
+from tests.threads import at_once
 
 ROUNDS = 12
 
@@ -184,24 +185,13 @@ def test_many_writers_retrying_on_conflict_lose_and_duplicate_nothing(
 def append_together(stores: list[Store], new: Case, key: str) -> list[Any]:
     """Each store appends *new*'s last event with *key* at the same moment, from its own
     thread; the results or the exceptions, in the order they came."""
-    barrier = threading.Barrier(len(stores))
-    results: list[Any] = []
 
-    def send(store: Store) -> None:
-        barrier.wait(timeout=60)
-        try:
-            results.append(
-                store.append(new.case_id, new.events[-1:], expected_version=1, idempotency_key=key)
-            )
-        except BaseException as exc:
-            results.append(exc)
+    def send(store: Store) -> Callable[[], Any]:
+        return lambda: store.append(
+            new.case_id, new.events[-1:], expected_version=1, idempotency_key=key
+        )
 
-    threads = [threading.Thread(target=send, args=(store,)) for store in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
+    return at_once(*[send(store) for store in stores])
 
 
 def test_the_same_request_sent_twice_at_once_is_written_once(sql_stores: StoreMaker) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from imflow.serialization import make_converter
 from imflow.store import SchemaTooNew, SQLiteStore
 from tests.crashes import more
 from tests.stores import StoreMaker, advance, open_case, store_new, working_case
+from tests.threads import at_once, errors_of
 
 TABLES = {"events", "cases", "case_persons", "idempotency", "outbox", "outbox_deliveries"}
 
@@ -53,21 +54,7 @@ def test_a_new_database_gets_every_migration_once(sql_stores: StoreMaker) -> Non
 
 
 def test_openers_racing_on_a_new_database_migrate_it_once(sql_stores: StoreMaker) -> None:
-    barrier = threading.Barrier(3)
-    errors: list[BaseException] = []
-
-    def open_store() -> None:
-        try:
-            barrier.wait(timeout=60)
-            sql_stores()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_store) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors = errors_of(at_once(sql_stores, sql_stores, sql_stores))
     assert not errors, errors
     assert [v for v, _ in migrations(sql_stores)] == [1, 2]
 
@@ -261,24 +248,8 @@ def test_a_store_upcasts_older_event_documents_when_it_reads_them(sql_stores: St
     ]
 
 
-def open_together(path: Path, openers: int = 3) -> list[BaseException]:
-    """Open a SQLiteStore on *path* from *openers* threads at once; what they raised."""
-    barrier = threading.Barrier(openers)
-    errors: list[BaseException] = []
-
-    def open_store() -> None:
-        try:
-            barrier.wait(timeout=60)
-            SQLiteStore(path).close()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_store) for _ in range(openers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return errors
+def open_and_close(path: Path) -> None:
+    SQLiteStore(path).close()
 
 
 def test_servers_starting_together_on_a_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
@@ -286,7 +257,7 @@ def test_servers_starting_together_on_a_new_sqlite_file_all_open_it(tmp_path: Pa
     another opener holds it (about one round in ten before the store retried)."""
     for round_ in range(40):
         path = tmp_path / f"new-{round_}.db"
-        errors = open_together(path)
+        errors = errors_of(at_once(*[functools.partial(open_and_close, path)] * 3))
         assert not errors, (round_, errors)
         with SQLiteStore(path) as store:
             assert store.schema_version == 2

@@ -27,28 +27,9 @@ from imflow.events import (
     PlanRevised,
     RuleSetMigrated,
 )
-from imflow.workflow import Compiled
+from imflow.workflow import EVENT_COMMAND, Compiled
 
 __all__: list[str] = []
-
-# Which workflow command each event records; its phase change comes from the workflow.
-EVENT_COMMAND: Mapping[str, str] = {
-    "consent_recorded": "record_consent",
-    "consent_withdrawn": "withdraw_consent",
-    "contact_recorded": "record_contact",
-    "assessment_started": "start_assessment",
-    "need_recorded": "record_need",
-    "planning_started": "start_planning",
-    "goal_added": "add_goal",
-    "plan_agreed": "agree_plan",
-    "goal_status_set": "set_goal_status",
-    "plan_reviewed": "review_plan",
-    "plan_revised": "revise_plan",
-    "period_extended": "extend_period",
-    "case_closed": "close_case",
-    "case_reopened": "reopen_case",
-    "rule_set_migrated": "migrate_rule_set",
-}
 
 BUILTIN_COMMANDS = frozenset(EVENT_COMMAND.values())
 """Command names that have a dedicated command class (not a CustomAction)."""
@@ -100,7 +81,6 @@ def _compile_replace(cls: type[_T]) -> Callable[[_T, dict[str, Any]], _T]:
 replace_case = _compile_replace(Case)
 _replace_plan = _compile_replace(Plan)
 _replace_goal = _compile_replace(Goal)
-_replace_need = _compile_replace(Need)
 
 
 def opened(event: CaseOpened, compiled: Compiled) -> Case:
@@ -194,7 +174,7 @@ def _erased(case: Case, ev: Any) -> dict[str, Any]:
     closure = case.closure
     return {
         "events": tuple(tombstone(e) for e in case.events),
-        "needs": tuple(_replace_need(n, {"note": _blank(n.note)}) for n in case.needs),
+        "needs": tuple(_replace(n, note=_blank(n.note)) for n in case.needs),
         "plans": tuple(
             _replace(
                 p, goals=tuple(_replace(g, description=_blank(g.description)) for g in p.goals)
@@ -233,26 +213,16 @@ _APPLY: Mapping[str, Callable[[Case, Any], dict[str, Any]]] = {
 }
 
 
-def _target(compiled: Compiled, name: str, *, memo: bool = False) -> str | None:
-    """The phase the command *name* (or the command of event type *name*) leads to."""
-    command = EVENT_COMMAND.get(name) if memo else name
-    spec = None if command is None else compiled.commands.get(command)
-    target = None if spec is None else spec.target
-    if memo:
-        compiled.targets[name] = target
-    return target
-
-
 def apply(case: Case, event: Event, compiled: Compiled) -> Case:
     """*case* with *event* folded in."""
     kind = event.type
     changes = _APPLY[kind](case, event)
     if kind == "custom_action_taken":
         assert isinstance(event, CustomActionTaken)
-        target = _target(compiled, event.name)
+        spec = compiled.commands.get(event.name)
+        target = None if spec is None else spec.target
     else:
-        targets = compiled.targets
-        target = targets[kind] if kind in targets else _target(compiled, kind, memo=True)
+        target = compiled.event_targets.get(kind)
     if target is not None:
         changes["phase"] = target
     changes["events"] = (*changes.get("events", case.events), event)

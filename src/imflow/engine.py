@@ -92,10 +92,10 @@ MAX_CONTACT_MINUTES = 600
 """The longest contact the engine accepts (ten hours)."""
 
 _BERLIN = ZoneInfo("Europe/Berlin")
-_new_case_opened = constructor(CaseOpened)
-_DISTRICT_CODES = frozenset(DISTRICTS)
-_new_guard_context = constructor(GuardContext)
 _ONE_DAY = timedelta(days=1)
+_DISTRICT_CODES = frozenset(DISTRICTS)
+_new_case_opened = constructor(CaseOpened)
+_new_guard_context = constructor(GuardContext)
 _UNRESOLVED = object()
 _NO_REASONS: tuple[Reason, ...] = ()
 

@@ -35,6 +35,26 @@ from imflow.guards import BUILTIN_GUARDS, Guard
 
 __all__ = ["CommandDef", "PhaseDef", "Workflow", "bw_integrationsmanagement"]
 
+EVENT_COMMAND: Mapping[str, str] = {
+    "consent_recorded": "record_consent",
+    "consent_withdrawn": "withdraw_consent",
+    "contact_recorded": "record_contact",
+    "assessment_started": "start_assessment",
+    "need_recorded": "record_need",
+    "planning_started": "start_planning",
+    "goal_added": "add_goal",
+    "plan_agreed": "agree_plan",
+    "goal_status_set": "set_goal_status",
+    "plan_reviewed": "review_plan",
+    "plan_revised": "revise_plan",
+    "period_extended": "extend_period",
+    "case_closed": "close_case",
+    "case_reopened": "reopen_case",
+    "rule_set_migrated": "migrate_rule_set",
+}
+"""Which workflow command each built-in event records; its phase change comes from the
+workflow definition (private to imflow, not part of ``__all__``)."""
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Commands with a dedicated command class; any other name runs as a CustomAction.
 _BUILTIN_COMMANDS = frozenset(COMMAND_TYPES) - {"open_case", "custom_action"}
@@ -108,8 +128,8 @@ class Compiled:
     commands: Mapping[str, CompiledCommand]
     final: frozenset[str]
     initial: str
-    targets: dict[str, str | None] = attrs.field(factory=dict)
-    """Memo of the engine: the phase an event type leads to (``None``: it stays)."""
+    event_targets: Mapping[str, str]
+    """The phase each built-in event type leads to, for those that change the phase."""
 
 
 def _phase_defs(value: Iterable[PhaseDef]) -> tuple[PhaseDef, ...]:
@@ -462,8 +482,14 @@ def _compile(wf: Workflow) -> Compiled:
             after_period=c.after_period,
             needs_consent=c.needs_consent,
         )
+    event_targets = {
+        event_type: target
+        for event_type, command in EVENT_COMMAND.items()
+        if command in commands and (target := commands[command].target) is not None
+    }
     return Compiled(
         commands=MappingProxyType(commands),
+        event_targets=MappingProxyType(event_targets),
         final=frozenset(_phase_value(p.name) for p in wf.phases if p.final),
         initial=_phase_value(wf.initial),
     )

@@ -169,13 +169,8 @@ class SqlStore:
             try:
                 base = self._base(case_id, expected_version)
             except ConcurrencyConflict:
-                # the same request may have been committed by another server since the
-                # recall above: then its stored result is the answer, not a conflict
-                if idempotency_key is not None:
-                    stored = self._recall(idempotency_key, case_id)
-                    if stored is not None:
-                        return stored
-                raise
+                # another writer got there since the recall above, maybe with this request
+                return self._after_failed_write(case_id, expected_version, idempotency_key, None)
             new = fold(self.engine, base, batch)
             try:
                 with self._transaction():
