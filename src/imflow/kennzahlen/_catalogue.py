@@ -287,21 +287,27 @@ _FIGURES = (
         kind=FigureKind.SHARE,
         rule_de=(
             "Kohorte: Fälle mit Pflicht zum Integrationsplan (Regelwerk der Eröffnung), deren "
-            "Planfrist im Jahr endet; Frist = Eröffnung + plan_due_months Monate − 1 Tag (wie "
-            "bei den Fristen). Zähler: erste Planvereinbarung bis zur Frist. Nicht in der "
-            "Kohorte: Fälle, die bis zur Frist ohne Plan abgeschlossen wurden."
+            "Planfrist im Jahr endet; Frist = letzter Tag einer Frist von plan_due_months "
+            "Monaten ab der Eröffnung nach §§ 187 Abs. 2, 188 Abs. 2 und 3 BGB "
+            "(imflow.period.last_day, wie bei allen Fristen: Eröffnung 31.01. → Frist 30.04.). "
+            "Zähler: erste Planvereinbarung bis zur Frist. Nicht in der Kohorte: Fälle, die "
+            "bis zur Frist ohne Plan abgeschlossen wurden."
         ),
         rule_en=(
             "Cohort: cases under a rule set with mandatory plans (the one they were opened "
-            "under) whose plan deadline falls in the year; deadline = opening + "
-            "RuleSet.plan_due_months months − 1 day (as in imflow.deadlines). Numerator: the "
-            "first plan agreement is dated on or before the deadline. Cases closed on or before "
-            "the deadline without a plan are left out of the cohort."
+            "under) whose plan deadline falls in the year; deadline = the last day of a period "
+            "of RuleSet.plan_due_months months that begins on the opening day, by §§ 187 (2), "
+            "188 (2), (3) BGB (imflow.period.last_day, as every deadline: opened 31 January, "
+            "due 30 April). Numerator: the first plan agreement is dated on or before the "
+            "deadline. Cases closed on or before the deadline without a plan are left out of "
+            "the cohort."
         ),
         edge_cases=(
             "A case opened in November counts in the next year, when its deadline falls.",
             "A reopened case is judged once, by its first opening and first plan.",
             "Cases under vwv-2018 (plans voluntary) are not in the cohort.",
+            "Opened 31 January: due 30 April; opened 30 November 2023: due 29 February 2024; "
+            "a plan agreed on that day is on time.",
         ),
         compute=lambda g: _ratio(g.tally.plan_on_time, g.tally.plan_due),
     ),

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 
 import attrs
 
 from imflow.kennzahlen._facts import Facts, Window
 from imflow.kennzahlen._findings import Finding
-from imflow.period import add_months
+from imflow.period import last_day
 from imflow.rules import RuleSet
 
 __all__ = ["Counts", "Lengths", "Outcomes", "Tally", "UnitKey", "count_facts"]
@@ -31,8 +30,6 @@ Lengths = tuple[tuple[int, int], ...]
 
 UnitKey = tuple[str, str]
 """(district AGS code, provider id)."""
-
-_ONE_DAY = timedelta(days=1)
 
 
 def _counts(counter: Mapping[str, int]) -> Counts:
@@ -182,7 +179,7 @@ def count_facts(
             if relevant:
                 flag("unknown_rule_set", cid)
         elif rules.plan_mandatory:
-            due = add_months(opened, rules.plan_due_months) - _ONE_DAY
+            due = last_day(opened, months=rules.plan_due_months)
             if start <= due <= end:
                 on_time = c.first_plan_on is not None and c.first_plan_on <= due
                 closed_early = c.first_close_on is not None and c.first_close_on <= due
