@@ -233,8 +233,10 @@ def test_consent_guards(engine: Engine) -> None:
     with pytest.raises(Rejected) as exc:  # case work needing personal data
         engine.handle(case, c.RecordNeed(on=D0, area="work"), by=MANAGER)
     assert codes(exc) == ["consent_missing"]
-    # contacts (statistics only) and closing stay possible
-    case = engine.handle(case, c.RecordContact(on=D0, minutes=10), by=MANAGER)
+    with pytest.raises(Rejected) as exc:  # recording a contact processes personal data too
+        engine.handle(case, c.RecordContact(on=D0, minutes=10), by=MANAGER)
+    assert codes(exc) == ["consent_missing"]
+    # only recording consent again, closing and transferring stay possible
     case = engine.handle(case, c.CloseCase(on=D0, reason="client_request"), by=MANAGER)
     assert case.phase == Phase.CLOSED
 

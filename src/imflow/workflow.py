@@ -519,7 +519,6 @@ def bw_integrationsmanagement() -> Workflow:
             c(
                 "withdraw_consent",
                 _OPEN,
-                needs_consent=False,
                 after_period=True,
                 label_de="Einwilligung widerrufen",
                 label_en="Withdraw consent",
@@ -527,7 +526,6 @@ def bw_integrationsmanagement() -> Workflow:
             c(
                 "record_contact",
                 _OPEN,
-                needs_consent=False,
                 label_de="Kontakt erfassen",
                 label_en="Record contact",
             ),
@@ -611,7 +609,6 @@ def bw_integrationsmanagement() -> Workflow:
                 "migrate_rule_set",
                 _OPEN,
                 guards=["rule_set_newer"],
-                needs_consent=False,
                 label_de="Regelwerk wechseln",
                 label_en="Migrate rule set",
             ),
