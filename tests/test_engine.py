@@ -419,6 +419,7 @@ def test_allowed_answers_what_is_possible_next(engine: Engine) -> None:
         "record_contact",
         "close_case",
         "migrate_rule_set",
+        "transfer_case",
     }
     assert [r.code for r in allowed["start_assessment"]] == ["consent_missing"]
     assert [r.code for r in allowed["agree_plan"]] == [

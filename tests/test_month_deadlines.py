@@ -25,7 +25,7 @@ from imflow.deadlines import DeadlineKind, Severity, plan_due, review_due
 from imflow.kennzahlen import report
 from imflow.period import last_day
 from imflow.rules import RULE_SETS
-from imflow.testing import cases
+from imflow.testing import cases, opening_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGER = Actor("im-9", Role.MANAGER, provider="awo-ul", district="08421")
@@ -194,13 +194,14 @@ def month_based_dates(case: Case) -> list[tuple[str, date, date, int]]:
             found.append(("review", d.due, start, rules.review_interval_months))
     if rules.period_months is not None:
         assert case.period_end is not None
-        months = rules.period_months + case.extended_months
-        found.append(("period", case.period_end, case.period_start, months))
-        total = 0
+        credited = case.credited_extension_months
+        months = rules.period_months + credited + case.extended_months
+        found.append(("period", case.period_end, case.counted_from, months))
+        total = credited
         for ext in case.extensions:
             total += ext.months
             found.append(
-                ("extension", ext.period_end, case.period_start, rules.period_months + total)
+                ("extension", ext.period_end, case.counted_from, rules.period_months + total)
             )
     return found
 
@@ -210,6 +211,34 @@ def month_based_dates(case: Case) -> list[tuple[str, date, date, int]]:
 def test_every_month_based_date_is_last_day_of_its_start(case: Case) -> None:
     for what, found, start, months in month_based_dates(case):
         assert found == last_day(start, months=months), what
+
+
+@st.composite
+def continued_openings(draw: st.DrawFn) -> c.OpenCase:
+    """Openings that continue a case from another district, with its time still running."""
+    cmd = draw(opening_commands(opened=st.dates(date(2021, 1, 1), date(2034, 12, 31))))
+    earlier = "08111" if cmd.district != "08111" else "08115"
+    start = date.fromordinal(cmd.on.toordinal() - draw(st.integers(0, 1000)))
+    months = draw(st.integers(0, 12))
+    return attrs.evolve(
+        cmd,
+        continues=c.Continuation(
+            case_id="x-1", district=earlier, period_start=start, extended_months=months
+        ),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases(max_steps=30, opening=continued_openings()))
+def test_every_month_based_date_of_a_continued_case_is_last_day_of_its_start(
+    case: Case,
+) -> None:
+    for what, found, start, months in month_based_dates(case):
+        assert found == last_day(start, months=months), what
+    rules = RULE_SETS[case.rule_set]
+    if rules.period_months is not None:
+        used = case.credited_extension_months + case.extended_months
+        assert used <= rules.extension_max_months
 
 
 @given(st.dates(date(2018, 1, 1), date(2099, 9, 30)), st.integers(1, 60))

@@ -51,6 +51,7 @@ EVENT_COMMAND: Mapping[str, str] = {
     "case_closed": "close_case",
     "case_reopened": "reopen_case",
     "rule_set_migrated": "migrate_rule_set",
+    "case_transferred": "transfer_case",
 }
 """Which workflow command each built-in event records; its phase change comes from the
 workflow definition (private to imflow, not part of ``__all__``)."""
@@ -604,6 +605,13 @@ def bw_integrationsmanagement() -> Workflow:
                 ["reopen_allowed"],
                 label_de="Fall wieder aufnehmen",
                 label_en="Reopen case",
+            ),
+            c(
+                "transfer_case",
+                _OPEN,
+                needs_consent=False,
+                label_de="Fall an anderen Träger übergeben",
+                label_en="Transfer case to another provider",
             ),
             c(
                 "migrate_rule_set",

@@ -25,7 +25,7 @@ from imflow.case import Case
 from imflow.engine import Engine, InvalidHistory
 from imflow.erasure import TOMBSTONE
 from imflow.errors import CaseNotFound, ConcurrencyConflict, InvalidDocument
-from imflow.events import Event
+from imflow.events import CaseTransferred, Event
 from imflow.serialization import _default_converter, dumps, from_document, to_document
 from imflow.store._base import (
     AppendResult,
@@ -225,8 +225,13 @@ class SqlStore:
 
     def _event_rows(self, case: Case, batch: Sequence[Event]) -> list[dict[str, Any]]:
         district, provider, conv = case.district, case.provider, self._conv
+        moves = [e for e in batch if isinstance(e, CaseTransferred)]
+        if moves:  # each row names the provider the case was with after its event
+            provider = moves[0].from_provider
         rows = []
         for e in batch:
+            if moves and isinstance(e, CaseTransferred):
+                provider = e.to_provider
             doc = to_document(e, converter=conv)
             rows.append(
                 {

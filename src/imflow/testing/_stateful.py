@@ -436,9 +436,9 @@ class CaseMachine(RuleBasedStateMachine):
                 assert case.period_end is None
                 continue
             assert case.period_end is not None
-            base = last_day(case.period_start, months=rules.period_months)
+            base = last_day(case.counted_from, months=rules.period_months)
             most = last_day(
-                case.period_start,
+                case.counted_from,
                 months=rules.period_months + min(12, rules.extension_max_months),
             )
             assert base <= case.period_end <= most, (
