@@ -76,6 +76,7 @@ from imflow.events import (
     RuleSetMigrated,
 )
 from imflow.guards import GuardContext, migrated_period_end
+from imflow.history import as_of
 from imflow.hooks import HookFailure, Hooks
 from imflow.organisations import DistrictOrganisation, Provider
 from imflow.period import last_day
@@ -467,6 +468,21 @@ class Engine:
         if case is None:
             raise InvalidHistory("no events to replay")
         return case
+
+    def as_of(
+        self,
+        events: Iterable[Event],
+        *,
+        on: date | None = None,
+        recorded_at: datetime | None = None,
+    ) -> Case | None:
+        """The case *events* describe as it stood on the business date *on*, as it was
+        recorded by the aware datetime *recorded_at* (either may be left out); ``None``
+        if it did not exist then. See :mod:`imflow.history`.
+
+        .. versionadded:: 0.2.0
+        """
+        return as_of(events, on=on, recorded_at=recorded_at, engine=self)
 
     def _check_workflow(self, event: CaseOpened) -> None:
         if event.workflow != self.workflow.id or event.workflow_hash not in self._hashes:
