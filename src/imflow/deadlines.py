@@ -2,7 +2,10 @@
 
 :func:`deadlines` lists a case's upcoming and overdue deadlines (the counselling
 period's last day, plan reviews, goal target dates, missing consent, the plan due
-after opening), each with a severity from the rule set's warning windows.
+after opening), each with a severity from the rule set's warning windows. Every date
+counted in months is :func:`imflow.period.last_day` of its start (:func:`plan_due`,
+:func:`review_due`, windows in months): a deadline due today is a ``warning``, from
+the day after ``overdue``.
 :func:`sweep` closes every open case whose period ended as ``period_expired``, by the
 ``system`` actor, idempotently; on a store it finds the due cases through an index.
 
