@@ -178,8 +178,8 @@ def test_the_walk_and_the_move_counted_by_hand() -> None:
         "drk": 1, "caritas": 0, "awo": 0, "wt": 1, "s": 0, "bw": 1,
     }  # fmt: skip
     # wt-1: out at drk on 2 March and at caritas on 1 June; in at caritas and at drk
-    assert row("transfers_out") == {"drk": 1, "caritas": 1, "awo": 0, "wt": 2, "s": 0, "bw": 2}
-    assert row("transfers_in") == {"drk": 1, "caritas": 1, "awo": 0, "wt": 2, "s": 0, "bw": 2}
+    assert row("transferred_out") == {"drk": 1, "caritas": 1, "awo": 0, "wt": 2, "s": 0, "bw": 2}
+    assert row("transferred_in") == {"drk": 1, "caritas": 1, "awo": 0, "wt": 2, "s": 0, "bw": 2}
     # contacts where they were recorded: drk 30 + 20 minutes, caritas 45
     assert row("contacts") == {"drk": 2, "caritas": 1, "awo": 0, "wt": 3, "s": 0, "bw": 3}
     assert row("contact_minutes") == {
@@ -323,7 +323,7 @@ def without_transfers(events: Sequence[Event]) -> list[Event]:
     return kept
 
 
-MOVED_ONLY = {"transfers_out", "transfers_in"}
+MOVED_ONLY = {"transferred_out", "transferred_in"}
 
 
 @settings(max_examples=60, deadline=None)
@@ -341,7 +341,7 @@ def test_transfers_only_redistribute_between_providers(
         kept = {k: v for k, v in plain.figures(district=district).items() if k not in MOVED_ONLY}
         assert moved == kept, district
         outs = joint.figures(district=district)
-        assert outs["transfers_out"] == outs["transfers_in"]
+        assert outs["transferred_out"] == outs["transferred_in"]
     providers = {(u.district, u.provider) for u in joint.units}
     parts = [report(events, year=year, district=d, provider=p) for d, p in sorted(providers)]
     if parts:

@@ -210,7 +210,7 @@ def test_transfers_draw_on_their_own_stream(cohort: Cohort) -> None:
     assert still.closures == cohort.closures and still.contacts == cohort.contacts
     events = [e for case in cohort.cases for e in case.events]
     plain = [e for case in still.cases for e in case.events]
-    moved_only = {"transfers_out", "transfers_in"}
+    moved_only = {"transferred_out", "transferred_in"}
     for year in (2025, 2027):
         with_moves, without = report(events, year=year), report(plain, year=year)
         for district in (None, "08337", "08111"):

@@ -127,7 +127,7 @@ class CommandBase:
 
 @attrs.frozen(kw_only=True)
 class Continuation:
-    """The earlier case, in another district, that a new case continues (domain.md § 4).
+    """The earlier case, in another district, that a new case continues.
 
     The earlier case lives in another district's store, so the host copies what the
     new case needs from it: its id and district, ``period_start``, the day its

@@ -293,7 +293,7 @@ _FIGURES = (
         compute=lambda g: g.tally.cases_open_at_year_end,
     ),
     Figure(
-        id="transfers_out",
+        id="transferred_out",
         name_de="An andere Träger übergebene Fälle",
         name_en="Cases transferred out (to another provider)",
         unit_de="Übergaben",
@@ -313,10 +313,10 @@ _FIGURES = (
             "Transferred to B and back to A in the year: 1 out and 1 in at each provider.",
             "A case closed as moved_away to another district is a closure, not a transfer.",
         ),
-        compute=lambda g: g.tally.transfers_out,
+        compute=lambda g: g.tally.transferred_out,
     ),
     Figure(
-        id="transfers_in",
+        id="transferred_in",
         name_de="Von anderen Trägern übernommene Fälle",
         name_en="Cases transferred in (from another provider)",
         unit_de="Übergaben",
@@ -326,7 +326,7 @@ _FIGURES = (
         rule_en="Transfers (case_transferred) dated in the year, at the receiving provider "
         "(to_provider).",
         edge_cases=("A transfer in is not an opening (cases_opened).",),
-        compute=lambda g: g.tally.transfers_in,
+        compute=lambda g: g.tally.transferred_in,
     ),
     Figure(
         id="cases_continued",

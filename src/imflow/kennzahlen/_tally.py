@@ -69,7 +69,7 @@ class Tally:
     count it again at every other unit of its district it was with during the year.
 
     .. versionchanged:: 0.2.0
-       ``cases_active_left``, ``persons_left``, ``transfers_out``, ``transfers_in``,
+       ``cases_active_left``, ``persons_left``, ``transferred_out``, ``transferred_in``,
        ``cases_continued``.
     """
 
@@ -92,8 +92,8 @@ class Tally:
     open_past_period: int = 0
     cases_active_left: int = 0
     persons_left: int = 0
-    transfers_out: int = 0
-    transfers_in: int = 0
+    transferred_out: int = 0
+    transferred_in: int = 0
     cases_continued: int = 0
 
     def __add__(self, other: Tally) -> Tally:
@@ -298,8 +298,8 @@ def count_facts(
             ln["persons_left"] += c.household
         for t in where.moves:
             if t.on >= start:
-                unit(district, t.from_provider).n["transfers_out"] += 1
-                unit(district, t.to_provider).n["transfers_in"] += 1
+                unit(district, t.from_provider).n["transferred_out"] += 1
+                unit(district, t.to_provider).n["transferred_in"] += 1
 
     for g in facts.goals:
         goal_case = active_cases.get(g.case_id)
