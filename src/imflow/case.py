@@ -96,7 +96,7 @@ class Transfer:
     on: date
     from_provider: str
     to_provider: str
-    note: str = ""
+    note: str = attrs.field(default="", repr=False)
 
 
 @attrs.frozen
