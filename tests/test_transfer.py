@@ -163,12 +163,17 @@ def test_the_transfer_note_is_erased_with_the_person(stores: StoreMaker) -> None
     assert secret not in dumps(erased) and secret not in repr(erased)
 
 
-def test_stores_follow_the_current_provider(stores: StoreMaker) -> None:
+@pytest.mark.parametrize("batches", ["one", "each"])
+def test_stores_follow_the_current_provider(stores: StoreMaker, batches: str) -> None:
     store = stores(engine=ENGINE)
     case = ENGINE.handle(opened(), c.RecordConsent(on=D0), by=DRK)
     moved = ENGINE.handle(case, c.TransferCase(to_provider="caritas-wt", on=D0), by=DRK)
     later = ENGINE.handle(moved, c.RecordContact(on=D0, minutes=20), by=CARITAS)
-    store_new(store, later)  # one batch: before, the transfer and after
+    if batches == "one":  # before, the transfer and after in one append
+        store_new(store, later)
+    else:  # one append per event, so the case row is updated by the transfer
+        for version in range(later.version):
+            store.append("wt-1", later.events[version : version + 1], expected_version=version)
     assert [x.case_id for x in store.iter_cases(provider="caritas-wt")] == ["wt-1"]
     assert list(store.iter_cases(provider="drk-wt")) == []
     assert store.load("wt-1") == later

@@ -675,7 +675,8 @@ def statements(
     )
     case_vals = ", ".join(p(c.strip()) for c in case_cols.split(","))
     update = (
-        f"UPDATE cases SET phase = {p('phase')}, rule_set = {p('rule_set')},"
+        f"UPDATE cases SET provider = {p('provider')}, phase = {p('phase')},"
+        f" rule_set = {p('rule_set')},"
         f" period_end = {p('period_end')}, closed_on = {p('closed_on')},"
         f" version = {p('version')}"
     )
