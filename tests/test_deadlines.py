@@ -54,11 +54,12 @@ def summary(case: Case, on: date) -> list[tuple[str, str, str, str]]:
 
 def test_deadlines_by_severity_window() -> None:
     case = agreed_case()
-    # review due six months after agreement (2025-10-10), flat target 2025-12-31
+    # review due within six months of the agreement on 2025-04-10: by 2025-10-09 (the
+    # same computation as every month-based deadline), flat target 2025-12-31
     assert summary(case, date(2025, 7, 1)) == []
-    assert summary(case, date(2025, 7, 12)) == [("plan_review", "2025-10-10", "info", "")]
+    assert summary(case, date(2025, 7, 12)) == [("plan_review", "2025-10-09", "info", "")]
     assert summary(case, date(2025, 10, 3)) == [  # 89 days before the flat target
-        ("plan_review", "2025-10-10", "warning", ""),
+        ("plan_review", "2025-10-09", "warning", ""),
         ("goal_target", "2025-12-31", "info", "flat"),
     ]
     reviewed = ENGINE.handle(case, c.ReviewPlan(on=date(2025, 10, 9)), by=MANAGER)
@@ -67,7 +68,7 @@ def test_deadlines_by_severity_window() -> None:
     ]
     assert summary(reviewed, date(2026, 3, 15)) == [
         ("goal_target", "2025-12-31", "overdue", "flat"),
-        ("plan_review", "2026-04-09", "warning", ""),
+        ("plan_review", "2026-04-08", "warning", ""),
     ]
     done = ENGINE.handle(
         reviewed,
@@ -115,7 +116,7 @@ def test_windows_and_intervals_come_from_the_rule_set() -> None:
     case = agreed_case()
     found = engine.deadlines(case, on=date(2025, 6, 1))
     assert [(d.kind, d.due, d.severity) for d in found] == [
-        (DeadlineKind.PLAN_REVIEW, date(2025, 6, 10), Severity.INFO)
+        (DeadlineKind.PLAN_REVIEW, date(2025, 6, 9), Severity.INFO)
     ]
     assert Severity.WARNING.label("de") == "Warnung"
     assert DeadlineKind.PERIOD_END.label("de") == "Ende des Beratungszeitraums"

@@ -233,8 +233,10 @@ def test_consent_guards(engine: Engine) -> None:
     with pytest.raises(Rejected) as exc:  # case work needing personal data
         engine.handle(case, c.RecordNeed(on=D0, area="work"), by=MANAGER)
     assert codes(exc) == ["consent_missing"]
-    # contacts (statistics only) and closing stay possible
-    case = engine.handle(case, c.RecordContact(on=D0, minutes=10), by=MANAGER)
+    with pytest.raises(Rejected) as exc:  # recording a contact processes personal data too
+        engine.handle(case, c.RecordContact(on=D0, minutes=10), by=MANAGER)
+    assert codes(exc) == ["consent_missing"]
+    # only recording consent again, closing and transferring stay possible
     case = engine.handle(case, c.CloseCase(on=D0, reason="client_request"), by=MANAGER)
     assert case.phase == Phase.CLOSED
 
@@ -417,6 +419,7 @@ def test_allowed_answers_what_is_possible_next(engine: Engine) -> None:
         "record_contact",
         "close_case",
         "migrate_rule_set",
+        "transfer_case",
     }
     assert [r.code for r in allowed["start_assessment"]] == ["consent_missing"]
     assert [r.code for r in allowed["agree_plan"]] == [

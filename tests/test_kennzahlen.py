@@ -128,6 +128,10 @@ def test_state_figures_of_the_hand_written_history_are_computed_by_hand() -> Non
         },
         # 15 active - 6 closed: wt-02, wt-03, wt-05, wt-07, wt-08, wt-10, s-11, wt-16, wt-17
         "cases_open_at_year_end": 9,
+        # no transfer between providers, no case continued from another district
+        "transferred_out": 0,
+        "transferred_in": 0,
+        "cases_continued": 0,
         # households: wt-02 five, wt-06 two (erased, size kept), wt-09 three, 12 others one
         "persons_counselled": 5 + 2 + 3 + 12,
         # wt-03 1, wt-05 2 (first plan and the plan after reopening), wt-06 1, s-11 1,

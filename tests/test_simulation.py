@@ -19,7 +19,7 @@ from imflow import Case, ClosureReason, Engine, FrozenClock, GoalStatus, GuardCo
 from imflow import commands as c
 from imflow.districts import DISTRICTS
 from imflow.guards import goals_achieved
-from imflow.period import add_months, last_day
+from imflow.period import last_day
 from imflow.reasons import Reason
 from imflow.rules import RULE_SETS
 from imflow.serialization import dumps
@@ -58,7 +58,10 @@ def check_domain_invariants(cohort: Cohort, engine: Engine) -> None:
         else:
             assert case.period_end is not None
             base = last_day(case.period_start, months=rules.period_months)
-            assert base <= case.period_end <= add_months(base, rules.extension_max_months)
+            most = last_day(
+                case.period_start, months=rules.period_months + rules.extension_max_months
+            )
+            assert base <= case.period_end <= most
             # nothing but a closure after the last day
             for event in events:
                 assert event.on <= case.period_end or event.type == "case_closed"
@@ -169,6 +172,7 @@ def test_the_cohort_goes_everywhere_the_programme_goes(cohort: Cohort) -> None:
         withdrawal_per_year=st.floats(0, 1),
         review_interval_months=st.one_of(st.none(), st.integers(1, 12)),
         providers_per_district=st.integers(1, 3),
+        transfer_per_year=st.floats(0, 2),
     ),
 )
 def test_domain_invariants_hold_for_any_parameters(
@@ -178,6 +182,43 @@ def test_domain_invariants_hold_for_any_parameters(
     result = simulate(n_cases, seed=seed, start=start, until=until, params=params)
     assert not result.rejected
     check_domain_invariants(result, Engine(clock=FrozenClock.on(until)))
+
+
+def test_some_cases_move_to_another_provider_of_their_district(cohort: Cohort) -> None:
+    moved = [case for case in cohort.cases if case.transfers]
+    assert moved and len(moved) == cohort.event_counts["case_transferred"]  # one at most each
+    for case in moved:
+        (t,) = case.transfers
+        assert t.from_provider == case.opened.provider != t.to_provider == case.provider
+        assert t.to_provider.startswith(case.district)  # "<AGS>-t<k>": the same district
+        moved_at = next(e.seq for e in case.events if e.type == "case_transferred")
+        for event in case.events:  # the old provider's managers until the hand-over
+            if event.actor.role.value == "manager":
+                old = event.seq <= moved_at
+                assert event.actor.provider == (t.from_provider if old else t.to_provider)
+
+
+def test_transfers_draw_on_their_own_stream(cohort: Cohort) -> None:
+    """Without transfers, the cohort is the same apart from who acts on the moved cases:
+    district and state key figures other than the transfer counts do not change."""
+    from imflow.kennzahlen import report
+
+    still = simulate(
+        1500, seed=11, start=START, until=UNTIL, params=SimulationParams(transfer_per_year=0)
+    )
+    assert "case_transferred" not in still.event_counts
+    assert still.closures == cohort.closures and still.contacts == cohort.contacts
+    events = [e for case in cohort.cases for e in case.events]
+    plain = [e for case in still.cases for e in case.events]
+    moved_only = {"transferred_out", "transferred_in"}
+    for year in (2025, 2027):
+        with_moves, without = report(events, year=year), report(plain, year=year)
+        for district in (None, "08337", "08111"):
+            a = with_moves.figures(district=district)
+            b = without.figures(district=district)
+            assert {k: v for k, v in a.items() if k not in moved_only} == {
+                k: v for k, v in b.items() if k not in moved_only
+            }
 
 
 def test_a_sqlite_store_holds_the_same_histories_as_memory(tmp_path: Path, cohort: Cohort) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from imflow import commands, events
 from imflow.actors import Actor
-from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan
+from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan, Transfer
 from imflow.clock import FrozenClock, SteppingClock
 from imflow.deadlines import Deadline, sweep
 from imflow.engine import Engine, InvalidHistory, Policy
@@ -85,6 +85,7 @@ __all__ = [
     "SQLiteStore",
     "SteppingClock",
     "Store",
+    "Transfer",
     "Workflow",
     "WorkflowMismatch",
     "bw_integrationsmanagement",

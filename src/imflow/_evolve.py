@@ -8,12 +8,13 @@ from typing import Any, TypeVar
 import attrs
 
 from imflow._construct import constructor
-from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan
+from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan, Transfer
 from imflow.enums import ConsentStatus
 from imflow.erasure import _blank, tombstone
 from imflow.events import (
     CaseClosed,
     CaseOpened,
+    CaseTransferred,
     ContactRecorded,
     CustomActionTaken,
     Event,
@@ -95,6 +96,7 @@ def opened(event: CaseOpened, compiled: Compiled) -> Case:
         (),  # needs
         (),  # plans
         (),  # contacts
+        (),  # transfers
         None,  # closure
         (event,),  # events
     )
@@ -158,6 +160,11 @@ def _extended(case: Case, ev: PeriodExtended) -> dict[str, Any]:
     return {"extensions": (*case.extensions, ext), "period_end": ev.period_end}
 
 
+def _transferred(case: Case, ev: CaseTransferred) -> dict[str, Any]:
+    moved = Transfer(ev.on, ev.from_provider, ev.to_provider, ev.note)
+    return {"transfers": (*case.transfers, moved)}
+
+
 def _closed(case: Case, ev: CaseClosed) -> dict[str, Any]:
     return {"closure": Closure(ev.reason, ev.on, ev.note)}
 
@@ -184,6 +191,7 @@ def _erased(case: Case, ev: Any) -> dict[str, Any]:
         "extensions": tuple(
             _replace(e, justification=_blank(e.justification)) for e in case.extensions
         ),
+        "transfers": tuple(_replace(t, note=_blank(t.note)) for t in case.transfers),
         "closure": None if closure is None else _replace(closure, note=_blank(closure.note)),
     }
 
@@ -208,6 +216,7 @@ _APPLY: Mapping[str, Callable[[Case, Any], dict[str, Any]]] = {
     "case_closed": _closed,
     "case_reopened": _reopened,
     "rule_set_migrated": _migrated,
+    "case_transferred": _transferred,
     "custom_action_taken": _nothing,
     "person_erased": _erased,
 }

@@ -9,13 +9,17 @@ A :class:`Case` never changes; :meth:`imflow.Engine.handle` returns a new one. I
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import attrs
 
 from imflow.enums import Channel, ClosureReason, ConsentStatus, GoalStatus, LifeArea
 from imflow.events import CaseOpened, Event
 
-__all__ = ["Case", "Closure", "Contact", "Extension", "Goal", "Need", "Plan"]
+if TYPE_CHECKING:
+    from imflow.commands import Continuation
+
+__all__ = ["Case", "Closure", "Contact", "Extension", "Goal", "Need", "Plan", "Transfer"]
 
 
 @attrs.frozen
@@ -83,6 +87,19 @@ class Extension:
 
 
 @attrs.frozen
+class Transfer:
+    """A hand-over to another provider of the district (``note`` is personal data).
+
+    .. versionadded:: 0.2.0
+    """
+
+    on: date
+    from_provider: str
+    to_provider: str
+    note: str = attrs.field(default="", repr=False)
+
+
+@attrs.frozen
 class Closure:
     """Why and when a case was closed."""
 
@@ -100,9 +117,13 @@ class Case:
     """A counselling case: one single adult or one household with one shared plan.
 
     The opening data (``person``, ``household``, ``members``, ``district``,
-    ``provider``, ``workflow``, ``period_start``) is read from the first event;
+    ``workflow``, ``period_start``) is read from the first event; ``provider`` is the
+    provider the case is with now (the opening one until a :class:`Transfer`).
     ``period_end`` is the last day of the counselling period, inclusive (``None`` when
     the rule set sets no limit). ``plans`` holds every plan version, the newest last.
+
+    .. versionchanged:: 0.2.0
+       ``transfers``; ``provider`` follows them.
     """
 
     case_id: str
@@ -114,6 +135,7 @@ class Case:
     needs: tuple[Need, ...] = ()
     plans: tuple[Plan, ...] = ()
     contacts: tuple[Contact, ...] = ()
+    transfers: tuple[Transfer, ...] = ()
     closure: Closure | None = None
     events: tuple[Event, ...] = attrs.field(default=(), repr=_events_repr)
 
@@ -146,8 +168,40 @@ class Case:
 
     @property
     def provider(self) -> str:
-        """The provider (Träger) that runs the case."""
-        return self.opened.provider
+        """The provider (Träger) that runs the case now: the opening provider, or the one
+        of the latest transfer."""
+        transfers = self.transfers
+        return transfers[-1].to_provider if transfers else self.opened.provider
+
+    @property
+    def continues(self) -> Continuation | None:
+        """The earlier case in another district that this case continues, if any.
+
+        .. versionadded:: 0.2.0
+        """
+        return self.opened.continues
+
+    @property
+    def counted_from(self) -> date:
+        """The day the counselling period is counted from: the opening day, or, where
+        prior counselling in another district was credited, the earlier case's.
+
+        .. versionadded:: 0.2.0
+        """
+        return self.opened.counted_from or self.opened.on
+
+    @property
+    def credited_extension_months(self) -> int:
+        """Months of extension credited from the earlier case (0 without credit); they
+        count against the extension limit together with :attr:`extended_months`.
+
+        .. versionadded:: 0.2.0
+        """
+        opened = self.opened
+        continues = opened.continues
+        if opened.counted_from is None or continues is None:
+            return 0
+        return continues.extended_months
 
     @property
     def workflow(self) -> str:
@@ -189,7 +243,7 @@ class Case:
 
     @property
     def extended_months(self) -> int:
-        """Months added to the period by extensions, in total."""
+        """Months added to the period by this case's own extensions, in total."""
         return sum(e.months for e in self.extensions)
 
     @property

@@ -40,7 +40,7 @@ import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -611,11 +611,11 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
     from imflow.clock import FrozenClock
     from imflow.engine import Engine
     from imflow.errors import CaseNotFound, ConcurrencyConflict
-    from imflow.period import add_months
+    from imflow.period import last_day
     from imflow.simulation import SimulationParams, simulate
 
     start: date = args.start
-    until: date = args.until or add_months(start, 48) - timedelta(days=1)
+    until: date = args.until or last_day(start, months=48)
     if until < start:
         raise _Fail(_t("simulate.order", lang, until=until, start=start))
     params = SimulationParams(opening_window=args.opening_window)

@@ -20,11 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea
+
+if TYPE_CHECKING:
+    from imflow.case import Case
 
 __all__ = [
     "COMMAND_TYPES",
@@ -33,6 +36,7 @@ __all__ = [
     "CloseCase",
     "Command",
     "CommandBase",
+    "Continuation",
     "CustomAction",
     "ExtendPeriod",
     "MigrateRuleSet",
@@ -46,6 +50,7 @@ __all__ = [
     "SetGoalStatus",
     "StartAssessment",
     "StartPlanning",
+    "TransferCase",
     "WithdrawConsent",
 ]
 
@@ -121,12 +126,63 @@ class CommandBase:
 
 
 @attrs.frozen(kw_only=True)
+class Continuation:
+    """The earlier case, in another district, that a new case continues.
+
+    The earlier case lives in another district's store, so the host copies what the
+    new case needs from it: its id and district, ``period_start``, the day its
+    counselling period is counted from (its opening day, or its own ``period_start``
+    if it continued a case in turn), and ``extended_months``, the months its period
+    was extended by (including what it was credited with). Under a rule set with
+    ``credit_prior_counselling`` the new case's period then ends where the earlier one
+    would have, extensions included: ``last_day(period_start, months=36 +
+    extended_months)``, and further extensions share the 12 months with the earlier
+    ones. All of it is statistical, none of it personal.
+
+    >>> from datetime import date
+    >>> Continuation(case_id="s-17", district="08111", period_start=date(2024, 5, 2),
+    ...              extended_months=3).extended_months
+    3
+
+    .. versionadded:: 0.2.0
+    """
+
+    case_id: str = attrs.field(metadata=_STR)
+    district: str = attrs.field(metadata=_STR)
+    period_start: date = attrs.field(metadata=_DATE)
+    extended_months: int = attrs.field(default=0, metadata=_INT)
+
+    def __attrs_post_init__(self) -> None:
+        """Replaced by the compiled type checks (see :func:`_compile_checks`)."""
+
+    @classmethod
+    def of(cls, case: Case) -> Continuation:
+        """The continuation of the earlier *case*, as the receiving district needs it."""
+        return cls(
+            case_id=case.case_id,
+            district=case.district,
+            period_start=case.counted_from,
+            extended_months=case.credited_extension_months + case.extended_months,
+        )
+
+
+def _continuation(value: Continuation | None) -> Continuation | None:
+    if value is None or type(value) is Continuation:
+        return value
+    raise TypeError(f"'continues' must be a Continuation or None, got {type(value).__name__}")
+
+
+@attrs.frozen(kw_only=True)
 class OpenCase(CommandBase):
     """Open a case at the first counselling contact.
 
     ``person`` is a pseudonymous reference; ``household`` counts the persons counselled
     together (1 for a single adult), ``members`` optionally lists pseudonymous references
-    of the other household members.
+    of the other household members. ``continues`` names the earlier case of a client
+    who moved here from another district (see :class:`Continuation`).
+
+    .. versionchanged:: 0.2.0
+       ``continues``.
     """
 
     type: ClassVar[str] = "open_case"
@@ -136,6 +192,7 @@ class OpenCase(CommandBase):
     provider: str = attrs.field(metadata=_STR)
     household: int = attrs.field(default=1, metadata=_INT)
     members: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    continues: Continuation | None = attrs.field(default=None, converter=_continuation)
 
 
 @attrs.frozen(kw_only=True)
@@ -246,6 +303,22 @@ class CloseCase(CommandBase):
 
 
 @attrs.frozen(kw_only=True)
+class TransferCase(CommandBase):
+    """Hand the case over to another provider of the same district (domain.md § 3).
+
+    The case keeps its id, history and period; from ``on`` the managers of
+    ``to_provider`` act on it and those of the old provider no longer. ``note`` is free
+    text (personal data).
+
+    .. versionadded:: 0.2.0
+    """
+
+    type: ClassVar[str] = "transfer_case"
+    to_provider: str = attrs.field(metadata=_STR)
+    note: str = attrs.field(default="", metadata=_STR)
+
+
+@attrs.frozen(kw_only=True)
 class ReopenCase(CommandBase):
     """Reopen a closed case within its period (closed → assessment)."""
 
@@ -287,6 +360,7 @@ Command = (
     | ReopenCase
     | MigrateRuleSet
     | CustomAction
+    | TransferCase
 )
 """Any command."""
 
@@ -310,6 +384,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         ReopenCase,
         MigrateRuleSet,
         CustomAction,
+        TransferCase,
     )
 }
 """Every command class by its ``type`` tag."""
@@ -336,5 +411,5 @@ def _compile_checks(cls: type[Any]) -> None:
     cls.__attrs_post_init__ = check
 
 
-for _cls in COMMAND_TYPES.values():
+for _cls in (*COMMAND_TYPES.values(), Continuation):
     _compile_checks(_cls)

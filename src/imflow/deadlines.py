@@ -2,7 +2,10 @@
 
 :func:`deadlines` lists a case's upcoming and overdue deadlines (the counselling
 period's last day, plan reviews, goal target dates, missing consent, the plan due
-after opening), each with a severity from the rule set's warning windows.
+after opening), each with a severity from the rule set's warning windows. Every date
+counted in months is :func:`imflow.period.last_day` of its start (:func:`plan_due`,
+:func:`review_due`, windows in months): a deadline due today is a ``warning``, from
+the day after ``overdue``.
 :func:`sweep` closes every open case whose period ended as ``period_expired``, by the
 ``system`` actor, idempotently; on a store it finds the due cases through an index.
 
@@ -36,7 +39,7 @@ from imflow.case import Case
 from imflow.commands import CloseCase
 from imflow.enums import ClosureReason, ConsentStatus, GoalStatus, Lang
 from imflow.errors import ConcurrencyConflict, Rejected
-from imflow.period import add_months
+from imflow.period import last_day
 from imflow.reasons import Reason
 from imflow.rules import RuleSet
 
@@ -51,6 +54,8 @@ __all__ = [
     "SweepResult",
     "SweepableStore",
     "deadlines",
+    "plan_due",
+    "review_due",
     "sweep",
     "sweep_cases",
 ]
@@ -110,15 +115,55 @@ class Deadline:
     subject: str = ""
 
 
+def _within(due: date, on: date, days: int, months: int | None) -> bool:
+    """Whether *due* falls within the window that begins on *on*: *months* months (the
+    period :func:`~imflow.period.last_day` computes) when given, else *days* days."""
+    if months is not None:
+        return due <= last_day(on, months=months)
+    return (due - on).days <= days
+
+
 def _severity(due: date, on: date, rules: RuleSet) -> Severity | None:
     if due < on:
         return Severity.OVERDUE
-    ahead = (due - on).days
-    if ahead <= rules.warning_days:
+    if _within(due, on, rules.warning_days, rules.warning_months):
         return Severity.WARNING
-    if ahead <= rules.info_days:
+    if _within(due, on, rules.info_days, rules.info_months):
         return Severity.INFO
     return None
+
+
+def plan_due(case: Case, rules: RuleSet) -> date:
+    """The last day to agree the first plan: ``plan_due_months`` from the opening.
+
+    >>> from imflow.rules import RULE_SETS
+    >>> from imflow import Actor, Engine, FrozenClock, Role, commands as c
+    >>> engine = Engine(clock=FrozenClock.on(date(2025, 2, 1)))
+    >>> im = Actor("im-1", Role.MANAGER, provider="awo", district="08111")
+    >>> case = engine.open(c.OpenCase(case_id="s-2", person="p", district="08111",
+    ...                               provider="awo", on=date(2025, 1, 31)), by=im)
+    >>> plan_due(case, RULE_SETS["system-2025"])
+    datetime.date(2025, 4, 30)
+
+    .. versionadded:: 0.2.0
+    """
+    return last_day(case.period_start, months=rules.plan_due_months)
+
+
+def review_due(last: date, rules: RuleSet) -> date:
+    """The last day of the next plan review after the agreement or review on *last*.
+
+    A review interval of *n* months is a period of months like any other: it begins on
+    the day of the agreement (or of the last review) and ends on
+    :func:`~imflow.period.last_day` of it, so a review done on that day is on time.
+
+    >>> from imflow.rules import RULE_SETS
+    >>> review_due(date(2025, 8, 31), RULE_SETS["system-2025"])
+    datetime.date(2026, 2, 28)
+
+    .. versionadded:: 0.2.0
+    """
+    return last_day(last, months=rules.review_interval_months)
 
 
 def _candidates(case: Case, rules: RuleSet) -> Iterator[tuple[DeadlineKind, date, str]]:
@@ -133,12 +178,11 @@ def _candidates(case: Case, rules: RuleSet) -> Iterator[tuple[DeadlineKind, date
         yield DeadlineKind.CONSENT_MISSING, withdrawn, ""
     agreed = case.agreed_plan
     if rules.plan_mandatory and agreed is None:
-        plan_due = add_months(case.period_start, rules.plan_due_months) - _ONE_DAY
-        yield DeadlineKind.PLAN_DUE, plan_due, ""
+        yield DeadlineKind.PLAN_DUE, plan_due(case, rules), ""
     plan = case.plan
     if plan is not None and plan.agreed_on is not None:
         last = plan.reviews[-1] if plan.reviews else plan.agreed_on
-        yield DeadlineKind.PLAN_REVIEW, add_months(last, rules.review_interval_months), ""
+        yield DeadlineKind.PLAN_REVIEW, review_due(last, rules), ""
         for goal in plan.goals:
             if goal.status is GoalStatus.OPEN:
                 yield DeadlineKind.GOAL_TARGET, goal.target_date, goal.goal_id

@@ -41,11 +41,13 @@ from imflow.commands import (
     AddGoal,
     CloseCase,
     Command,
+    Continuation,
     CustomAction,
     ExtendPeriod,
     OpenCase,
     RecordContact,
     SetGoalStatus,
+    TransferCase,
 )
 from imflow.deadlines import Deadline, SweepResult, deadlines, sweep_cases
 from imflow.districts import DISTRICTS
@@ -56,6 +58,7 @@ from imflow.events import (
     CaseClosed,
     CaseOpened,
     CaseReopened,
+    CaseTransferred,
     ConsentRecorded,
     ConsentWithdrawn,
     ContactRecorded,
@@ -73,7 +76,9 @@ from imflow.events import (
     RuleSetMigrated,
 )
 from imflow.guards import GuardContext, migrated_period_end
+from imflow.history import as_of
 from imflow.hooks import HookFailure, Hooks
+from imflow.organisations import DistrictOrganisation, Provider
 from imflow.period import last_day
 from imflow.reasons import Reason
 from imflow.rules import RULE_SETS, RuleSet
@@ -139,6 +144,35 @@ def _extension_fields(case: Case, cmd: ExtendPeriod, rules: RuleSet) -> list[Rea
     return [] if cmd.months >= 1 else [_invalid("months", "must be at least 1")]
 
 
+def _transfer_fields(case: Case, cmd: TransferCase, rules: RuleSet) -> list[Reason]:
+    target = cmd.to_provider
+    if target.strip() and target != case.provider:
+        return []
+    return [Reason.of("unknown_provider", provider=target or "''", district=case.district)]
+
+
+def _registry(
+    providers: Iterable[DistrictOrganisation | Provider],
+) -> Callable[[Case, Any, RuleSet], list[Reason]]:
+    """The transfer check against a host's provider registry: the target must be one of
+    the providers registered for the case's district."""
+    known: dict[str, set[str]] = {}
+    for item in providers:
+        for p in item.providers if isinstance(item, DistrictOrganisation) else (item,):
+            known.setdefault(p.district, set()).add(p.id)
+    frozen = {district: frozenset(ids) for district, ids in known.items()}
+
+    def check(case: Case, cmd: TransferCase, rules: RuleSet) -> list[Reason]:
+        found = _transfer_fields(case, cmd, rules)
+        if not found and cmd.to_provider not in frozen.get(case.district, ()):
+            found.append(
+                Reason.of("unknown_provider", provider=cmd.to_provider, district=case.district)
+            )
+        return found
+
+    return check
+
+
 def _closure_fields(case: Case, cmd: CloseCase, rules: RuleSet) -> list[Reason]:
     found: list[Reason] = []
     if cmd.reason not in rules.closure_reasons:
@@ -154,8 +188,52 @@ _FIELD_CHECKS: Mapping[str, Callable[[Case, Any, RuleSet], list[Reason]]] = {
     SetGoalStatus.type: _goal_status_fields,
     ExtendPeriod.type: _extension_fields,
     CloseCase.type: _closure_fields,
+    TransferCase.type: _transfer_fields,
 }
 """Checks of a command's field values that no workflow can switch off, by command type."""
+
+
+def _continuation_fields(cmd: OpenCase, cont: Continuation) -> list[Reason]:
+    found: list[Reason] = []
+    if not cont.case_id.strip():
+        found.append(_invalid("continues.case_id", "must not be empty"))
+    if cont.district not in _DISTRICT_CODES:
+        found.append(_invalid("continues.district", "is not a district of Baden-Württemberg"))
+    elif cont.district == cmd.district:
+        found.append(_invalid("continues.district", "must be another district"))
+    if cont.period_start > cmd.on:
+        found.append(_invalid("continues.period_start", "must not be after the opening"))
+    if cont.extended_months < 0:
+        found.append(_invalid("continues.extended_months", "must not be negative"))
+    return found
+
+
+def _credited_period(
+    cmd: OpenCase, rules: RuleSet
+) -> tuple[date | None, date | None, list[Reason]]:
+    """``(counted_from, period_end, reasons)`` of a case *cmd* opens under *rules*.
+
+    With a continuation and the rule set's ``credit_prior_counselling`` the period is
+    counted from the earlier case's start, its extensions included (domain.md § 4).
+    """
+    months = rules.period_months
+    cont = cmd.continues
+    if months is None:
+        return None, None, []
+    if cont is None or not rules.credit_prior_counselling:
+        return None, last_day(cmd.on, months=months), []
+    found: list[Reason] = []
+    if cont.extended_months > rules.extension_max_months:
+        found.append(
+            _invalid(
+                "continues.extended_months",
+                f"more than the {rules.extension_max_months} months {rules.id} allows",
+            )
+        )
+    end = last_day(cont.period_start, months=months + max(0, cont.extended_months))
+    if end < cmd.on:
+        found.append(Reason.of("period_ended", period_end=end))
+    return cont.period_start, end, found
 
 
 def _unique(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
@@ -180,6 +258,13 @@ class Engine:
     :param timezone: where "today" is decided (default: Europe/Berlin).
     :param accept_hashes: earlier workflow content hashes whose cases may still be
         replayed under this definition.
+    :param providers: a provider registry (organisation data); when given,
+        :class:`~imflow.commands.TransferCase` accepts only providers registered for
+        the case's district (``unknown_provider``). Without it any other non-empty
+        provider id is accepted.
+
+    .. versionchanged:: 0.2.0
+       ``providers``.
     """
 
     def __init__(
@@ -192,6 +277,7 @@ class Engine:
         hooks: Hooks | None = None,
         timezone: tzinfo = _BERLIN,
         accept_hashes: Iterable[str] = (),
+        providers: Iterable[DistrictOrganisation | Provider] | None = None,
     ) -> None:
         self.workflow = workflow or bw_integrationsmanagement()
         self.clock: Clock = clock or system_clock
@@ -208,6 +294,9 @@ class Engine:
         self._workflow_id = self.workflow.id
         self._workflow_hash = self.workflow.hash
         self._hashes = frozenset({self._workflow_hash, *accept_hashes})
+        self._field_checks = dict(_FIELD_CHECKS)
+        if providers is not None:
+            self._field_checks[TransferCase.type] = _registry(providers)
         self._log = structlog.get_logger("imflow")
         self._info_log: Any = _UNRESOLVED
         self._permitted: dict[tuple[str, Role, str], bool] = {}  # rules.may, memoised
@@ -279,12 +368,17 @@ class Engine:
             reasons.append(_invalid("household", "must count at least one person"))
         elif len(cmd.members) > cmd.household - 1:
             reasons.append(_invalid("members", "more members than the household has"))
+        continues = cmd.continues
+        if continues is not None:
+            reasons.extend(_continuation_fields(cmd, continues))
+        if rules is not None:
+            counted_from, period_end, credit_reasons = _credited_period(cmd, rules)
+            reasons.extend(credit_reasons)
         if self.policies and rules is not None:
             ctx = _new_guard_context(by, on, today, rules, self.rule_sets)
             reasons.extend(self._policy_reasons(None, cmd, ctx))
         if reasons or rules is None:
             raise Rejected(_unique(reasons), command_type="open_case", case_id=cmd.case_id)
-        months = rules.period_months
         return _new_case_opened(  # the fields of CaseOpened, in order
             cmd.case_id,  # case_id
             1,  # seq
@@ -299,7 +393,9 @@ class Engine:
             rules.id,  # rule_set
             self._workflow_id,
             self._workflow_hash,
-            None if months is None else last_day(on, months=months),  # period_end
+            period_end,
+            continues,
+            counted_from,
         )
 
     # -- commands --------------------------------------------------------------------
@@ -373,6 +469,21 @@ class Engine:
             raise InvalidHistory("no events to replay")
         return case
 
+    def as_of(
+        self,
+        events: Iterable[Event],
+        *,
+        on: date | None = None,
+        recorded_at: datetime | None = None,
+    ) -> Case | None:
+        """The case *events* describe as it stood on the business date *on*, as it was
+        recorded by the aware datetime *recorded_at* (either may be left out); ``None``
+        if it did not exist then. See :mod:`imflow.history`.
+
+        .. versionadded:: 0.2.0
+        """
+        return as_of(events, on=on, recorded_at=recorded_at, engine=self)
+
     def _check_workflow(self, event: CaseOpened) -> None:
         if event.workflow != self.workflow.id or event.workflow_hash not in self._hashes:
             raise WorkflowMismatch(
@@ -442,10 +553,9 @@ class Engine:
                 return rules
         return None
 
-    def _forbidden(
-        self, rules: RuleSet, by: Actor, name: str, where: CaseOpened | OpenCase
-    ) -> bool:
-        """Whether *by* may not issue *name* for the case opened by *where*."""
+    def _forbidden(self, rules: RuleSet, by: Actor, name: str, where: Case | OpenCase) -> bool:
+        """Whether *by* may not issue *name* on the case *where* (its current provider)
+        or the case *where* opens."""
         key = (rules.id, by.role, name)
         permitted = self._permitted.get(key)
         if permitted is None:
@@ -473,7 +583,7 @@ class Engine:
                 reasons.append(Reason.of("case_closed"))
             else:
                 reasons.append(Reason.of("invalid_in_phase", command=spec.name, phase=phase))
-        if self._forbidden(rules, by, spec.name, case.opened):
+        if self._forbidden(rules, by, spec.name, case):
             reasons.append(Reason.of("forbidden", role=by.role.value, command=spec.name))
         latest = case.events[-1].on
         if on < latest:
@@ -515,7 +625,7 @@ class Engine:
         on = cmd.on
         rules = self.rule_sets[case.rule_set]
         reasons = self._common_reasons(case, spec, by, on, today, rules)
-        field_check = _FIELD_CHECKS.get(kind)
+        field_check = self._field_checks.get(kind)
         if field_check is not None:
             reasons.extend(field_check(case, cmd, rules))
         if spec.guards or self.policies:
@@ -564,7 +674,8 @@ _STAMP = frozenset(f.name for f in attrs.fields(EventBase))
 
 def _extended_end(case: Case, months: int, rule_sets: Mapping[str, RuleSet]) -> date:
     base = rule_sets[case.rule_set].period_months or 0
-    return last_day(case.period_start, months=base + case.extended_months + months)
+    total = base + case.credited_extension_months + case.extended_months + months
+    return last_day(case.counted_from, months=total)
 
 
 def _factory(cls: type[Event], **computed: str) -> _Factory:
@@ -612,6 +723,7 @@ _EVENT_FACTORIES: Mapping[str, _Factory] = {
     "extend_period": _factory(PeriodExtended, period_end="extended_end(case, c.months, rs)"),
     "close_case": _factory(CaseClosed),
     "reopen_case": _factory(CaseReopened),
+    "transfer_case": _factory(CaseTransferred, from_provider="case.provider"),
     "migrate_rule_set": _factory(
         RuleSetMigrated, period_end="migrated_period_end(case, rs[c.rule_set])"
     ),

@@ -1,9 +1,10 @@
 """Erasure of personal content (DSGVO Art. 17), keeping the statistical skeleton.
 
 :func:`tombstone` replaces the personal fields of one event (the person and household
-member references, notes, goal descriptions, justifications) with :data:`TOMBSTONE`
-and keeps everything key figures count: types, dates, phases, reasons, areas, minutes,
-household size. Stores apply it to every event of a person and append a
+member references, notes of needs, reviews, closures, transfers and custom actions, goal
+descriptions, justifications) with :data:`TOMBSTONE` and keeps everything key figures
+count: types, dates, phases, reasons, areas, minutes, household size, providers.
+Stores apply it to every event of a person and append a
 :class:`~imflow.events.PersonErased` event.
 
 >>> from datetime import date, datetime, timezone
@@ -27,6 +28,7 @@ import attrs
 from imflow.events import (
     CaseClosed,
     CaseOpened,
+    CaseTransferred,
     CustomActionTaken,
     Event,
     GoalAdded,
@@ -52,7 +54,9 @@ def tombstone(event: E) -> E:
     changed: Event
     if isinstance(event, CaseOpened):
         changed = attrs.evolve(event, person=TOMBSTONE, members=(TOMBSTONE,) * len(event.members))
-    elif isinstance(event, NeedRecorded | PlanReviewed | CaseClosed | CustomActionTaken):
+    elif isinstance(
+        event, NeedRecorded | PlanReviewed | CaseClosed | CustomActionTaken | CaseTransferred
+    ):
         changed = attrs.evolve(event, note=_blank(event.note))
     elif isinstance(event, GoalAdded):
         changed = attrs.evolve(event, description=_blank(event.description))

@@ -16,6 +16,7 @@ from typing import ClassVar
 import attrs
 
 from imflow.actors import Actor
+from imflow.commands import Continuation
 from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "CaseClosed",
     "CaseOpened",
     "CaseReopened",
+    "CaseTransferred",
     "ConsentRecorded",
     "ConsentWithdrawn",
     "ContactRecorded",
@@ -57,7 +59,16 @@ class EventBase:
 
 @attrs.frozen(kw_only=True)
 class CaseOpened(EventBase):
-    """A case was opened at the first counselling contact; its period starts ``on``."""
+    """A case was opened at the first counselling contact; its period starts ``on``.
+
+    ``continues`` names the earlier case in another district, if any; ``counted_from``
+    is set when its counselling time was credited (the rule set's
+    ``credit_prior_counselling``): the period is then counted from that day, and the
+    earlier case's ``extended_months`` count against the extension limit.
+
+    .. versionchanged:: 0.2.0
+       ``continues`` and ``counted_from``.
+    """
 
     type: ClassVar[str] = "case_opened"
     person: str
@@ -69,6 +80,8 @@ class CaseOpened(EventBase):
     workflow: str
     workflow_hash: str
     period_end: date | None
+    continues: Continuation | None = None
+    counted_from: date | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -182,6 +195,20 @@ class CaseClosed(EventBase):
 
 
 @attrs.frozen(kw_only=True)
+class CaseTransferred(EventBase):
+    """The case moved from one provider of its district to another (``note`` is free
+    text, personal data).
+
+    .. versionadded:: 0.2.0
+    """
+
+    type: ClassVar[str] = "case_transferred"
+    from_provider: str
+    to_provider: str
+    note: str
+
+
+@attrs.frozen(kw_only=True)
 class CaseReopened(EventBase):
     """A closed case was reopened within its period."""
 
@@ -236,6 +263,7 @@ Event = (
     | RuleSetMigrated
     | CustomActionTaken
     | PersonErased
+    | CaseTransferred
 )
 """Any event."""
 
@@ -260,6 +288,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RuleSetMigrated,
         CustomActionTaken,
         PersonErased,
+        CaseTransferred,
     )
 }
 """Every event class by its ``type`` tag."""

@@ -109,11 +109,13 @@ def goal_within_period(case: Case, command: Command | None, ctx: GuardContext) -
 
 
 def extension_allowed(case: Case, command: Command | None, ctx: GuardContext) -> Iterable[Reason]:
-    """An extension needs a limited period, a justification and room under the maximum."""
+    """An extension needs a limited period, a justification and room under the maximum
+    (which extensions credited from an earlier case share)."""
     rules = ctx.rules
     if rules.period_months is None:
         return (Reason.of("no_period_limit", rule_set=rules.id),)
-    remaining = rules.extension_max_months - case.extended_months
+    used = case.credited_extension_months + case.extended_months
+    remaining = rules.extension_max_months - used
     if command is None:
         if remaining <= 0:
             return (Reason.of("extension_limit_exceeded", requested=1, remaining=0),)
@@ -154,10 +156,12 @@ def reopen_allowed(case: Case, command: Command | None, ctx: GuardContext) -> It
 
 
 def migrated_period_end(case: Case, target: RuleSet) -> date | None:
-    """The last day of *case*'s period under *target*, keeping its extensions."""
+    """The last day of *case*'s period under *target*, keeping its extensions (and the
+    counselling time credited from an earlier case)."""
     if target.period_months is None:
         return None
-    return last_day(case.period_start, months=target.period_months + case.extended_months)
+    months = target.period_months + case.credited_extension_months + case.extended_months
+    return last_day(case.counted_from, months=months)
 
 
 def rule_set_newer(case: Case, command: Command | None, ctx: GuardContext) -> Iterable[Reason]:
@@ -180,11 +184,12 @@ def rule_set_newer(case: Case, command: Command | None, ctx: GuardContext) -> It
     if new_end is not None:
         if command.on > new_end:
             found.append(Reason.of("period_ended", period_end=new_end))
-        if case.extended_months > target.extension_max_months:
+        used = case.credited_extension_months + case.extended_months
+        if used > target.extension_max_months:
             found.append(
                 Reason.of(
                     "extension_limit_exceeded",
-                    requested=case.extended_months,
+                    requested=used,
                     remaining=target.extension_max_months,
                 )
             )

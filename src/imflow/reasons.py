@@ -137,6 +137,11 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "Das Regelwerk {rule_set} tritt erst am {effective_from} in Kraft.",
         "The rule set {rule_set} comes into force only on {effective_from}.",
     ),
+    "unknown_provider": (
+        "{provider} ist kein anderer Träger im Kreis {district}, an den der Fall "
+        "übergeben werden kann.",
+        "{provider} is not another provider in district {district} the case can be transferred to.",
+    ),
     "reopen_not_allowed": (
         "Ein Fall, der mit „{reason}“ abgeschlossen wurde, kann nicht wieder geöffnet werden.",
         "A case closed with '{reason}' cannot be reopened.",

@@ -9,6 +9,8 @@ review intervals, warning windows, closure reasons and permissions live here, no
 'vwv-2023'
 >>> RULE_SETS["vwv-2018"].plan_mandatory
 False
+>>> [rs.credit_prior_counselling for rs in RULE_SETS.values()]
+[False, True, True]
 
 .. versionadded:: 0.1.0
 """
@@ -55,8 +57,12 @@ class RuleSet:
 
     ``period_months`` is ``None`` where the counselling period is not limited.
     ``review_interval_months`` spaces the reviews of an agreed plan; ``info_days`` and
-    ``warning_days`` are the deadline warning windows; a plan is due within
-    ``plan_due_months`` of opening and consent within ``consent_due_days``.
+    ``warning_days`` are the deadline warning windows, replaced by windows counted in
+    calendar months where ``info_months`` / ``warning_months`` are set; a plan is due
+    within ``plan_due_months`` of opening and consent within ``consent_due_days``.
+    Every month-based date is :func:`imflow.period.last_day` of its start.
+    ``credit_prior_counselling`` makes a case that continues one from another district
+    (:class:`~imflow.commands.Continuation`) end where the earlier one would have.
     ``permissions`` maps each role to the command types it may issue
     (:data:`ALL_COMMANDS` for every one); managers are further limited to their own
     provider's cases by the engine.
@@ -74,6 +80,9 @@ class RuleSet:
     warning_days: int = 30
     plan_due_months: int = 3
     consent_due_days: int = 28
+    info_months: int | None = None
+    warning_months: int | None = None
+    credit_prior_counselling: bool = True
     closure_reasons: frozenset[ClosureReason] = attrs.field(
         default=frozenset(ClosureReason), converter=_frozen_reasons
     )
@@ -107,6 +116,7 @@ RULE_SETS: Mapping[str, RuleSet] = MappingProxyType(
                 plan_mandatory=False,
                 period_months=None,
                 extension_max_months=0,
+                credit_prior_counselling=False,
                 closure_reasons=frozenset(ClosureReason) - {ClosureReason.PERIOD_EXPIRED},
             ),
             RuleSet(

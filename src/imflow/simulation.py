@@ -60,6 +60,7 @@ from imflow.commands import (
     SetGoalStatus,
     StartAssessment,
     StartPlanning,
+    TransferCase,
     WithdrawConsent,
 )
 from imflow.districts import DISTRICTS
@@ -306,6 +307,10 @@ class SimulationParams:
     """Hazard of a hand-over to regular services (closed as ``handed_over``)."""
     withdrawal_per_year: float = attrs.field(default=0.01, validator=_check_non_negative)
     """Hazard of consent being withdrawn (then closed at the client's request)."""
+    transfer_per_year: float = attrs.field(default=0.03, validator=_check_non_negative)
+    """Hazard of a hand-over to another provider of the same district (``transfer_case``,
+    at most one per case, drawn from a random stream of its own); needs at least two
+    providers per district."""
     reopen_probability: float = attrs.field(default=0.15, validator=_check_probability)
     """Chance that a case in monitoring that lost contact is reopened within its period."""
     reopen_delay_days: tuple[float, float] = attrs.field(
@@ -633,6 +638,15 @@ class _Sim:
         contact_rate = p.contacts_per_month / _DAYS_PER_MONTH
         self.contact_rate = contact_rate if contact_rate > _TINY_RATE else 0.0
         self.goal_days = (p.goal_months[0] * _DAYS_PER_MONTH, p.goal_months[1] * _DAYS_PER_MONTH)
+        transfer_rate = p.transfer_per_year / 365.25 if p.providers_per_district > 1 else 0.0
+        self.transfer_rate = transfer_rate if transfer_rate > _TINY_RATE else 0.0
+        # transfers draw from a stream of their own, so that the rest of a cohort stays
+        # what it was without them
+        self.transfer_rng = random.Random(f"imflow-transfer-{seed}")
+        self.neighbours: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+            place: tuple(q for q in self.places.values if q[0] == place[0] and q != place)
+            for place in self.places.values
+        }
         self.descriptions = {area: area.label("de") for area in LifeArea}
         self.justification = "Ziele noch offen (simuliert) / goals still open (simulated)"
 
@@ -720,11 +734,30 @@ class _Sim:
         exit_day = day + 1 + int(expo(xrate)) if xrate else _NEVER
         exit_reason = self.draw(self.exits) if xrate else ClosureReason.NO_CONTACT
 
+        # a hand-over to another provider of the district, on a random stream of its own
+        trng = self.transfer_rng
+        trate = self.transfer_rate
+        tday = day + 1 + int(trng.expovariate(trate)) if trate else _NEVER
+        others = self.neighbours[place]
+
         areas: list[LifeArea] = []
         topics: tuple[LifeArea, ...] = ()
         goals: list[list[Any]] = []  # [goal_id, area, target day, final status or None]
         stage = _CONSENT
         now = day
+
+        def hand_over(t: int) -> None:
+            """The hand-over, due by day *t*, on *t* before the case's other acts of that
+            day (so the cohort's other draws and their order stay the same)."""
+            nonlocal case, actor, tday
+            tday = _NEVER
+            if not case.is_open or t > end or not others:
+                return
+            target = others[int(trng.random() * len(others))]
+            case = handle(case, TransferCase(to_provider=target[1], on=days[t]), by=actor)
+            staff = self.actors[target]
+            actor = staff[int(trng.random() * len(staff))]
+
         if rnd() < p.consent_probability:
             x = day + self.days_in(p.consent_delay_days)
         else:
@@ -739,6 +772,8 @@ class _Sim:
                 while nc < x and nc < exit_day and nc <= end:
                     cases[i] = case
                     yield nc
+                    if tday <= nc:
+                        hand_over(nc)
                     case = handle(
                         case,
                         RecordContact(
@@ -783,6 +818,8 @@ class _Sim:
                     cases[i] = case
                     yield x
                     now = x
+                if tday <= x:
+                    hand_over(x)
                 on = days[x]
                 if stage == _CONSENT:
                     case = handle(case, RecordConsent(on=on), by=actor)

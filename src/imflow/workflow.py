@@ -51,6 +51,7 @@ EVENT_COMMAND: Mapping[str, str] = {
     "case_closed": "close_case",
     "case_reopened": "reopen_case",
     "rule_set_migrated": "migrate_rule_set",
+    "case_transferred": "transfer_case",
 }
 """Which workflow command each built-in event records; its phase change comes from the
 workflow definition (private to imflow, not part of ``__all__``)."""
@@ -519,7 +520,6 @@ def bw_integrationsmanagement() -> Workflow:
             c(
                 "withdraw_consent",
                 _OPEN,
-                needs_consent=False,
                 after_period=True,
                 label_de="Einwilligung widerrufen",
                 label_en="Withdraw consent",
@@ -527,7 +527,6 @@ def bw_integrationsmanagement() -> Workflow:
             c(
                 "record_contact",
                 _OPEN,
-                needs_consent=False,
                 label_de="Kontakt erfassen",
                 label_en="Record contact",
             ),
@@ -608,10 +607,16 @@ def bw_integrationsmanagement() -> Workflow:
                 label_en="Reopen case",
             ),
             c(
+                "transfer_case",
+                _OPEN,
+                needs_consent=False,
+                label_de="Fall an anderen Träger übergeben",
+                label_en="Transfer case to another provider",
+            ),
+            c(
                 "migrate_rule_set",
                 _OPEN,
                 guards=["rule_set_newer"],
-                needs_consent=False,
                 label_de="Regelwerk wechseln",
                 label_en="Migrate rule set",
             ),

@@ -9,7 +9,11 @@ its edge cases. The conventions all figures share:
   ``seq`` order; later events do not exist for it. "In the year" means dated
   01.01.Y to 31.12.Y. Erasure keeps every field counted (types, dates, reasons, areas,
   minutes, household size), so an erased person's case counts as before.
-- **Scope.** A case belongs to the district and provider of its ``case_opened`` event.
+- **Scope.** A case belongs to the district of its ``case_opened`` event. A case
+  transferred between providers counts where each thing happened (an event at the
+  provider the case was with when it was recorded, its state on 31 December at that
+  day's provider), and as active at each provider it was with in the year but once per
+  district and state; a provider's report includes the cases transferred to it.
 - **Active in Y.** The case's opening (``case_opened`` at ``seq`` 1) is dated on or
   before 31.12.Y, and an opening, closure or reopening is dated in *Y*, or the case was
   open on 01.01.Y (more openings and reopenings than closures dated before 01.01.Y).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -24,11 +24,45 @@ class Group:
 
     ``fte_centi`` sums the FTE (in hundredths) of the units whose FTE is given and
     positive; ``staffed_active`` counts the active cases of exactly those units.
+    ``per_unit`` says that no two units of the group share a district (one provider,
+    or one provider id across districts): a case transferred between providers then
+    counts as active at each of them; otherwise (a district, the state) once, at the
+    provider it is with at the end of the year.
+
+    .. versionchanged:: 0.2.0
+       ``per_unit`` and :meth:`of`.
     """
 
     tally: Tally
     fte_centi: int = 0
     staffed_active: int = 0
+    per_unit: bool = False
+
+    @classmethod
+    def of(cls, units: Iterable[tuple[str, Tally, int | None]]) -> Group:
+        """The group of *units*, each given as ``(district, tally, fte_centi)``."""
+        parts = list(units)
+        districts = [d for d, _, _ in parts]
+        per_unit = len(set(districts)) == len(districts)
+        staffed = [t for _, t, centi in parts if centi]
+        return cls(
+            tally=Tally.sum(t for _, t, _ in parts),
+            fte_centi=sum(centi or 0 for _, _, centi in parts if centi),
+            staffed_active=sum(t.cases_active + per_unit * t.cases_active_left for t in staffed),
+            per_unit=per_unit,
+        )
+
+    @property
+    def cases_active(self) -> int:
+        """Active cases: once each, or at each provider they were with (``per_unit``)."""
+        t = self.tally
+        return t.cases_active + t.cases_active_left if self.per_unit else t.cases_active
+
+    @property
+    def persons(self) -> int:
+        """Persons counselled, counted like :attr:`cases_active`."""
+        t = self.tally
+        return t.persons + t.persons_left if self.per_unit else t.persons
 
 
 class FigureKind(enum.StrEnum):
@@ -146,6 +180,16 @@ _ACTIVE_EN = (
     "case with its opening (case_opened, seq 1) on or before 31.12.Y that was opened, "
     "closed or reopened in the year, or was open on 01.01.Y"
 )
+_MOVED_DE = (
+    " Ein an einen anderen Träger übergebener Fall (case_transferred) zählt beim Träger "
+    "bei jedem Träger, bei dem er im Jahr war (dem am 31.12.Y und jedem, den er im Jahr "
+    "verlassen hat; am Tag der Übergabe bei beiden), im Kreis und im Land aber einmal."
+)
+_MOVED_EN = (
+    " A case transferred to another provider (case_transferred) counts, per provider, at "
+    "each provider it was with in the year (the one on 31.12.Y and every one it left in "
+    "the year; on the day of the transfer at both), but once per district and state."
+)
 
 _FIGURES = (
     Figure(
@@ -158,21 +202,23 @@ _FIGURES = (
         rule_de=(
             f"Zahl der Fälle: {_ACTIVE_DE}. Offen am 01.01.Y heißt: mehr Eröffnungen und "
             "Wiederaufnahmen als Abschlüsse sind vor dem 01.01.Y datiert. Jeder Fall zählt "
-            "einmal, auch wenn er mehrmals abgeschlossen und wieder aufgenommen wurde."
+            "einmal, auch wenn er mehrmals abgeschlossen und wieder aufgenommen wurde." + _MOVED_DE
         ),
         rule_en=(
             f"Number of cases: {_ACTIVE_EN}. Open on 01.01.Y means more openings and "
             "reopenings than closures are dated before 01.01.Y. A case counts once, however "
             "often it was closed and reopened. Equivalently: opened on or before 31.12.Y and "
-            "not (finally) closed before 01.01.Y."
+            "not (finally) closed before 01.01.Y." + _MOVED_EN
         ),
         edge_cases=(
             "A case open on 31 December counts in that year and in the next.",
             "A case closed on 1 January counts as active in that year.",
             "A case closed in an earlier year and reopened in the year counts.",
             "An erased person's case counts like any other: erasure keeps types and dates.",
+            "Transferred from A to B in the year: 1 at A, 1 at B, 1 in the district.",
+            "A case opened here continuing one from another district is new here.",
         ),
-        compute=lambda g: g.tally.cases_active,
+        compute=lambda g: g.cases_active,
     ),
     Figure(
         id="cases_opened",
@@ -247,19 +293,87 @@ _FIGURES = (
         compute=lambda g: g.tally.cases_open_at_year_end,
     ),
     Figure(
+        id="transferred_out",
+        name_de="An andere Träger übergebene Fälle",
+        name_en="Cases transferred out (to another provider)",
+        unit_de="Übergaben",
+        unit_en="transfers",
+        kind=FigureKind.COUNT,
+        rule_de=(
+            "Übergaben (case_transferred) im Jahr, beim abgebenden Träger (from_provider) "
+            "gezählt. Im Kreis und im Land ist jede Übergabe einmal abgegeben und einmal "
+            "übernommen."
+        ),
+        rule_en=(
+            "Transfers (case_transferred) dated in the year, counted at the provider handing "
+            "over (from_provider). In a district and the state, every transfer is out once and "
+            "in once."
+        ),
+        edge_cases=(
+            "Transferred to B and back to A in the year: 1 out and 1 in at each provider.",
+            "A case closed as moved_away to another district is a closure, not a transfer.",
+        ),
+        compute=lambda g: g.tally.transferred_out,
+    ),
+    Figure(
+        id="transferred_in",
+        name_de="Von anderen Trägern übernommene Fälle",
+        name_en="Cases transferred in (from another provider)",
+        unit_de="Übergaben",
+        unit_en="transfers",
+        kind=FigureKind.COUNT,
+        rule_de="Übergaben (case_transferred) im Jahr, beim übernehmenden Träger (to_provider).",
+        rule_en="Transfers (case_transferred) dated in the year, at the receiving provider "
+        "(to_provider).",
+        edge_cases=("A transfer in is not an opening (cases_opened).",),
+        compute=lambda g: g.tally.transferred_in,
+    ),
+    Figure(
+        id="cases_continued",
+        name_de="Fortgeführte Fälle aus anderen Kreisen",
+        name_en="Cases continued from another district",
+        unit_de="Fälle",
+        unit_en="cases",
+        kind=FigureKind.COUNT,
+        rule_de=(
+            "Im Jahr eröffnete Fälle (wie cases_opened), deren Eröffnung einen früheren Fall "
+            "eines anderen Kreises fortführt (case_opened.continues); sie zählen auch in "
+            "cases_opened."
+        ),
+        rule_en=(
+            "Cases opened in the year (as cases_opened) whose opening continues an earlier "
+            "case of another district (case_opened.continues); they count in cases_opened too."
+        ),
+        compute=lambda g: g.tally.cases_continued,
+    ),
+    Figure(
         id="persons_counselled",
         name_de="Beratene Personen (mit Haushaltsangehörigen)",
         name_en="Persons counselled (household members included)",
         unit_de="Personen",
         unit_en="persons",
         kind=FigureKind.COUNT,
-        rule_de="Summe der Haushaltsgröße (case_opened.household) über die aktiven Fälle.",
-        rule_en="Sum of the household size (case_opened.household) over the active cases.",
+        rule_de=(
+            "Summe der Haushaltsgröße (case_opened.household) über die aktiven Fälle, gezählt "
+            "wie cases_active: ein übergebener Fall bei jedem seiner Träger des Jahres, im "
+            "Kreis und im Land einmal. Personen werden je Fall gezählt (die Referenzen sind "
+            "pseudonym und werden nicht abgeglichen)."
+        ),
+        rule_en=(
+            "Sum of the household size (case_opened.household) over the active cases, counted "
+            "like cases_active: a transferred case at each of its providers of the year, once "
+            "per district and state. Persons are counted per case (references are pseudonyms "
+            "and are not matched)."
+        ),
         edge_cases=(
             "A household of five counts five persons in one case.",
             "An erased person's household size is kept and counted.",
+            "Transferred within the district: counted once in the district.",
+            "Moved to another district (closed moved_away there, opened here with continues): "
+            "counted once in each district, so twice in the state's sum; cases_continued "
+            "tells how many such cases were opened.",
         ),
-        compute=lambda g: g.tally.persons,
+        compute=lambda g: g.persons,
     ),
     Figure(
         id="plans_agreed",
@@ -287,21 +401,27 @@ _FIGURES = (
         kind=FigureKind.SHARE,
         rule_de=(
             "Kohorte: Fälle mit Pflicht zum Integrationsplan (Regelwerk der Eröffnung), deren "
-            "Planfrist im Jahr endet; Frist = Eröffnung + plan_due_months Monate − 1 Tag (wie "
-            "bei den Fristen). Zähler: erste Planvereinbarung bis zur Frist. Nicht in der "
-            "Kohorte: Fälle, die bis zur Frist ohne Plan abgeschlossen wurden."
+            "Planfrist im Jahr endet; Frist = letzter Tag einer Frist von plan_due_months "
+            "Monaten ab der Eröffnung nach §§ 187 Abs. 2, 188 Abs. 2 und 3 BGB "
+            "(imflow.period.last_day, wie bei allen Fristen: Eröffnung 31.01. → Frist 30.04.). "
+            "Zähler: erste Planvereinbarung bis zur Frist. Nicht in der Kohorte: Fälle, die "
+            "bis zur Frist ohne Plan abgeschlossen wurden."
         ),
         rule_en=(
             "Cohort: cases under a rule set with mandatory plans (the one they were opened "
-            "under) whose plan deadline falls in the year; deadline = opening + "
-            "RuleSet.plan_due_months months − 1 day (as in imflow.deadlines). Numerator: the "
-            "first plan agreement is dated on or before the deadline. Cases closed on or before "
-            "the deadline without a plan are left out of the cohort."
+            "under) whose plan deadline falls in the year; deadline = the last day of a period "
+            "of RuleSet.plan_due_months months that begins on the opening day, by §§ 187 (2), "
+            "188 (2), (3) BGB (imflow.period.last_day, as every deadline: opened 31 January, "
+            "due 30 April). Numerator: the first plan agreement is dated on or before the "
+            "deadline. Cases closed on or before the deadline without a plan are left out of "
+            "the cohort."
         ),
         edge_cases=(
             "A case opened in November counts in the next year, when its deadline falls.",
             "A reopened case is judged once, by its first opening and first plan.",
             "Cases under vwv-2018 (plans voluntary) are not in the cohort.",
+            "Opened 31 January: due 30 April; opened 30 November 2023: due 29 February 2024; "
+            "a plan agreed on that day is on time.",
         ),
         compute=lambda g: _ratio(g.tally.plan_on_time, g.tally.plan_due),
     ),
@@ -447,7 +567,7 @@ _FIGURES = (
         kind=FigureKind.RATIO,
         rule_de="contacts geteilt durch cases_active.",
         rule_en="contacts divided by cases_active.",
-        compute=lambda g: _ratio(g.tally.contacts, g.tally.cases_active),
+        compute=lambda g: _ratio(g.tally.contacts, g.cases_active),
     ),
     Figure(
         id="minutes_per_active_case",
@@ -458,7 +578,7 @@ _FIGURES = (
         kind=FigureKind.RATIO,
         rule_de="contact_minutes geteilt durch cases_active.",
         rule_en="contact_minutes divided by cases_active.",
-        compute=lambda g: _ratio(g.tally.contact_minutes, g.tally.cases_active),
+        compute=lambda g: _ratio(g.tally.contact_minutes, g.cases_active),
     ),
     Figure(
         id="median_length_days",

@@ -6,6 +6,11 @@ that (the counting rules) is shared, so both give identical reports.
 
 The reporting window of year *Y* holds the events dated on or before 31.12.Y; later
 events do not exist for the report. "In the year" means dated 01.01.Y to 31.12.Y.
+
+A case that moved between providers (``case_transferred``) also gets one row per
+transfer and, for the activity counted in sums, one row per *stay*: the events between
+two transfers, numbered by how many transfers come before them (by ``seq``). The
+counting rules attribute each stay to its provider.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import attrs
 from imflow.events import (
     CaseClosed,
     CaseOpened,
+    CaseTransferred,
     ContactRecorded,
     Event,
     GoalAdded,
@@ -26,7 +32,15 @@ from imflow.events import (
     RuleSetMigrated,
 )
 
-__all__ = ["CaseFacts", "Facts", "GoalFacts", "Window", "from_events"]
+__all__ = [
+    "CaseFacts",
+    "Facts",
+    "GoalFacts",
+    "StayFacts",
+    "TransferFacts",
+    "Window",
+    "from_events",
+]
 
 LIFECYCLE = frozenset({"case_opened", "case_closed", "case_reopened"})
 OPENINGS = frozenset({"case_opened", "case_reopened"})
@@ -93,6 +107,33 @@ class CaseFacts:
     events_in_year: bool
     out_of_order: bool  # an event dated before the event recorded just before it
     contact_after_closure: bool  # a contact after a closure with no reopening in between
+    continued: bool = False  # the opening names an earlier case in another district
+    reopen_seq: int | None = None  # the seq of the first reopening dated in the year
+
+
+@attrs.frozen
+class TransferFacts:
+    """One transfer of a case to another provider of its district (in the window)."""
+
+    case_id: str
+    seq: int
+    on: date
+    from_provider: str
+    to_provider: str
+
+
+@attrs.frozen
+class StayFacts:
+    """The activity of a transferred case while with one provider: the events after
+    ``stay`` transfers (by ``seq``), counted as in :class:`CaseFacts`."""
+
+    case_id: str
+    stay: int
+    contacts: int
+    minutes: int
+    plans_in_year: int
+    extensions: int
+    extension_months: int
 
 
 @attrs.frozen
@@ -110,16 +151,24 @@ class GoalFacts:
     agreed_on: date | None
     status: str | None
     status_on: date | None
+    agreed_seq: int | None = None  # the seq of that plan_agreed (the lowest of that date)
+    status_seq: int | None = None  # the seq of that goal_status_set
 
 
 @attrs.frozen
 class Facts:
     """The rows of one reading: cases, goals, and the cases with a goal status set
-    before the goal's plan was agreed."""
+    before the goal's plan was agreed; transfers and stays of transferred cases.
+
+    ``provider`` is the provider the reading was scoped to (its units only count).
+    """
 
     cases: tuple[CaseFacts, ...]
     goals: tuple[GoalFacts, ...]
     status_before_plan: frozenset[str]
+    transfers: tuple[TransferFacts, ...] = ()
+    stays: tuple[StayFacts, ...] = ()
+    provider: str | None = None
 
 
 def _case(events: Sequence[Event], w: Window) -> CaseFacts:
@@ -134,6 +183,7 @@ def _case(events: Sequence[Event], w: Window) -> CaseFacts:
     period_end: date | None = None
     phase = consent = ""
     previous: date | None = None
+    reopen_seq: int | None = None
     depth = 0  # closures minus reopenings before the current event
     for ev in events:
         t = ev.type
@@ -147,7 +197,10 @@ def _case(events: Sequence[Event], w: Window) -> CaseFacts:
             last_life = ev
             if in_year:
                 lifecycle_in_year = True
-                reopened |= t == "case_reopened"
+                if t == "case_reopened":
+                    reopened = True
+                    if reopen_seq is None or ev.seq < reopen_seq:
+                        reopen_seq = ev.seq
             elif t in OPENINGS:
                 opens_before += 1
             else:
@@ -208,7 +261,46 @@ def _case(events: Sequence[Event], w: Window) -> CaseFacts:
         events_in_year=events_in_year,
         out_of_order=out_of_order,
         contact_after_closure=after_closure,
+        continued=opened is not None and opened.continues is not None,
+        reopen_seq=reopen_seq,
     )
+
+
+def _moves(events: Sequence[Event], w: Window) -> tuple[list[TransferFacts], list[StayFacts]]:
+    """The transfers of a case and, if it has any, its activity per stay."""
+    transfers = [
+        TransferFacts(ev.case_id, ev.seq, ev.on, ev.from_provider, ev.to_provider)
+        for ev in events
+        if isinstance(ev, CaseTransferred)
+    ]
+    if not transfers:
+        return [], []
+    start = w.start
+    sums: dict[int, list[int]] = {}
+    stay = 0
+    for ev in events:
+        t = ev.type
+        if t == "case_transferred":
+            stay += 1
+            continue
+        if ev.on < start or t not in _STAY_TYPES:
+            continue
+        row = sums.setdefault(stay, [0, 0, 0, 0, 0])
+        if t == "contact_recorded":
+            assert isinstance(ev, ContactRecorded)
+            row[0] += 1
+            row[1] += ev.minutes
+        elif t == "plan_agreed":
+            row[2] += 1
+        else:
+            assert isinstance(ev, PeriodExtended)
+            row[3] += 1
+            row[4] += ev.months
+    stays = [StayFacts(events[0].case_id, k, *row) for k, row in sorted(sums.items())]
+    return transfers, stays
+
+
+_STAY_TYPES = frozenset({"contact_recorded", "plan_agreed", "period_extended"})
 
 
 def _goals(events: Sequence[Event]) -> tuple[list[GoalFacts], bool]:
@@ -227,16 +319,18 @@ def _goals(events: Sequence[Event]) -> tuple[list[GoalFacts], bool]:
             agreements.append(ev)
     goals = []
     for goal_id, ga in added.items():
-        dates = [a.on for a in agreements if a.seq > ga.seq]
+        first = min(((a.on, a.seq) for a in agreements if a.seq > ga.seq), default=None)
         st = last_status.get(goal_id)
         goals.append(
             GoalFacts(
                 case_id=ga.case_id,
                 goal_id=goal_id,
                 area=ga.area.value,
-                agreed_on=min(dates) if dates else None,
+                agreed_on=None if first is None else first[0],
                 status=None if st is None else st.status.value,
                 status_on=None if st is None else st.on,
+                agreed_seq=None if first is None else first[1],
+                status_seq=None if st is None else st.seq,
             )
         )
     early = False
@@ -253,9 +347,10 @@ def from_events(
 ) -> Facts:
     """The facts of every case in *events* (any order; grouped by case, sorted by ``seq``).
 
-    A case belongs to the scope by the district and provider of its ``case_opened``
-    event at ``seq`` 1, whatever its date; a case without one is in scope only when
-    neither *district* nor *provider* is given.
+    A case belongs to the scope by the district of its ``case_opened`` event at
+    ``seq`` 1, and to a provider's scope if it was opened there or transferred there,
+    whatever the dates; a case without an opening is in scope only when neither
+    *district* nor *provider* is given.
     """
     by_case: dict[str, list[Event]] = {}
     for ev in events:
@@ -263,6 +358,8 @@ def from_events(
     end = window.end
     cases: list[CaseFacts] = []
     goals: list[GoalFacts] = []
+    transfers: list[TransferFacts] = []
+    stays: list[StayFacts] = []
     early: set[str] = set()
     for case_id in sorted(by_case):
         history = sorted(by_case[case_id], key=lambda e: e.seq)
@@ -270,14 +367,27 @@ def from_events(
         opening = first if isinstance(first, CaseOpened) and first.seq == 1 else None
         if district is not None and (opening is None or opening.district != district):
             continue
-        if provider is not None and (opening is None or opening.provider != provider):
+        if provider is not None and (
+            opening is None
+            or (
+                opening.provider != provider
+                and not any(
+                    isinstance(ev, CaseTransferred) and ev.to_provider == provider for ev in history
+                )
+            )
+        ):
             continue
         seen = [ev for ev in history if ev.on <= end]
         if not seen:
             continue
         cases.append(_case(seen, window))
+        moved, spent = _moves(seen, window)
+        transfers.extend(moved)
+        stays.extend(spent)
         case_goals, bad = _goals(seen)
         goals.extend(case_goals)
         if bad:
             early.add(case_id)
-    return Facts(tuple(cases), tuple(goals), frozenset(early))
+    return Facts(
+        tuple(cases), tuple(goals), frozenset(early), tuple(transfers), tuple(stays), provider
+    )

@@ -122,7 +122,7 @@ class Report:
         missing = [
             f"{u.district}/{u.provider}"
             for u in self.units
-            if u.tally.cases_active and not u.staffed
+            if (u.tally.cases_active or u.tally.cases_active_left) and not u.staffed
         ]
         extra = (Finding(code="fte_missing", units=missing),) if missing else ()
         return merge_findings(self.case_findings, extra)
@@ -140,12 +140,7 @@ class Report:
             if (district is None or u.district == district)
             and (provider is None or u.provider == provider)
         ]
-        staffed = [u for u in units if u.staffed]
-        return Group(
-            tally=Tally.sum(u.tally for u in units),
-            fte_centi=sum(u.fte_centi or 0 for u in staffed),
-            staffed_active=sum(u.tally.cases_active for u in staffed),
-        )
+        return Group.of((u.district, u.tally, u.fte_centi) for u in units)
 
     def figures(
         self, *, district: str | None = None, provider: str | None = None

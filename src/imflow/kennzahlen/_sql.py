@@ -30,6 +30,8 @@ from imflow.kennzahlen._facts import (
     CaseFacts,
     Facts,
     GoalFacts,
+    StayFacts,
+    TransferFacts,
     Window,
 )
 
@@ -89,14 +91,20 @@ class _SQL:
         return f"{fn}({expr})" if self.dialect == "sqlite" else f'{fn}(({expr}) COLLATE "C")'
 
     def scope(self, district: str | None, provider: str | None, col: str = "case_id") -> str:
+        """Cases opened in *district*, and opened at or transferred to *provider*."""
         if district is None and provider is None:
             return ""
-        conds = ["type = 'case_opened'", "seq = 1"]
+        opened = "SELECT case_id FROM events WHERE type = 'case_opened' AND seq = 1"
         if district is not None:
-            conds.append(f"district = {self.param('district')}")
+            opened += f" AND district = {self.param('district')}"
+        found = f" AND {col} IN ({opened})"
         if provider is not None:
-            conds.append(f"provider = {self.param('provider')}")
-        return f" AND {col} IN (SELECT case_id FROM events WHERE {' AND '.join(conds)})"
+            found += (
+                f" AND {col} IN ({opened} AND provider = {self.param('provider')}"
+                " UNION SELECT case_id FROM events WHERE type = 'case_transferred'"
+                f" AND {self.text('to_provider')} = {self.param('provider')})"
+            )
+        return found
 
 
 def _case_query(q: _SQL, scope: str) -> str:
@@ -139,7 +147,9 @@ SELECT case_id,
   {last_period},
   {last_phase},
   {last_consent},
-  MAX(CASE WHEN on_date >= {start} THEN 1 ELSE 0 END)
+  MAX(CASE WHEN on_date >= {start} THEN 1 ELSE 0 END),
+  MAX(CASE WHEN {opened} AND {q.text("continues")} IS NOT NULL THEN 1 ELSE 0 END),
+  MIN(CASE WHEN type = 'case_reopened' AND on_date >= {start} THEN seq END)
 FROM events
 WHERE on_date <= {end}{scope}
 GROUP BY case_id
@@ -168,6 +178,40 @@ GROUP BY case_id
 """
 
 
+def _transfer_query(q: _SQL, scope: str) -> str:
+    end = q.param("end")
+    return f"""
+SELECT case_id, seq, {q.day()}, {q.text("from_provider")}, {q.text("to_provider")}
+FROM events
+WHERE type = 'case_transferred' AND on_date <= {end}{scope}
+"""
+
+
+def _stay_query(q: _SQL, scope: str) -> str:
+    """The activity of each transferred case per stay: events after *n* transfers."""
+    end, start = q.param("end"), q.param("start")
+    return f"""
+SELECT case_id, stay,
+  SUM(CASE WHEN type = 'contact_recorded' THEN 1 ELSE 0 END),
+  SUM(CASE WHEN type = 'contact_recorded' THEN {q.int("minutes")} ELSE 0 END),
+  SUM(CASE WHEN type = 'plan_agreed' THEN 1 ELSE 0 END),
+  SUM(CASE WHEN type = 'period_extended' THEN 1 ELSE 0 END),
+  SUM(CASE WHEN type = 'period_extended' THEN {q.int("months")} ELSE 0 END)
+FROM (
+  SELECT case_id, type, on_date, payload,
+         SUM(CASE WHEN type = 'case_transferred' THEN 1 ELSE 0 END)
+           OVER (PARTITION BY case_id ORDER BY seq ROWS UNBOUNDED PRECEDING) AS stay
+  FROM events
+  WHERE on_date <= {end}{scope}
+    AND case_id IN (SELECT case_id FROM events
+                    WHERE type = 'case_transferred' AND on_date <= {end})
+) staying
+WHERE on_date >= {start}
+  AND type IN ('contact_recorded', 'plan_agreed', 'period_extended')
+GROUP BY case_id, stay
+"""
+
+
 def _goal_query(q: _SQL, scope: str) -> str:
     end = q.param("end")
     goal = q.text("goal_id")
@@ -187,7 +231,7 @@ WITH g AS (
   GROUP BY case_id, {goal}
 )
 SELECT g.case_id, g.goal_id, g.first_added, g.last_status,
-  (SELECT MIN(a.on_date) FROM events a
+  (SELECT {q.maxtext(f"{q.day('a')} || '|' || {q.seqkey('a')}", "MIN")} FROM events a
    WHERE a.case_id = g.case_id AND a.type = 'plan_agreed' AND a.on_date <= {end}
      AND a.seq > CAST(substr(g.first_added, 1, 10) AS INTEGER))
 FROM g
@@ -228,7 +272,7 @@ def _case_row(row: Sequence[Any], flags: Mapping[str, tuple[bool, bool]]) -> Cas
     (cid, district, provider, opened, household, members, rule_set, opens_before) = row[:8]
     (closes_before, life_in_year, reopened, last_life, first_close, first_plan) = row[8:14]
     (plans, contacts, minutes, extensions, ext_months, last_period) = row[14:20]
-    (last_phase, last_consent, in_year) = row[20:23]
+    (last_phase, last_consent, in_year, continued, reopen_seq) = row[20:25]
     life = _last(last_life)
     closed = bool(life) and life[0] == "case_closed"
     period = _last(last_period)
@@ -262,19 +306,24 @@ def _case_row(row: Sequence[Any], flags: Mapping[str, tuple[bool, bool]]) -> Cas
         events_in_year=bool(in_year),
         out_of_order=flags.get(str(cid), (False, False))[0],
         contact_after_closure=flags.get(str(cid), (False, False))[1],
+        continued=bool(continued),
+        reopen_seq=None if reopen_seq is None else int(reopen_seq),
     )
 
 
 def _goal_row(row: Sequence[Any]) -> GoalFacts:
     cid, goal_id, first_added, last_status, agreed = row
     status = _last(last_status)
+    day, _, seq = (agreed or "").partition("|")
     return GoalFacts(
         case_id=str(cid),
         goal_id=str(goal_id),
         area=_last(first_added)[0],
-        agreed_on=_day(agreed),
+        agreed_on=_day(day),
         status=status[1] if status else None,
         status_on=_day(status[0]) if status else None,
+        agreed_seq=int(seq) if seq else None,
+        status_seq=int(last_status.split("|")[0]) if status else None,
     )
 
 
@@ -316,9 +365,25 @@ def facts_from_sql(
     goals = [_goal_row(r) for r in _rows(conn, _goal_query(q, scope), params)]
     scope_s = q.scope(district, provider, "s.case_id")
     early = frozenset(str(r[0]) for r in _rows(conn, _status_query(q, scope_s), params))
+    transfers = [
+        TransferFacts(str(cid), int(seq), _day_of(on), str(source), str(target))
+        for cid, seq, on, source, target in _rows(conn, _transfer_query(q, scope), params)
+    ]
+    stays = [
+        StayFacts(str(r[0]), *(int(v) for v in r[1:]))
+        for r in _rows(conn, _stay_query(q, scope), params)
+    ]
     cases.sort(key=lambda c: c.case_id)
     goals.sort(key=lambda g: (g.case_id, g.goal_id))
-    return Facts(tuple(cases), tuple(goals), early)
+    transfers.sort(key=lambda t: (t.case_id, t.seq))
+    stays.sort(key=lambda s: (s.case_id, s.stay))
+    return Facts(tuple(cases), tuple(goals), early, tuple(transfers), tuple(stays), provider)
+
+
+def _day_of(value: Any) -> date:
+    found = _day(value)
+    assert found is not None, "a transfer always has a date"
+    return found
 
 
 def _is_psycopg(conn: object) -> bool:

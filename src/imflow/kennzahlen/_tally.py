@@ -3,19 +3,26 @@
 A :class:`Tally` holds counts and sums only (for the median, the multiset of case
 lengths; for shares, numerator and denominator), so tallies of disjoint sets of cases
 add up to the tally of their union, exactly.
+
+A case transferred between providers counts once, at the unit it is with on 31.12.Y
+(``cases_active``, ``persons``); each other unit it was with in the year counts it in
+``cases_active_left`` / ``persons_left``, which figures add for a single provider and
+leave out for a district or the state (see :class:`~imflow.kennzahlen.Group`).
+Everything else is counted where it happened: an event at the provider the case was
+with at that event (by ``seq``), the state on 31 December at that day's provider.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import date
 
 import attrs
 
-from imflow.kennzahlen._facts import Facts, Window
+from imflow.kennzahlen._facts import Facts, StayFacts, TransferFacts, Window
 from imflow.kennzahlen._findings import Finding
-from imflow.period import add_months
+from imflow.period import last_day
 from imflow.rules import RuleSet
 
 __all__ = ["Counts", "Lengths", "Outcomes", "Tally", "UnitKey", "count_facts"]
@@ -31,8 +38,6 @@ Lengths = tuple[tuple[int, int], ...]
 
 UnitKey = tuple[str, str]
 """(district AGS code, provider id)."""
-
-_ONE_DAY = timedelta(days=1)
 
 
 def _counts(counter: Mapping[str, int]) -> Counts:
@@ -59,7 +64,13 @@ class Tally:
 
     Every field is a count or a sum; ``a + b`` is the tally of the union of two
     disjoint sets of cases. The figures of :data:`imflow.kennzahlen.CATALOGUE` are
-    computed from it.
+    computed from it. ``cases_active`` and ``persons`` count each case once, at the
+    unit it is with at the end of the year; ``cases_active_left`` and ``persons_left``
+    count it again at every other unit of its district it was with during the year.
+
+    .. versionchanged:: 0.2.0
+       ``cases_active_left``, ``persons_left``, ``transferred_out``, ``transferred_in``,
+       ``cases_continued``.
     """
 
     cases_active: int = 0
@@ -79,6 +90,11 @@ class Tally:
     contact_minutes: int = 0
     lengths: Lengths = ()
     open_past_period: int = 0
+    cases_active_left: int = 0
+    persons_left: int = 0
+    transferred_out: int = 0
+    transferred_in: int = 0
+    cases_continued: int = 0
 
     def __add__(self, other: Tally) -> Tally:
         if not isinstance(other, Tally):
@@ -89,24 +105,13 @@ class Tally:
         lengths: Counter[int] = Counter()
         for k, n in (*self.lengths, *other.lengths):
             lengths[k] += n
+        sums = {name: getattr(self, name) + getattr(other, name) for name in _SUMMED}
         return Tally(
-            cases_active=self.cases_active + other.cases_active,
-            cases_opened=self.cases_opened + other.cases_opened,
-            cases_reopened=self.cases_reopened + other.cases_reopened,
-            cases_open_at_year_end=self.cases_open_at_year_end + other.cases_open_at_year_end,
             closed_by_reason=_add_counts(self.closed_by_reason, other.closed_by_reason),
-            persons=self.persons + other.persons,
-            plans_agreed=self.plans_agreed + other.plans_agreed,
-            plan_due=self.plan_due + other.plan_due,
-            plan_on_time=self.plan_on_time + other.plan_on_time,
             goals_agreed=_add_counts(self.goals_agreed, other.goals_agreed),
             goal_outcomes=_outcomes(outcomes),
-            extensions=self.extensions + other.extensions,
-            extension_months=self.extension_months + other.extension_months,
-            contacts=self.contacts + other.contacts,
-            contact_minutes=self.contact_minutes + other.contact_minutes,
             lengths=_lengths(lengths),
-            open_past_period=self.open_past_period + other.open_past_period,
+            **sums,
         )
 
     @classmethod
@@ -116,6 +121,13 @@ class Tally:
         for t in tallies:
             total = total + t
         return total
+
+
+_SUMMED = tuple(
+    f.name
+    for f in attrs.fields(Tally)
+    if f.name not in ("closed_by_reason", "goals_agreed", "goal_outcomes", "lengths")
+)
 
 
 class _Acc:
@@ -131,24 +143,48 @@ class _Acc:
     def freeze(self) -> Tally:
         n = self.n
         return Tally(
-            cases_active=n["cases_active"],
-            cases_opened=n["cases_opened"],
-            cases_reopened=n["cases_reopened"],
-            cases_open_at_year_end=n["cases_open_at_year_end"],
             closed_by_reason=_counts(self.closed),
-            persons=n["persons"],
-            plans_agreed=n["plans_agreed"],
-            plan_due=n["plan_due"],
-            plan_on_time=n["plan_on_time"],
             goals_agreed=_counts(self.goals),
             goal_outcomes=_outcomes(self.outcomes),
-            extensions=n["extensions"],
-            extension_months=n["extension_months"],
-            contacts=n["contacts"],
-            contact_minutes=n["contact_minutes"],
             lengths=_lengths(self.lengths),
-            open_past_period=n["open_past_period"],
+            **{name: n[name] for name in _SUMMED},
         )
+
+
+class _Where:
+    """Which provider a case was with: at an event, on a day, in a stay, at the end."""
+
+    __slots__ = ("home", "moves", "opened")
+
+    def __init__(self, opened: str, moves: list[TransferFacts]) -> None:
+        self.opened = opened
+        self.moves = moves
+        self.home = moves[-1].to_provider if moves else opened
+
+    def at_seq(self, seq: int | None) -> str:
+        """The provider when the event *seq* was recorded (after the transfers before it)."""
+        found = self.opened
+        for t in self.moves:
+            if seq is None or t.seq >= seq:
+                break
+            found = t.to_provider
+        return found if seq is not None else self.home
+
+    def on(self, day: date) -> str:
+        """The provider at the end of *day*."""
+        found = self.opened
+        for t in self.moves:
+            if t.on <= day:
+                found = t.to_provider
+        return found
+
+    def stay(self, k: int) -> str:
+        """The provider of the stay after *k* transfers."""
+        return self.opened if k == 0 else self.moves[k - 1].to_provider
+
+    def left(self, start: date) -> set[str]:
+        """The providers, other than the one at the end, the case left during the year."""
+        return {t.from_provider for t in self.moves if t.on >= start} - {self.home}
 
 
 def count_facts(
@@ -157,14 +193,29 @@ def count_facts(
     """Apply the counting rules to *facts*: a tally per unit and the case findings.
 
     The rules are documented figure by figure in :data:`imflow.kennzahlen.CATALOGUE`.
+    With ``facts.provider`` set, only that provider's units are returned.
     """
     start, end = window.start, window.end
     accs: dict[UnitKey, _Acc] = {}
     found: dict[str, list[str]] = {}
-    active_cases: dict[str, _Acc] = {}
+    active_cases: dict[str, tuple[str, _Where | None, _Acc]] = {}
+    moves: dict[str, list[TransferFacts]] = {}
+    for t in facts.transfers:
+        moves.setdefault(t.case_id, []).append(t)
+    for listed in moves.values():
+        listed.sort(key=lambda t: t.seq)
+    stays: dict[str, list[StayFacts]] = {}
+    for stay in facts.stays:
+        stays.setdefault(stay.case_id, []).append(stay)
 
     def flag(code: str, case_id: str) -> None:
         found.setdefault(code, []).append(case_id)
+
+    def unit(district: str, provider: str) -> _Acc:
+        acc = accs.get((district, provider))
+        if acc is None:
+            acc = accs[district, provider] = _Acc()
+        return acc
 
     for c in facts.cases:
         cid = c.case_id
@@ -173,8 +224,11 @@ def count_facts(
             if c.events_in_year:
                 flag("opening_missing", cid)
             continue
-        acc = accs.setdefault((c.district, c.provider), _Acc())
-        n = acc.n
+        district = c.district
+        case_moves = moves.get(cid)
+        where = _Where(c.provider, case_moves) if case_moves else None
+        home = unit(district, c.provider if where is None else where.home)
+        n = home.n
         active = c.lifecycle_in_year or c.opens_before > c.closes_before
         relevant = active or c.events_in_year
         rules = rule_sets.get(c.rule_set)
@@ -182,13 +236,14 @@ def count_facts(
             if relevant:
                 flag("unknown_rule_set", cid)
         elif rules.plan_mandatory:
-            due = add_months(opened, rules.plan_due_months) - _ONE_DAY
+            due = last_day(opened, months=rules.plan_due_months)
             if start <= due <= end:
                 on_time = c.first_plan_on is not None and c.first_plan_on <= due
                 closed_early = c.first_close_on is not None and c.first_close_on <= due
                 if on_time or not closed_early:
-                    n["plan_due"] += 1
-                    n["plan_on_time"] += on_time
+                    judged = home if where is None else unit(district, where.on(due))
+                    judged.n["plan_due"] += 1
+                    judged.n["plan_on_time"] += on_time
         if relevant:
             if c.first_close_on is not None and c.first_close_on < opened:
                 flag("closure_before_opening", cid)
@@ -204,37 +259,70 @@ def count_facts(
                 flag("persons_exceed_household", cid)
         if not active:
             continue
-        active_cases[cid] = acc
+        active_cases[cid] = (district, where, home)
         n["cases_active"] += 1
         n["persons"] += c.household
-        n["cases_opened"] += opened >= start
-        n["cases_reopened"] += c.reopened_in_year
+        first = home if where is None else unit(district, c.provider)
+        if opened >= start:
+            first.n["cases_opened"] += 1
+            first.n["cases_continued"] += c.continued
+        if c.reopened_in_year:
+            back = home if where is None else unit(district, where.at_seq(c.reopen_seq))
+            back.n["cases_reopened"] += 1
         if c.closed_at_end:
             if c.closed_on is not None and c.closed_on >= start:
-                acc.closed[c.close_reason] += 1
-                acc.lengths[(c.closed_on - opened).days] += 1
+                home.closed[c.close_reason] += 1
+                home.lengths[(c.closed_on - opened).days] += 1
         else:
             n["cases_open_at_year_end"] += 1
             if c.period_end is not None and c.period_end < end:
                 n["open_past_period"] += 1
                 flag("open_past_period", cid)
-        n["plans_agreed"] += c.plans_in_year
-        n["contacts"] += c.contacts
-        n["contact_minutes"] += c.minutes
-        n["extensions"] += c.extensions
-        n["extension_months"] += c.extension_months
+        if where is None:
+            n["plans_agreed"] += c.plans_in_year
+            n["contacts"] += c.contacts
+            n["contact_minutes"] += c.minutes
+            n["extensions"] += c.extensions
+            n["extension_months"] += c.extension_months
+            continue
+        for stay in stays.get(cid, ()):
+            sn = unit(district, where.stay(stay.stay)).n
+            sn["plans_agreed"] += stay.plans_in_year
+            sn["contacts"] += stay.contacts
+            sn["contact_minutes"] += stay.minutes
+            sn["extensions"] += stay.extensions
+            sn["extension_months"] += stay.extension_months
+        for provider in where.left(start):
+            ln = unit(district, provider).n
+            ln["cases_active_left"] += 1
+            ln["persons_left"] += c.household
+        for t in where.moves:
+            if t.on >= start:
+                unit(district, t.from_provider).n["transferred_out"] += 1
+                unit(district, t.to_provider).n["transferred_in"] += 1
 
     for g in facts.goals:
-        goal_acc = active_cases.get(g.case_id)
-        if goal_acc is None or g.agreed_on is None:
+        goal_case = active_cases.get(g.case_id)
+        if goal_case is None or g.agreed_on is None:
             continue
+        district, where, home = goal_case
         if g.agreed_on >= start:
-            goal_acc.goals[g.area] += 1
+            at = home if where is None else unit(district, where.at_seq(g.agreed_seq))
+            at.goals[g.area] += 1
         # an open goal counts every active year; a final status in the year it was set
         status = g.status or "open"
-        if status == "open" or (g.status_on is not None and g.status_on >= start):
-            goal_acc.outcomes[g.area, status] += 1
+        if status == "open":
+            at = home
+        elif g.status_on is not None and g.status_on >= start:
+            at = home if where is None else unit(district, where.at_seq(g.status_seq))
+        else:
+            continue
+        at.outcomes[g.area, status] += 1
 
-    tallies = {key: acc.freeze() for key, acc in accs.items()}
+    tallies = {
+        key: acc.freeze()
+        for key, acc in accs.items()
+        if facts.provider is None or key[1] == facts.provider
+    }
     findings = tuple(Finding(code=code, case_ids=ids) for code, ids in found.items())
     return tallies, findings

@@ -25,7 +25,7 @@ from imflow.case import Case
 from imflow.engine import Engine, InvalidHistory
 from imflow.erasure import TOMBSTONE
 from imflow.errors import CaseNotFound, ConcurrencyConflict, InvalidDocument
-from imflow.events import Event
+from imflow.events import CaseTransferred, Event
 from imflow.serialization import _default_converter, dumps, from_document, to_document
 from imflow.store._base import (
     AppendResult,
@@ -225,8 +225,13 @@ class SqlStore:
 
     def _event_rows(self, case: Case, batch: Sequence[Event]) -> list[dict[str, Any]]:
         district, provider, conv = case.district, case.provider, self._conv
+        moves = [e for e in batch if isinstance(e, CaseTransferred)]
+        if moves:  # each row names the provider the case was with after its event
+            provider = moves[0].from_provider
         rows = []
         for e in batch:
+            if moves and isinstance(e, CaseTransferred):
+                provider = e.to_provider
             doc = to_document(e, converter=conv)
             rows.append(
                 {
@@ -670,7 +675,8 @@ def statements(
     )
     case_vals = ", ".join(p(c.strip()) for c in case_cols.split(","))
     update = (
-        f"UPDATE cases SET phase = {p('phase')}, rule_set = {p('rule_set')},"
+        f"UPDATE cases SET provider = {p('provider')}, phase = {p('phase')},"
+        f" rule_set = {p('rule_set')},"
         f" period_end = {p('period_end')}, closed_on = {p('closed_on')},"
         f" version = {p('version')}"
     )

@@ -20,7 +20,7 @@ from imflow.engine import Engine, Policy
 from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea, Role
 from imflow.errors import Rejected
 from imflow.hooks import Hooks
-from imflow.period import add_months, last_day
+from imflow.period import last_day
 from imflow.serialization import dumps, loads
 from imflow.testing._strategies import (
     _progress,
@@ -436,8 +436,11 @@ class CaseMachine(RuleBasedStateMachine):
                 assert case.period_end is None
                 continue
             assert case.period_end is not None
-            base = last_day(case.period_start, months=rules.period_months)
-            most = add_months(base, min(12, rules.extension_max_months))
+            base = last_day(case.counted_from, months=rules.period_months)
+            most = last_day(
+                case.counted_from,
+                months=rules.period_months + min(12, rules.extension_max_months),
+            )
             assert base <= case.period_end <= most, (
                 f"{case.case_id}: last day {case.period_end} outside {base} … {most}"
             )

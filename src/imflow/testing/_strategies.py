@@ -124,7 +124,7 @@ def _valid_command(draw: st.DrawFn, case: Case, name: str, on: date) -> c.Comman
     if name == "review_plan":
         return c.ReviewPlan(on=on, note=draw(_TEXT))
     if name == "extend_period":
-        remaining = max(1, 12 - case.extended_months)
+        remaining = max(1, 12 - case.credited_extension_months - case.extended_months)
         return c.ExtendPeriod(
             on=on, months=draw(st.integers(1, remaining)), justification=draw(_TEXT)
         )
@@ -142,6 +142,9 @@ def _valid_command(draw: st.DrawFn, case: Case, name: str, on: date) -> c.Comman
             reasons = [ClosureReason.PERIOD_EXPIRED]
         reason = draw(st.sampled_from(reasons))
         return c.CloseCase(on=on, reason=reason, note=draw(_TEXT))
+    if name == "transfer_case":  # to another provider of the district
+        others = [p for p in _PROVIDERS if p != case.provider] or ["drk"]
+        return c.TransferCase(on=on, to_provider=draw(st.sampled_from(others)), note=draw(_TEXT))
     if name == "migrate_rule_set":
         return c.MigrateRuleSet(on=on, rule_set=draw(st.sampled_from(["vwv-2023", "system-2025"])))
     cls = c.COMMAND_TYPES.get(name)
@@ -197,6 +200,7 @@ def _walk(
             case = engine.handle(case, _valid_command(draw, case, name, on), by=actor)
         except Rejected:
             continue  # a guard on field values said no: the case is unchanged
+        actor = manager_for(case)  # after a transfer, the new provider's manager acts
     if draw(st.integers(0, 3)) == 0:  # close a quarter of the cases
         on = case.latest_on + timedelta(days=draw(st.integers(0, 90)))
         if not engine.allowed(case, by=actor, on=on).get("close_case", ("absent",)):
