@@ -12,7 +12,15 @@ from datetime import date
 
 import attrs
 
-from imflow.enums import Channel, ClosureReason, ConsentStatus, GoalStatus, LifeArea
+from imflow.enums import (
+    Channel,
+    ClosureReason,
+    ConsentStatus,
+    CustomPhase,
+    GoalStatus,
+    LifeArea,
+    Phase,
+)
 from imflow.events import CaseOpened, Event
 
 __all__ = ["Case", "Closure", "Contact", "Extension", "Goal", "Need", "Plan"]
@@ -103,10 +111,13 @@ class Case:
     ``provider``, ``workflow``, ``period_start``) is read from the first event;
     ``period_end`` is the last day of the counselling period, inclusive (``None`` when
     the rule set sets no limit). ``plans`` holds every plan version, the newest last.
+    ``phase`` is a :class:`~imflow.Phase` member (a district variant's own phases are
+    :class:`~imflow.enums.CustomPhase` strings); either way ``case.phase.label("de")``
+    names it.
     """
 
     case_id: str
-    phase: str
+    phase: Phase | CustomPhase
     rule_set: str
     period_end: date | None
     extensions: tuple[Extension, ...] = ()

@@ -29,7 +29,7 @@ import attrs
 
 from imflow import _machine
 from imflow.commands import COMMAND_TYPES
-from imflow.enums import Lang, Phase
+from imflow.enums import CustomPhase, Lang, Phase
 from imflow.errors import InvalidWorkflow
 from imflow.guards import BUILTIN_GUARDS, Guard
 
@@ -113,12 +113,12 @@ class CompiledCommand:
     needs_consent: bool
 
 
-def _phase_value(name: str) -> str:
-    """The :class:`Phase` member for a default phase name, else the name itself."""
+def _phase_value(name: str) -> Phase | CustomPhase:
+    """The :class:`Phase` member for a default phase name, else a :class:`CustomPhase`."""
     try:
         return Phase(name)
     except ValueError:
-        return name
+        return CustomPhase(name)
 
 
 @attrs.frozen(eq=False)
