@@ -38,7 +38,7 @@ import enum
 import functools
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -324,17 +324,22 @@ class Messages:
 
     def render(self, template: str, lang: Lang, params: Mapping[str, Any]) -> str:
         """Fill *template* with *params*, each rendered for *lang* (see the module doc)."""
-        return _Formatter(self, self.resolve(lang)).vformat(template, (), params)
+        return _Formatter(self, self.resolve(lang), params).vformat(template, (), params)
 
-    def label(self, kind: str, code: str, lang: Lang) -> str:
+    def label(
+        self, kind: str, code: str, lang: Lang, params: Mapping[str, Any] | None = None
+    ) -> str:
         """The label of *code* of a kind (``"phase"``, ``"command"``…); the code itself
-        when the catalogue has none.
+        when the catalogue has none. A label with placeholders (a ``problem`` such as
+        ``minutes_range``) is filled from *params*.
 
         >>> Messages.default().label("command", "agree_plan", "de")
         'Integrationsplan vereinbaren'
         """
         key = f"{kind}.{code}"
-        return self.say(key, lang) if self.has(key) else code
+        if not self.has(key):
+            return code
+        return self.render(self.template(key, lang), lang, params or {})
 
     def date(self, day: date, lang: Lang) -> str:
         """*day* in the language's ``format.date`` pattern (a Babel/CLDR pattern)."""
@@ -344,25 +349,45 @@ class Messages:
         pattern = self.template("format.date", tag)
         return str(format_date(day, format=pattern, locale=_locale(tag)))
 
-    def number(self, value: float | Decimal, lang: Lang, *, digits: int | None = None) -> str:
-        """*value* with the locale's separators; *digits* fixes the decimals.
+    def number(
+        self,
+        value: float | Decimal,
+        lang: Lang,
+        *,
+        digits: int | None = None,
+        group: bool = True,
+    ) -> str:
+        """*value* with the locale's separators; *digits* fixes the decimals, and
+        ``group=False`` leaves out the thousands separator (for spreadsheets).
 
         >>> m = Messages.default()
         >>> m.number(1234.5, "de", digits=2), m.number(1234.5, "en", digits=2)
         ('1.234,50', '1,234.50')
+        >>> m.number(1234.5, "de", digits=1, group=False), m.number(Decimal("0.25"), "de")
+        ('1234,5', '0,25')
         """
         from babel.numbers import format_decimal
 
         locale = _locale(self.resolve(lang))
+        whole = "#,##0" if group else "0"
         if digits is None:
-            return str(format_decimal(value, locale=locale))
-        pattern = "#,##0." + "0" * digits if digits > 0 else "#,##0"
-        return str(format_decimal(value, format=pattern, locale=locale, decimal_quantization=True))
+            pattern = whole + ".###"
+        else:
+            pattern = whole + ("." + "0" * digits if digits > 0 else "")
+        return str(format_decimal(value, format=pattern, locale=locale))
 
     # -- rendering one value -------------------------------------------------------
 
-    def value(self, name: str, value: Any, lang: Lang, spec: str = "") -> str:
-        """One parameter value as text in *lang* (how :meth:`render` shows ``{name}``)."""
+    def value(
+        self,
+        name: str,
+        value: Any,
+        lang: Lang,
+        spec: str = "",
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
+        """One parameter value as text in *lang* (how :meth:`render` shows ``{name}``;
+        *params* are the other parameters, for a label that uses them)."""
         if isinstance(value, enum.Enum):
             kind = _ENUM_KINDS.get(type(value).__name__)
             code = str(value.value)
@@ -380,7 +405,10 @@ class Messages:
             return self.number(value, lang, digits=digits)
         if isinstance(value, str):
             kind = LABEL_KINDS.get(name)
-            return self.label(kind, value, lang) if kind else value
+            if kind is None:
+                return value
+            others = {k: v for k, v in (params or {}).items() if k != name}
+            return self.label(kind, value, lang, others)
         return str(value)
 
 
@@ -392,9 +420,10 @@ def _digits(spec: str) -> int | None:
 class _Formatter(string.Formatter):
     """``str.format`` with per-language values; plain names only (no ``{x.attr}``)."""
 
-    def __init__(self, messages: Messages, lang: Lang) -> None:
+    def __init__(self, messages: Messages, lang: Lang, params: Mapping[str, Any]) -> None:
         self.messages = messages
         self.lang = lang
+        self.params = params
 
     def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         if not _PLACEHOLDER.match(field_name):
@@ -415,7 +444,7 @@ class _Formatter(string.Formatter):
         name, raw = value
         if isinstance(raw, _Raw):
             return raw.text
-        return self.messages.value(name, raw, self.lang, format_spec)
+        return self.messages.value(name, raw, self.lang, format_spec, self.params)
 
 
 @attrs.frozen
@@ -458,7 +487,5 @@ def _locale_dir() -> Any:
 @functools.cache
 def _builtin() -> Messages:
     folder = _locale_dir()
-    catalogs = {
-        lang: _read_catalog(folder / lang / "LC_MESSAGES") for lang in ("de", "en")
-    }
+    catalogs = {lang: _read_catalog(folder / lang / "LC_MESSAGES") for lang in ("de", "en")}
     return Messages(catalogs)
