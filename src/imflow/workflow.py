@@ -55,6 +55,9 @@ EVENT_COMMAND: Mapping[str, str] = {
 """Which workflow command each built-in event records; its phase change comes from the
 workflow definition (private to imflow, not part of ``__all__``)."""
 
+Direction = Literal["LR", "TB"]
+"""How a diagram runs: left to right or top to bottom (private alias)."""
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Commands with a dedicated command class; any other name runs as a CustomAction.
 _BUILTIN_COMMANDS = frozenset(COMMAND_TYPES) - {"open_case", "custom_action"}
@@ -346,18 +349,40 @@ class Workflow:
 
     # -- diagrams -------------------------------------------------------------------
 
-    def to_mermaid(self, *, lang: Lang = "en", internal: bool = False) -> str:
+    def to_mermaid(
+        self, *, lang: Lang = "en", internal: bool = False, direction: Direction = "LR"
+    ) -> str:
         """A Mermaid state diagram with guards on the edges.
 
-        Commands that keep the phase are drawn only with ``internal=True``.
+        Commands that keep the phase are drawn only with ``internal=True``; *direction*
+        is ``"LR"`` (left to right) or ``"TB"`` (top to bottom, narrower). Every phase
+        is drawn alike: a definition has no current phase.
+
+        .. versionchanged:: 0.2.0
+           *direction*; no "active" styling of the initial phase.
         """
-        return self._draw("mermaid", lang, internal)
+        return self._draw("mermaid", lang, internal, direction)
 
-    def to_dot(self, *, lang: Lang = "en", internal: bool = False) -> str:
-        """A Graphviz (DOT) diagram; needs the ``graphviz`` package (``imflow[diagrams]``)."""
-        return self._draw("graphviz", lang, internal)
+    def to_dot(
+        self, *, lang: Lang = "en", internal: bool = False, direction: Direction = "LR"
+    ) -> str:
+        """A Graphviz (DOT) diagram, guards on a second line of each edge label; needs
+        the ``graphviz`` package (``imflow[diagrams]``). Render it with ``dot -Tsvg``.
 
-    def _draw(self, engine: Literal["mermaid", "graphviz"], lang: Lang, internal: bool) -> str:
+        .. versionchanged:: 0.2.0
+           *direction*; a start marker; no "active" styling of the initial phase.
+        """
+        return self._draw("graphviz", lang, internal, direction)
+
+    def _draw(
+        self,
+        engine: Literal["mermaid", "graphviz"],
+        lang: Lang,
+        internal: bool,
+        direction: Direction = "LR",
+    ) -> str:
+        if direction not in ("LR", "TB"):
+            raise ValueError(f"direction must be 'LR' or 'TB', not {direction!r}")
         edges = [
             _machine.Edge(c.name, source, c.target, c.guards, c.label(lang))
             for c in self.commands
@@ -371,6 +396,7 @@ class Workflow:
             initial=self.initial,
             edges=edges,
             engine=engine,
+            direction=direction,
         )
 
 
