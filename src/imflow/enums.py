@@ -81,9 +81,6 @@ class CustomPhase(str):
         """The phase's label in *lang* (its name when the catalogue has none)."""
         return (messages or Messages.default()).label("phase", str(self), lang)
 
-    def __repr__(self) -> str:
-        return f"CustomPhase({str(self)!r})"
-
 
 class LifeArea(_Labelled):
     """The life areas (Handlungsfelder) that needs, goals and contacts refer to."""
