@@ -33,7 +33,8 @@ def compile_catalogues(root: Path, out: Path) -> dict[Path, str]:
         missing = [
             m.id
             for m in catalog
-            if m.id and (m.fuzzy or not (all(m.string) if isinstance(m.string, tuple) else m.string))
+            if m.id
+            and (m.fuzzy or not (all(m.string) if isinstance(m.string, tuple) else m.string))
         ]
         if missing:
             raise ValueError(f"{po}: untranslated or fuzzy: {', '.join(map(str, missing[:10]))}")
@@ -46,7 +47,11 @@ def compile_catalogues(root: Path, out: Path) -> dict[Path, str]:
     return compiled
 
 
-class CompileCatalogues(BuildHookInterface):  # type: ignore[misc]
+def _translated(text: str | tuple[str, ...] | list[str]) -> bool:
+    return all(text) if isinstance(text, tuple | list) else bool(text)
+
+
+class CompileCatalogues(BuildHookInterface[Any]):
     """Adds the compiled catalogues to a wheel (not to an editable install)."""
 
     PLUGIN_NAME = "custom"

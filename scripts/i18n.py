@@ -41,11 +41,6 @@ def _write(lang: str, catalog: Catalog) -> None:
         write_po(handle, catalog, width=100, include_lineno=False)
 
 
-def _flags(text: str) -> list[str]:
-    used = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    return ["python-brace-format"] if used else []
-
-
 def set_message(key: str, texts: dict[str, str], comment: str = "") -> None:
     """Add *key* (or replace its texts) in every language of *texts*."""
     for lang, text in texts.items():
@@ -54,10 +49,9 @@ def set_message(key: str, texts: dict[str, str], comment: str = "") -> None:
         comments = [comment] if comment else list(existing.auto_comments if existing else [])
         if existing is not None:
             existing.string = text
-            existing.flags = set(_flags(text))
             existing.auto_comments = comments
         else:
-            catalog.add(key, text, auto_comments=comments, flags=_flags(text))
+            catalog.add(key, text, auto_comments=comments)
         _write(lang, catalog)
 
 
@@ -92,7 +86,7 @@ def pot() -> None:
     for message in english:
         if message.id:
             comments = [*message.auto_comments, f"en: {message.string}"]
-            template.add(message.id, "", auto_comments=comments, flags=message.flags)
+            template.add(message.id, "", auto_comments=comments)
     with (ROOT / "imflow.pot").open("wb") as handle:
         write_po(handle, template, width=100, include_lineno=False, omit_header=False)
 

@@ -137,9 +137,7 @@ def draw(
 def _without_classes(text: str) -> str:
     """Mermaid without transitions' state classes (every state is drawn alike)."""
     kept = [
-        line
-        for line in text.splitlines()
-        if not line.lstrip().startswith(("classDef ", "Class "))
+        line for line in text.splitlines() if not line.lstrip().startswith(("classDef ", "Class "))
     ]
     return "\n".join(kept) + ("\n" if text.endswith("\n") else "")
 

@@ -22,9 +22,9 @@ A host words a message its own way, or adds a language, with its own
 :class:`~imflow.i18n.Messages` and passes it in (nothing global changes):
 
 >>> from imflow.i18n import Messages
->>> ours = Messages.default().with_overrides({"de": {"reason.no_goals": "Bitte Ziele vereinbaren."}})
+>>> ours = Messages.default().with_overrides({"de": {"reason.no_goals": "Bitte Ziele eintragen."}})
 >>> Reason.of("no_goals").message("de", messages=ours)
-'Bitte Ziele vereinbaren.'
+'Bitte Ziele eintragen.'
 
 Reasons of a host's own policy carry their own code and their own templates:
 
@@ -54,7 +54,7 @@ from typing import Any
 
 import attrs
 
-from imflow.i18n import Lang, Messages, placeholders
+from imflow.i18n import LABEL_KINDS, Lang, Messages, placeholders
 
 __all__ = ["CATALOGUE", "Reason"]
 
@@ -161,6 +161,10 @@ class Reason:
                     "Reason.custom(code, {'de': ..., 'en': ...}, **params)"
                 )
             raise ValueError(f"reason {code!r} has no variant {params.get('variant')!r}")
+        for name, kind in LABEL_KINDS.items():  # a label with placeholders of its own
+            value = params.get(name)
+            if isinstance(value, str):
+                needed = needed | (_needed(f"{kind}.{value}") or frozenset())
         missing = needed - params.keys()
         if missing:
             raise ValueError(f"reason {code!r} needs the parameter(s) {', '.join(sorted(missing))}")
