@@ -274,6 +274,21 @@ def fill_reexported_docs(
         lines.extend(["", ":meta hide-value:"])
 
 
+def _spelled_unions() -> list[tuple[str, str]]:
+    """``OpenCase | RecordConsent | …`` as autodoc spells out ``c.Command``, and the alias."""
+    import typing
+
+    from imflow import commands, events
+
+    found = []
+    for module, name in ((commands, "Command"), (events, "Event")):
+        members = typing.get_args(getattr(module, name))
+        spelled = " | ".join(f"~{cls.__module__}.{cls.__qualname__}" for cls in members)
+        found.append((spelled, f"~{module.__name__}.{name}"))
+    return found
+
+
+_ALIAS_REF = re.compile(r"TypeAliasForwardRef\('([\w.]+)'\)")
 _PRIVATE_DEFAULT = re.compile(r"= (_[A-Z][A-Z0-9_]*)\b")
 
 
@@ -287,9 +302,21 @@ def public_defaults(
     return_annotation: str | None,
 ) -> tuple[str | None, str | None] | None:
     """``autodoc-process-signature``: a default that is a private module constant
-    (``timezone = _BERLIN``) shows its value (``ZoneInfo('Europe/Berlin')``) instead."""
+    (``timezone = _BERLIN``) shows its value (``ZoneInfo('Europe/Berlin')``) instead, and
+    a type alias inside another type shows as its short name (``Sequence[Policy]``)."""
+    for union, alias in _spelled_unions():
+        if signature and union in signature:
+            signature = signature.replace(union, alias)
+        if return_annotation and union in return_annotation:
+            return_annotation = return_annotation.replace(union, alias)
+    if signature and "TypeAliasForwardRef(" in signature:
+        signature = _ALIAS_REF.sub(lambda m: m.group(1).rpartition(".")[2], signature)
+    if return_annotation and "TypeAliasForwardRef(" in return_annotation:
+        return_annotation = _ALIAS_REF.sub(
+            lambda m: m.group(1).rpartition(".")[2], return_annotation
+        )
     if not signature or "= _" not in signature:
-        return None
+        return signature, return_annotation
     module = importlib.import_module(getattr(obj, "__module__", None) or name.split(".")[0])
 
     def value(match: re.Match[str]) -> str:

@@ -26,7 +26,6 @@ __all__ = [
     "ConsentStatus",
     "CustomPhase",
     "GoalStatus",
-    "Lang",
     "LifeArea",
     "Phase",
     "Role",

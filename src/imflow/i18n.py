@@ -159,7 +159,7 @@ class Messages:
         return cls.default().with_po(path, lang=lang)
 
     @property
-    def languages(self) -> tuple[Lang, ...]:
+    def languages(self) -> tuple[str, ...]:
         """The languages that have messages, sorted."""
         return tuple(sorted(self.catalogs))
 
