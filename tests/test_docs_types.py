@@ -22,9 +22,7 @@ def as_module(markdown: str) -> tuple[str, list[range]]:
     line = 1
     for block in BLOCK.findall(markdown):
         if block.lstrip().startswith(">>>"):
-            lines = [
-                text[4:] for text in block.splitlines() if text.startswith((">>> ", "... "))
-            ]
+            lines = [text[4:] for text in block.splitlines() if text.startswith((">>> ", "... "))]
             block = "\n".join(lines) + "\n"
         size = block.count("\n")
         if ".phase.label(" in block:

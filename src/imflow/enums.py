@@ -18,7 +18,8 @@ import enum
 import functools
 import re
 
-from imflow.i18n import Lang, Messages
+from imflow.i18n import Lang as Lang  # re-exported: imflow.enums.Lang predates imflow.i18n
+from imflow.i18n import Messages
 
 __all__ = [
     "Channel",
