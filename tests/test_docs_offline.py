@@ -90,15 +90,16 @@ def _pixels(png: bytes) -> tuple[int, int, list[bytes]]:
     pos, data, width, height, channels = 8, b"", 0, 0, 0
     while pos < len(png):
         (length,) = struct.unpack(">I", png[pos : pos + 4])
-        kind, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
+        chunk, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        if chunk == b"IHDR":
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
             assert depth == 8 and interlace == 0 and colour in (2, 6)
             channels = 3 if colour == 2 else 4
-        elif kind == b"IDAT":
+        elif chunk == b"IDAT":
             data += body
         pos += 12 + length
-    raw, stride, rows = zlib.decompress(data), width * channels, []
+    raw, stride = zlib.decompress(data), width * channels
+    rows: list[bytes] = []
     previous = bytes(stride)
     for y in range(height):
         start = y * (stride + 1)
