@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs, then runs tests
 # (including PostgreSQL on loopback), ruff, mypy --strict, the docs build and the examples.
+# Debian packages it installs when missing: postgresql, graphviz, chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+
+# Graphviz draws the docs' diagrams (dot -Tsvg at build time); headless Chromium checks
+# that the built docs show them (tests/test_docs_offline.py).
+if ! command -v dot >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing graphviz and chromium"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq graphviz chromium >/dev/null
 fi
 
 echo "== ruff"

@@ -148,7 +148,7 @@ def test_simulate_twice_gives_identical_sqlite_contents(tmp_path: Path) -> None:
     assert [p.returncode for p in runs] == [0, 0], outputs
     assert outputs[0][0].replace("first.db", "second.db") == outputs[1][0]
     assert outputs[0][1] == ""  # no progress bar when stderr is not a terminal
-    assert outputs[0][0].startswith("10000 Fälle simuliert vom 2025-01-01 bis 2025-12-31")
+    assert outputs[0][0].startswith("10.000 Fälle simuliert vom 01.01.2025 bis 31.12.2025")
     first, second = events_hash(tmp_path / "first.db"), events_hash(tmp_path / "second.db")
     assert first == second
     with sqlite3.connect(tmp_path / "first.db") as conn:
@@ -258,10 +258,11 @@ def test_sweep_closes_expired_cases_once(tmp_path: Path) -> None:
     first = run("sweep", "--on", "2029-06-30", "--db", "s.db", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     closed = int(first.stdout.split()[0])
-    assert closed > 0 and "period_expired" in first.stdout
+    assert closed > 0
+    assert "„Beratungszeitraum abgelaufen“ abgeschlossen (Stichtag 30.06.2029)" in first.stdout
     second = run("--lang", "en", "sweep", "--on", "2029-06-30", "--db", "s.db", cwd=tmp_path)
     assert second.returncode == 0
-    assert second.stdout.startswith("0 cases closed as period_expired")
+    assert second.stdout == "0 cases closed as “Counselling period expired” (sweep of 2029-06-30)\n"
     with sqlite3.connect(tmp_path / "s.db") as conn:
         (expired,) = conn.execute(
             "SELECT count(*) FROM events WHERE type = 'case_closed'"

@@ -210,7 +210,11 @@ def test_bad_continuations_are_refused(continues: c.Continuation, code: str, fie
     with pytest.raises(Rejected) as exc:
         continued(continues)
     assert codes(exc) == [code]
-    assert field in exc.value.reasons[0].message("en")
+    reason = exc.value.reasons[0]
+    if code == "invalid_value":
+        assert reason.params["field"] == field
+    else:
+        assert field in reason.message("en")
 
 
 def test_a_continuation_is_checked_for_types() -> None:

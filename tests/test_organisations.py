@@ -81,7 +81,7 @@ def test_coordination_office_rules_of_domain_section_1() -> None:
     ]
     reason = check(office(fte="0.25", grant_eur=45_000))[0]
     assert reason.message("de") == (
-        "Die Koordinationsstelle hat 0.25 VZÄ; mindestens 0.5 VZÄ sind vorgeschrieben."
+        "Die Koordinationsstelle hat 0,25 VZÄ; mindestens 0,5 VZÄ sind vorgeschrieben."
     )
     assert reason.message("en").startswith("The coordination office has 0.25 FTE")
     # the limits are parameters, not constants buried in the check

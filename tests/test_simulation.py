@@ -148,7 +148,10 @@ def test_the_cohort_goes_everywhere_the_programme_goes(cohort: Cohort) -> None:
     assert cohort.events == sum(case.version for case in cohort.cases)
     assert cohort.open_cases == sum(case.is_open for case in cohort.cases)
     assert cohort.persons == sum(case.household for case in cohort.cases)
-    assert set(cohort.summary("de").splitlines()[0].split()) >= {"1500", "Fälle", "simuliert"}
+    german = cohort.summary("de")
+    assert german.splitlines()[0] == "1.500 Fälle simuliert vom 01.01.2025 bis 31.12.2028 (Seed 11)"
+    assert "Abschluss: " in german and "Wegzug / Kreiswechsel: " in german  # labels, not codes
+    assert " je Fall)" in german and "." not in german.splitlines()[1].split("(")[1]
     assert "closures:" in cohort.summary("en")
 
 

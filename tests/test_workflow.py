@@ -282,7 +282,10 @@ def test_diagrams_show_labels_and_guards() -> None:
     assert "Record contact [internal]" in wf.to_mermaid(internal=True)
     dot = wf.to_dot(lang="en")
     assert dot.startswith("digraph")
-    assert 'planning -> monitoring [label="Agree plan [consent_given & has_goals]"]' in dot
+    assert 'planning -> monitoring [label="Agree plan\\n[consent_given & has_goals]"]' in dot
+    assert "darksalmon" not in dot and "s_active" not in mermaid_de  # no "current" phase
+    assert "rankdir=TB" in wf.to_dot(direction="TB")
+    assert "\n  direction TB\n" in wf.to_mermaid(direction="TB")
     paused = Workflow.from_toml(PAUSED_VARIANT).to_mermaid(lang="de")
     assert "monitoring --> paused: Fall ruhen lassen" in paused
 

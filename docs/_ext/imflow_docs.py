@@ -1,16 +1,22 @@
 """A small Sphinx extension for imflow's docs.
 
-- ``workflow-diagram``: draws a workflow with :meth:`imflow.Workflow.to_mermaid` at build
-  time. With ``sphinxcontrib-mermaid`` installed the diagram is rendered in the reader's
-  browser; without it, the Mermaid source is shown as a code block. Either way the
-  build needs no network and no external program.
+- ``workflow-diagram``: draws a workflow with :meth:`imflow.Workflow.to_dot` at build
+  time and renders it with Graphviz (``dot -Tsvg``, the Debian package ``graphviz``)
+  into an SVG inlined in the page: no JavaScript, no network, nothing loaded when the
+  page is read (intranets and offline copies show the same drawing). Every phase is
+  drawn alike (a definition has no "current" phase), top to bottom so that it fits the
+  page width.
 - Cross-references to re-exported names (``imflow.Engine``, ``imflow.Rejected``) resolve
   to the place where the reference documents them (``imflow.engine.Engine``).
 """
 
 from __future__ import annotations
 
+import html
 import importlib
+import re
+import shutil
+import subprocess
 from typing import Any, ClassVar
 
 from docutils import nodes
@@ -22,15 +28,34 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util.docutils import SphinxDirective
 
 
-def mermaid_source(lang: str, *, internal: bool = False, workflow: str = "") -> str:
-    """The Mermaid text of a workflow, with a front matter Mermaid understands."""
+def dot_source(lang: str, *, internal: bool = False, workflow: str = "") -> str:
+    """The Graphviz text of a workflow, top to bottom."""
     from imflow import Workflow, bw_integrationsmanagement
 
     wf: Workflow = bw_integrationsmanagement()
     if workflow:
         module_name, _, attr = workflow.partition(":")
         wf = getattr(importlib.import_module(module_name), attr)()
-    return wf.to_mermaid(lang="de" if lang == "de" else "en", internal=internal)
+    return wf.to_dot(lang="de" if lang == "de" else "en", internal=internal, direction="TB")
+
+
+def render_svg(dot: str) -> str:
+    """*dot* as an SVG element to inline in HTML, scaled down to the page width."""
+    dot_program = shutil.which("dot")
+    if dot_program is None:
+        raise RuntimeError(
+            "the docs draw diagrams with Graphviz: install it (Debian: apt-get install graphviz)"
+        )
+    done = subprocess.run(
+        [dot_program, "-Tsvg"], input=dot, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"dot -Tsvg failed: {done.stderr.strip()}")
+    svg = done.stdout[done.stdout.index("<svg") :]
+    svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.DOTALL)
+    return svg.replace(
+        "<svg ", '<svg class="imflow-diagram" style="max-width:100%;height:auto" role="img" ', 1
+    )
 
 
 class WorkflowDiagram(SphinxDirective):
@@ -45,26 +70,20 @@ class WorkflowDiagram(SphinxDirective):
     }
 
     def run(self) -> list[Node]:
-        code = mermaid_source(
+        dot = dot_source(
             self.options.get("lang", "en"),
             internal="internal" in self.options,
             workflow=self.options.get("workflow", ""),
         )
-        node: Element
-        if "sphinxcontrib.mermaid" in self.env.app.extensions:
-            from sphinxcontrib.mermaid import mermaid
-
-            node = mermaid()
-            node["code"] = code
-            node["options"] = {}
-        else:
-            node = nodes.literal_block(code, code, language="text")
-        caption = self.options.get("caption")
+        caption = self.options.get("caption", "")
+        svg = render_svg(dot)
         if caption:
-            figure = nodes.figure("", node)
+            svg = svg.replace('role="img" ', f'role="img" aria-label="{html.escape(caption)}" ', 1)
+        node: Element = nodes.raw("", svg, format="html")
+        figure = nodes.figure("", node, classes=["imflow-diagram"])
+        if caption:
             figure += nodes.caption(caption, caption)
-            return [figure]
-        return [node]
+        return [figure]
 
 
 class Exports(SphinxDirective):
@@ -255,6 +274,63 @@ def fill_reexported_docs(
         lines.extend(["", ":meta hide-value:"])
 
 
+def _spelled_unions() -> list[tuple[str, str]]:
+    """``OpenCase | RecordConsent | …`` as autodoc spells out ``c.Command``, and the alias."""
+    import typing
+
+    from imflow import commands, events
+
+    found = []
+    for module, name in ((commands, "Command"), (events, "Event")):
+        members = typing.get_args(getattr(module, name))
+        spelled = " | ".join(f"~{cls.__module__}.{cls.__qualname__}" for cls in members)
+        found.append((spelled, f"~{module.__name__}.{name}"))
+    return found
+
+
+_ALIAS_REF = re.compile(r"TypeAliasForwardRef\('([\w.]+)'\)")
+_PRIVATE_DEFAULT = re.compile(r"= (_[A-Z][A-Z0-9_]*)\b")
+
+
+def public_defaults(
+    app: Sphinx,
+    what: str,
+    name: str,
+    obj: Any,
+    options: Any,
+    signature: str | None,
+    return_annotation: str | None,
+) -> tuple[str | None, str | None] | None:
+    """``autodoc-process-signature``: a default that is a private module constant
+    (``timezone = _BERLIN``) shows its value (``ZoneInfo('Europe/Berlin')``) instead, and
+    a type alias inside another type shows as its short name (``Sequence[Policy]``)."""
+    for union, alias in _spelled_unions():
+        if signature and union in signature:
+            signature = signature.replace(union, alias)
+        if return_annotation and union in return_annotation:
+            return_annotation = return_annotation.replace(union, alias)
+    if signature and "TypeAliasForwardRef(" in signature:
+        signature = _ALIAS_REF.sub(lambda m: m.group(1).rpartition(".")[2], signature)
+    if return_annotation and "TypeAliasForwardRef(" in return_annotation:
+        return_annotation = _ALIAS_REF.sub(
+            lambda m: m.group(1).rpartition(".")[2], return_annotation
+        )
+    if not signature or "= _" not in signature:
+        return signature, return_annotation
+    module = importlib.import_module(getattr(obj, "__module__", None) or name.split(".")[0])
+
+    def value(match: re.Match[str]) -> str:
+        constant = getattr(module, match.group(1), None)
+        if constant is None:
+            return match.group(0)
+        shown = str(constant) if type(constant).__name__ == "ZoneInfo" else repr(constant)
+        if type(constant).__name__ == "ZoneInfo":
+            shown = f"ZoneInfo({shown!r})"
+        return f"= {shown}"
+
+    return _PRIVATE_DEFAULT.sub(value, signature), return_annotation
+
+
 def check_reference_complete(app: Sphinx, env: BuildEnvironment) -> None:
     """``env-check-consistency``: the reference documents every public module of imflow
     and every name in its ``__all__``, and no private module."""
@@ -296,6 +372,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("kennzahlen-catalogue", KennzahlenCatalogue)
     app.connect("missing-reference", resolve_reexports)
     app.connect("autodoc-process-docstring", fill_reexported_docs)
+    app.connect("autodoc-process-signature", public_defaults)
     app.connect("env-before-read-docs", _reset)
     app.connect("env-check-consistency", check_reference_complete)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

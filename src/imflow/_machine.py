@@ -41,9 +41,23 @@ class _LabelledTransition(TransitionGraphSupport):
         self.label = label
 
 
+def _static_styles() -> dict[str, Any]:
+    """transitions' styles with no "active" or "previous" state: a definition has no
+    current state, so the initial phase must not look like one (red, doubled)."""
+    base: dict[str, Any] = GraphMachine.style_attributes
+    styles: dict[str, dict[str, Any]] = {part: dict(kinds) for part, kinds in base.items()}
+    for part in ("node", "graph", "edge"):
+        default = styles[part].get("default", {})
+        for kind in ("active", "previous"):
+            if kind in styles[part]:
+                styles[part][kind] = dict(default)
+    return styles
+
+
 class _DiagramMachine(GraphMachine):
     state_cls = _LabelledState
     transition_cls = _LabelledTransition
+    style_attributes = _static_styles()
 
 
 class _DiagramModel:
@@ -81,8 +95,10 @@ def draw(
     initial: str,
     edges: Iterable[Edge],
     engine: Literal["mermaid", "graphviz"],
+    direction: Literal["LR", "TB"] = "LR",
 ) -> str:
-    """Draw the graph as Mermaid or Graphviz (DOT) source text.
+    """Draw the graph as Mermaid or Graphviz (DOT) source text, left to right (``"LR"``)
+    or top to bottom (``"TB"``: narrower, for a page).
 
     transitions falls back to Mermaid when the ``graphviz`` package is missing; a DOT
     request must not silently return Mermaid, so that case raises :class:`ImportError`.
@@ -97,17 +113,33 @@ def draw(
     machine = _DiagramMachine(
         model=_DiagramModel(),
         states=[{"name": p, "label": labels.get(p, p)} for p in phases],
-        transitions=[_transition(e, label=True) for e in edges],
+        transitions=[_transition(e, label=True, wrap=engine == "graphviz") for e in edges],
         initial=initial,
         auto_transitions=False,
         graph_engine=engine,
-        show_conditions=True,
+        show_conditions=engine == "mermaid",  # DOT: on a second line of the label
         title=title,
     )
     graph = machine.get_graph()
     if engine == "mermaid":
-        return _yaml_front_matter(str(graph.draw(None)))
+        text = _without_classes(str(graph.draw(None)))
+        text = text.replace("\n  direction LR\n", f"\n  direction {direction}\n", 1)
+        return _yaml_front_matter(text)
+    graph.graph_attr.update(rankdir=direction, fontname="sans-serif", nodesep="0.15")
+    graph.graph_attr.update(ranksep="0.35", newrank="true")
+    graph.node_attr.update(fontname="sans-serif", fontsize="12")
+    graph.edge_attr.update(fontname="sans-serif", fontsize="10")
+    graph.node("__start", "", shape="point", width="0.15")
+    graph.edge("__start", initial)
     return str(graph.source)
+
+
+def _without_classes(text: str) -> str:
+    """Mermaid without transitions' state classes (every state is drawn alike)."""
+    kept = [
+        line for line in text.splitlines() if not line.lstrip().startswith(("classDef ", "Class "))
+    ]
+    return "\n".join(kept) + ("\n" if text.endswith("\n") else "")
 
 
 def _yaml_front_matter(text: str) -> str:
@@ -118,10 +150,12 @@ def _yaml_front_matter(text: str) -> str:
     return text
 
 
-def _transition(edge: Edge, *, label: bool = False) -> dict[str, Any]:
+def _transition(edge: Edge, *, label: bool = False, wrap: bool = False) -> dict[str, Any]:
     spec: dict[str, Any] = {"trigger": edge.command, "source": edge.source, "dest": edge.target}
     if edge.guards:
         spec["conditions"] = list(edge.guards)
     if label:
         spec["label"] = edge.label or edge.command
+        if wrap and edge.guards:
+            spec["label"] += "\\n[" + " & ".join(edge.guards) + "]"  # DOT's line break
     return spec

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from imflow.enums import Channel, ClosureReason, ConsentStatus, GoalStatus, LifeArea
+from imflow.enums import (
+    Channel,
+    ClosureReason,
+    ConsentStatus,
+    CustomPhase,
+    GoalStatus,
+    LifeArea,
+    Phase,
+)
 from imflow.events import CaseOpened, Event
 
 if TYPE_CHECKING:
@@ -122,12 +130,16 @@ class Case:
     ``period_end`` is the last day of the counselling period, inclusive (``None`` when
     the rule set sets no limit). ``plans`` holds every plan version, the newest last.
 
+    ``phase`` is a :class:`~imflow.Phase` member (a district variant's own phases are
+    :class:`~imflow.enums.CustomPhase` strings); either way ``case.phase.label("de")``
+    names it.
+
     .. versionchanged:: 0.2.0
        ``transfers``; ``provider`` follows them.
     """
 
     case_id: str
-    phase: str
+    phase: Phase | CustomPhase
     rule_set: str
     period_end: date | None
     extensions: tuple[Extension, ...] = ()

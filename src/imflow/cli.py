@@ -33,21 +33,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import gettext
+import io
 import json
 import logging
 import os
-import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import structlog
 
-from imflow.enums import Lang
+from imflow.i18n import Lang, Messages
 
 if TYPE_CHECKING:
     from imflow.engine import Engine
@@ -60,222 +63,10 @@ EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
 
-_T: dict[str, tuple[str, str]] = {
-    # the program and its options
-    "description": (
-        "Fallsteuerung im Integrationsmanagement Baden-Württemberg: Kohorten simulieren, "
-        "Kennzahlen berichten, Abläufe zeichnen, Befehle prüfen.",
-        "Case management for Baden-Württemberg's Integrationsmanagement: simulate cohorts, "
-        "report key figures, draw workflows, check commands.",
-    ),
-    "epilog": (
-        "Exit-Codes: 0 in Ordnung, 1 abgelehnt oder Plausibilitätshinweise, 2 falscher Aufruf.",
-        "Exit codes: 0 ok, 1 rejected or plausibility findings, 2 bad usage.",
-    ),
-    "lang": ("Sprache der Ausgabe: de oder en", "language of the output: de or en"),
-    "help": ("diese Hilfe zeigen und beenden", "show this help message and exit"),
-    "version": ("Version zeigen und beenden", "show the version and exit"),
-    "subcommands": ("Befehle", "commands"),
-    "db": ("SQLite-Datei", "SQLite file"),
-    # simulate
-    "simulate": (
-        "eine Kohorte von Fällen durch die echte Engine simulieren und speichern",
-        "simulate a cohort of cases through the real engine and store it",
-    ),
-    "simulate.cases": ("Anzahl der Fälle (Standard: 1000)", "number of cases (default: 1000)"),
-    "simulate.seed": (
-        "Startwert des Zufallsgenerators; gleicher Seed, gleiche Ereignisse (Standard: 1)",
-        "random seed; the same seed gives the same events (default: 1)",
-    ),
-    "simulate.from": (
-        "erster Tag, an dem Fälle eröffnet werden (JJJJ-MM-TT, Standard: 2025-01-01)",
-        "first day cases open (YYYY-MM-DD, default: 2025-01-01)",
-    ),
-    "simulate.until": (
-        "letzter simulierter Tag (JJJJ-MM-TT, Standard: vier Jahre nach --from)",
-        "last simulated day (YYYY-MM-DD, default: four years after --from)",
-    ),
-    "simulate.db": (
-        "SQLite-Datei für die Ereignisse (Standard: imflow.db; ':memory:' speichert nichts)",
-        "SQLite file for the events (default: imflow.db; ':memory:' stores nothing)",
-    ),
-    "simulate.window": (
-        "Anteil des Zeitraums, in dem Fälle eröffnet werden (0–1, Standard: 1)",
-        "share of the period over which cases open (0-1, default: 1)",
-    ),
-    "simulate.staffing": (
-        "die VZÄ der simulierten Träger als CSV in diese Datei schreiben (für report --staffing)",
-        "write the simulated providers' FTE as CSV to this file (for report --staffing)",
-    ),
-    "simulate.exists": (
-        "{db} enthält den Fall {case_id} schon: eine neue Datei oder einen anderen --seed wählen",
-        "{db} already holds case {case_id}: choose a new file or another --seed",
-    ),
-    "simulate.progress": ("Simulation", "simulating"),
-    "simulate.order": (
-        "--until ({until}) liegt vor --from ({start})",
-        "--until ({until}) is before --from ({start})",
-    ),
-    "simulate.written": (
-        "gespeichert in {db}; VZÄ der Träger in {staffing}",
-        "stored in {db}; providers' FTE in {staffing}",
-    ),
-    "simulate.stored": ("gespeichert in {db}", "stored in {db}"),
-    # report
-    "report": (
-        "Kennzahlen eines Berichtsjahrs aus einer SQLite-Datei (Hinweise zuerst)",
-        "key figures of a reporting year from an SQLite file (findings first)",
-    ),
-    "report.year": ("Berichtsjahr, z. B. 2026", "reporting year, e.g. 2026"),
-    "report.district": (
-        "nur dieser Stadt- oder Landkreis (AGS, z. B. 08337)",
-        "only this district (AGS code, e.g. 08337)",
-    ),
-    "report.provider": ("nur dieser Träger", "only this provider"),
-    "report.format": ("Ausgabeformat (Standard: text)", "output format (default: text)"),
-    "report.staffing": (
-        "CSV mit Kreis;Träger;VZÄ je Zeile (für Fälle je VZÄ)",
-        "CSV with district;provider;FTE per line (for caseload per FTE)",
-    ),
-    "report.findings": (
-        "{n} Plausibilitätshinweis(e) – bitte vor dem Versand klären",
-        "{n} plausibility finding(s) – please resolve before sending",
-    ),
-    "report.district_unknown": (
-        "{ags} ist kein Stadt- oder Landkreis in Baden-Württemberg",
-        "{ags} is not a district of Baden-Württemberg",
-    ),
-    "report.staffing_bad": (
-        "{path}, Zeile {line}: erwartet Kreis;Träger;VZÄ, gefunden {text!r}",
-        "{path}, line {line}: expected district;provider;FTE, found {text!r}",
-    ),
-    "report.staffing_fte": (
-        "{path}, Zeile {line}: {text!r} ist keine VZÄ-Angabe (nicht negativ, höchstens"
-        " zwei Nachkommastellen)",
-        "{path}, line {line}: {text!r} is not an FTE figure (non-negative, at most two"
-        " decimal places)",
-    ),
-    # diagram
-    "diagram": (
-        "den Ablauf als Mermaid- oder Graphviz-Diagramm ausgeben",
-        "print the workflow as a Mermaid or Graphviz diagram",
-    ),
-    "diagram.format": ("mermaid (Standard) oder dot", "mermaid (default) or dot"),
-    "diagram.workflow": (
-        "Ablaufvariante als TOML- oder JSON-Datei (Standard: bw-integrationsmanagement)",
-        "workflow variant as a TOML or JSON file (default: bw-integrationsmanagement)",
-    ),
-    "diagram.internal": (
-        "auch Befehle zeigen, die die Phase nicht wechseln",
-        "also show commands that keep the phase",
-    ),
-    "diagram.graphviz": (
-        "für --format dot fehlt das Paket graphviz (pip install 'imflow[diagrams]')",
-        "--format dot needs the graphviz package (pip install 'imflow[diagrams]')",
-    ),
-    "workflow.invalid": ("ungültiger Ablauf {path}", "invalid workflow {path}"),
-    # schema
-    "schema": (
-        "JSON Schema der Befehle und Ereignisse ausgeben",
-        "print the JSON Schema of commands and events",
-    ),
-    "schema.only": ("nur commands oder nur events", "only commands or only events"),
-    # validate
-    "validate": (
-        "eine JSON-Lines-Datei mit Befehlen prüfen und Ablehnungen mit Gründen ausgeben",
-        "check a JSON-lines file of commands and print rejections with reason codes",
-    ),
-    "validate.file": (
-        "JSON-Lines-Datei: je Zeile case_id, actor und command ('-' liest die Standardeingabe)",
-        "JSON-lines file: case_id, actor and command per line ('-' reads standard input)",
-    ),
-    "validate.today": (
-        "das 'heute' der Engine (JJJJ-MM-TT, Standard: Systemdatum)",
-        "the engine's 'today' (YYYY-MM-DD, default: the system date)",
-    ),
-    "validate.verbose": ("auch angenommene Befehle zeigen", "also show accepted commands"),
-    "validate.accepted": (
-        "Zeile {line}: {case_id}: {command} angenommen, Phase {phase}",
-        "line {line}: {case_id}: {command} accepted, phase {phase}",
-    ),
-    "validate.rejected": (
-        "Zeile {line}: {case_id}: {command} abgelehnt",
-        "line {line}: {case_id}: {command} rejected",
-    ),
-    "validate.malformed": (
-        "Zeile {line}: ungültig: {problem}",
-        "line {line}: malformed: {problem}",
-    ),
-    "validate.unknown_case": (
-        "Fall {case_id} ist nicht eröffnet",
-        "case {case_id} was never opened",
-    ),
-    "validate.duplicate": ("Fall {case_id} ist schon eröffnet", "case {case_id} is already open"),
-    "validate.no_case_id": ("case_id fehlt", "case_id is missing"),
-    "validate.case_id_mismatch": (
-        "case_id {given!r} passt nicht zu open_case {opened!r}",
-        "case_id {given!r} does not match open_case {opened!r}",
-    ),
-    "validate.not_object": (
-        "erwartet ein JSON-Objekt mit actor und command",
-        "expected a JSON object with actor and command",
-    ),
-    "validate.summary": (
-        "{total} Befehle: {accepted} angenommen, {rejected} abgelehnt, {malformed} ungültig",
-        "{total} commands: {accepted} accepted, {rejected} rejected, {malformed} malformed",
-    ),
-    # sweep
-    "sweep": (
-        "Fälle mit abgelaufenem Beratungszeitraum abschließen (period_expired)",
-        "close cases whose counselling period has ended (period_expired)",
-    ),
-    "sweep.on": (
-        "Stichtag (JJJJ-MM-TT); die Abschlüsse werden zu diesem Tag erfasst",
-        "the day of the sweep (YYYY-MM-DD); closures are recorded as of that day",
-    ),
-    "sweep.done": (
-        "{n} Fälle als period_expired abgeschlossen (Stichtag {on})",
-        "{n} cases closed as period_expired (sweep of {on})",
-    ),
-    "sweep.refused": ("{case_id}: nicht abgeschlossen: {codes}", "{case_id}: not closed: {codes}"),
-    # errors
-    "error.date": (
-        "ungültiges Datum {value!r} (erwartet JJJJ-MM-TT)",
-        "invalid date {value!r} (expected YYYY-MM-DD)",
-    ),
-    "error.int": ("ungültige Zahl {value!r}", "invalid number {value!r}"),
-    "error.negative": ("darf nicht negativ sein: {value}", "must not be negative: {value}"),
-    "error.share": ("erwartet eine Zahl von 0 bis 1: {value!r}", "expected 0 to 1: {value!r}"),
-    "error.missing": ("Datei nicht gefunden: {path}", "file not found: {path}"),
-    "error.unreadable": ("{path} ist nicht lesbar: {problem}", "cannot read {path}: {problem}"),
-    "error.database": (
-        "{path} ist keine lesbare imflow-Datenbank: {problem}",
-        "{path} is not a readable imflow database: {problem}",
-    ),
-    "error.interrupted": ("abgebrochen", "interrupted"),
-    "error.usage": ("{message} (siehe {prog} --help)", "{message} (see {prog} --help)"),
-}
 
-# argparse's own messages, in German
-_ARGPARSE_DE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        (r"^the following arguments are required: (.*)$", r"folgende Angaben fehlen: \1"),
-        (r"^unrecognized arguments: (.*)$", r"unbekannte Angaben: \1"),
-        (
-            r"^argument (\S+): invalid choice: (.*) \(choose from (.*)\)$",
-            r"Angabe \1: ungültige Wahl \2 (möglich: \3)",
-        ),
-        (r"^argument (\S+): expected one argument$", r"Angabe \1: ein Wert fehlt"),
-        (r"^argument (\S+): invalid (\S+) value: (.*)$", r"Angabe \1: ungültiger Wert \3"),
-        (r"^argument (\S+): (.*)$", r"Angabe \1: \2"),
-    )
-)
-
-
-def _t(key: str, lang: Lang, **params: object) -> str:
-    de, en = _T[key]
-    return (de if lang == "de" else en).format(**params)
+def _say(key: str, lang: Lang, **params: object) -> str:
+    """The command line's words: ``cli.<key>`` of the message catalogue."""
+    return Messages.default().say(f"cli.{key}", lang, **params)
 
 
 class _Fail(Exception):
@@ -286,51 +77,82 @@ class _Fail(Exception):
         self.code = code
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help, with its own words in the chosen language."""
+# -- argparse's own words -----------------------------------------------------------------
 
-    def add_usage(
-        self,
-        usage: str | None,
-        actions: Any,
-        groups: Any,
-        prefix: str | None = None,
-    ) -> None:
-        if prefix is None and _Parser.lang == "de":
-            prefix = "Aufruf: "
-        super().add_usage(usage, actions, groups, prefix)
+
+@functools.cache
+def _argparse_translations(lang: Lang) -> gettext.NullTranslations:
+    """argparse's messages in *lang*, from ``locale/<lang>/LC_MESSAGES/argparse.po``
+    (compiled in memory, so a source checkout needs no build step); English is
+    argparse's own."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    po = resources.files("imflow") / "locale" / lang / "LC_MESSAGES" / "argparse.po"
+    if not po.is_file():
+        return gettext.NullTranslations()
+    with po.open("rb") as handle:
+        catalog = read_po(handle)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+@contextlib.contextmanager
+def _argparse_speaks(lang: Lang) -> Iterator[None]:
+    """Let argparse's own texts ("usage:", "options", its errors) speak *lang*.
+
+    argparse translates through gettext: it calls the module-level ``_`` and
+    ``ngettext`` it imported from :mod:`gettext`. The supported hook is to give those
+    the translations of argparse's messages; they are swapped only while the command
+    line parses its arguments and restored afterwards, so a host calling :func:`main`
+    keeps its own gettext set-up (the process's text domain is never touched).
+    """
+    translations = _argparse_translations(lang)
+    saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
+    setattr(argparse, "_", translations.gettext)  # noqa: B010
+    setattr(argparse, "ngettext", translations.ngettext)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(argparse, "_", saved[0])  # noqa: B010
+        setattr(argparse, "ngettext", saved[1])  # noqa: B010
 
 
 class _Parser(argparse.ArgumentParser):
-    """Reports usage errors as one line, in the chosen language, and exits with 2."""
+    """Reports usage errors as one line, in its language, and exits with 2."""
 
-    lang: Lang = "de"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
+    def __init__(self, *args: Any, lang: Lang, **kwargs: Any) -> None:
+        self.lang = lang
         super().__init__(*args, **kwargs)
-        if self.lang == "de":
-            self._optionals.title = "Optionen"
-            self._positionals.title = "Argumente"
 
     def error(self, message: str) -> NoReturn:
-        if self.lang == "de":
-            for pattern, replacement in _ARGPARSE_DE:
-                if pattern.match(message):
-                    message = pattern.sub(replacement, message)
-                    break
-        raise _Fail(_t("error.usage", self.lang, message=message, prog=self.prog))
+        raise _Fail(_say("error.usage", self.lang, message=message, prog=self.prog))
 
 
 # -- argument types ---------------------------------------------------------------------
 
 
+def _parse_date(value: str) -> date:
+    """An ISO date (``2025-03-01``) or a German one (``01.03.2025``, ``1.3.2025``)."""
+    text = value.strip()
+    if "." in text:
+        day, month, year = text.split(".")
+        if not (day.isdigit() and month.isdigit() and year.isdigit() and len(year) == 4):
+            raise ValueError(value)
+        return date(int(year), int(month), int(day))
+    if len(text) != 10:
+        raise ValueError(value)
+    return date.fromisoformat(text)
+
+
 def _date_type(lang: Lang) -> Callable[[str], date]:
     def parse(value: str) -> date:
         try:
-            return date.fromisoformat(value)
+            return _parse_date(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(_t("error.date", lang, value=value)) from None
+            raise argparse.ArgumentTypeError(_say("error.date", lang, value=value)) from None
 
     return parse
 
@@ -340,9 +162,9 @@ def _count_type(lang: Lang) -> Callable[[str], int]:
         try:
             n = int(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(_t("error.int", lang, value=value)) from None
+            raise argparse.ArgumentTypeError(_say("error.int", lang, value=value)) from None
         if n < 0:
-            raise argparse.ArgumentTypeError(_t("error.negative", lang, value=value))
+            raise argparse.ArgumentTypeError(_say("error.negative", lang, value=value))
         return n
 
     return parse
@@ -353,7 +175,7 @@ def _int_type(lang: Lang) -> Callable[[str], int]:
         try:
             return int(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(_t("error.int", lang, value=value)) from None
+            raise argparse.ArgumentTypeError(_say("error.int", lang, value=value)) from None
 
     return parse
 
@@ -365,7 +187,7 @@ def _share_type(lang: Lang) -> Callable[[str], float]:
         except ValueError:
             share = -1.0
         if not 0.0 < share <= 1.0:
-            raise argparse.ArgumentTypeError(_t("error.share", lang, value=value))
+            raise argparse.ArgumentTypeError(_say("error.share", lang, value=value))
         return share
 
     return parse
@@ -386,12 +208,14 @@ def _peek_lang(argv: Sequence[str]) -> Lang:
 
 
 def _parser(lang: Lang) -> _Parser:
-    _Parser.lang = lang
+    """The command line's parser, with every word in *lang* (build it inside
+    :func:`_argparse_speaks`, so argparse's own group titles are in *lang* too)."""
 
     def t(key: str) -> str:
-        return _t(key, lang)
+        return _say(key, lang)
 
-    common = _Parser(add_help=False)
+    DATE, FILE = t("metavar.date"), t("metavar.file")  # noqa: N806
+    common = _Parser(add_help=False, lang=lang)
     common.add_argument("--lang", choices=["de", "en"], default=argparse.SUPPRESS, help=t("lang"))
     parser = _Parser(
         prog="imflow",
@@ -399,6 +223,7 @@ def _parser(lang: Lang) -> _Parser:
         epilog=t("epilog"),
         parents=[common],
         add_help=False,
+        lang=lang,
     )
     parser.add_argument("-h", "--help", action="help", help=t("help"))
     from imflow import __version__
@@ -409,7 +234,7 @@ def _parser(lang: Lang) -> _Parser:
     sub = parser.add_subparsers(
         dest="subcommand",
         title=t("subcommands"),
-        metavar="BEFEHL" if lang == "de" else "COMMAND",
+        metavar=t("metavar.command"),
         required=True,
     )
 
@@ -421,66 +246,83 @@ def _parser(lang: Lang) -> _Parser:
             epilog=t("epilog"),
             parents=[common],
             add_help=False,
+            lang=lang,
         )
         p.add_argument("-h", "--help", action="help", help=t("help"))
         p.set_defaults(run=run)
         return p
 
     p = subcommand("simulate", _simulate)
-    p.add_argument("--cases", type=_count_type(lang), default=1000, help=t("simulate.cases"))
-    p.add_argument("--seed", type=_int_type(lang), default=1, help=t("simulate.seed"))
+    p.add_argument(
+        "--cases",
+        type=_count_type(lang),
+        default=1000,
+        metavar=t("metavar.number"),
+        help=t("simulate.cases"),
+    )
+    p.add_argument(
+        "--seed",
+        type=_int_type(lang),
+        default=1,
+        metavar=t("metavar.number"),
+        help=t("simulate.seed"),
+    )
     p.add_argument(
         "--from",
         dest="start",
         type=_date_type(lang),
         default=date(2025, 1, 1),
-        metavar="DATE",
+        metavar=DATE,
         help=t("simulate.from"),
     )
     p.add_argument(
-        "--until", type=_date_type(lang), default=None, metavar="DATE", help=t("simulate.until")
+        "--until", type=_date_type(lang), default=None, metavar=DATE, help=t("simulate.until")
     )
-    p.add_argument("--db", default="imflow.db", metavar="FILE", help=t("simulate.db"))
+    p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("simulate.db"))
     p.add_argument(
         "--opening-window",
         type=_share_type(lang),
         default=1.0,
-        metavar="SHARE",
+        metavar=t("metavar.share"),
         help=t("simulate.window"),
     )
-    p.add_argument(
-        "--staffing", type=Path, default=None, metavar="FILE", help=t("simulate.staffing")
-    )
+    p.add_argument("--staffing", type=Path, default=None, metavar=FILE, help=t("simulate.staffing"))
 
     p = subcommand("report", _report)
-    p.add_argument("--year", type=_int_type(lang), required=True, help=t("report.year"))
-    p.add_argument("--db", default="imflow.db", metavar="FILE", help=t("db"))
+    p.add_argument(
+        "--year",
+        type=_int_type(lang),
+        required=True,
+        metavar=t("metavar.year"),
+        help=t("report.year"),
+    )
+    p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("db"))
     p.add_argument("--district", metavar="AGS", help=t("report.district"))
     p.add_argument("--provider", help=t("report.provider"))
     p.add_argument(
         "--format", choices=["text", "json", "csv"], default="text", help=t("report.format")
     )
-    p.add_argument("--staffing", type=Path, default=None, metavar="FILE", help=t("report.staffing"))
+    p.add_argument("--staffing", type=Path, default=None, metavar=FILE, help=t("report.staffing"))
 
     p = subcommand("diagram", _diagram)
     p.add_argument(
         "--format", choices=["mermaid", "dot"], default="mermaid", help=t("diagram.format")
     )
-    p.add_argument("--workflow", type=Path, metavar="FILE", help=t("diagram.workflow"))
+    p.add_argument("--workflow", type=Path, metavar=FILE, help=t("diagram.workflow"))
     p.add_argument("--internal", action="store_true", help=t("diagram.internal"))
 
     p = subcommand("schema", _schema)
     p.add_argument("--only", choices=["commands", "events"], help=t("schema.only"))
 
     p = subcommand("validate", _validate)
-    p.add_argument("file", metavar="FILE", help=t("validate.file"))
-    p.add_argument("--today", type=_date_type(lang), metavar="DATE", help=t("validate.today"))
-    p.add_argument("--workflow", type=Path, metavar="FILE", help=t("diagram.workflow"))
+    p.add_argument("file", metavar=FILE, help=t("validate.file"))
+    p.add_argument("--today", type=_date_type(lang), metavar=DATE, help=t("validate.today"))
+    p.add_argument("--workflow", type=Path, metavar=FILE, help=t("diagram.workflow"))
     p.add_argument("-v", "--verbose", action="store_true", help=t("validate.verbose"))
 
     p = subcommand("sweep", _sweep)
-    p.add_argument("--on", type=_date_type(lang), required=True, metavar="DATE", help=t("sweep.on"))
-    p.add_argument("--db", default="imflow.db", metavar="FILE", help=t("db"))
+    p.add_argument("--on", type=_date_type(lang), required=True, metavar=DATE, help=t("sweep.on"))
+    p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("db"))
     return parser
 
 
@@ -519,7 +361,7 @@ def _load_workflow(path: Path | None, lang: Lang) -> Workflow:
         return Workflow.from_toml(text)
     except InvalidWorkflow as exc:
         raise _Fail(
-            _t("workflow.invalid", lang, path=path) + ": " + "; ".join(exc.problems),
+            _say("workflow.invalid", lang, path=path) + ": " + "; ".join(exc.problems),
             EXIT_REJECTED,
         ) from None
 
@@ -528,9 +370,9 @@ def _read_text(path: Path, lang: Lang) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise _Fail(_t("error.missing", lang, path=path)) from None
+        raise _Fail(_say("error.missing", lang, path=path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise _Fail(_t("error.unreadable", lang, path=path, problem=_problem(exc))) from None
+        raise _Fail(_say("error.unreadable", lang, path=path, problem=_problem(exc))) from None
 
 
 def _problem(exc: BaseException) -> str:
@@ -547,15 +389,15 @@ def _open_store(
     from imflow.store import SQLiteStore
 
     if must_exist and not os.path.isfile(db):
-        raise _Fail(_t("error.missing", lang, path=db))
+        raise _Fail(_say("error.missing", lang, path=db))
     try:
         store = SQLiteStore(db, engine=engine, synchronous="NORMAL")
     except (sqlite3.Error, OSError, ValueError, ImflowError) as exc:
-        raise _Fail(_t("error.database", lang, path=db, problem=_problem(exc))) from None
+        raise _Fail(_say("error.database", lang, path=db, problem=_problem(exc))) from None
     try:
         yield store
     except sqlite3.Error as exc:
-        raise _Fail(_t("error.database", lang, path=db, problem=_problem(exc))) from None
+        raise _Fail(_say("error.database", lang, path=db, problem=_problem(exc))) from None
     finally:
         store.close()
 
@@ -617,10 +459,10 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
     start: date = args.start
     until: date = args.until or last_day(start, months=48)
     if until < start:
-        raise _Fail(_t("simulate.order", lang, until=until, start=start))
+        raise _Fail(_say("simulate.order", lang, until=until, start=start))
     params = SimulationParams(opening_window=args.opening_window)
     progress = (
-        _ProgressBar(_t("simulate.progress", lang), sys.stderr) if sys.stderr.isatty() else None
+        _ProgressBar(_say("simulate.progress", lang), sys.stderr) if sys.stderr.isatty() else None
     )
     engine = Engine(clock=FrozenClock.on(start))
     first_id = f"{params.case_prefix}-{args.seed}-{0:07d}"
@@ -640,7 +482,7 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
     with _open_store(args.db, lang, must_exist=False, engine=engine) as store:
         with contextlib.suppress(CaseNotFound):
             store.load(first_id)
-            raise _Fail(_t("simulate.exists", lang, db=args.db, case_id=first_id))
+            raise _Fail(_say("simulate.exists", lang, db=args.db, case_id=first_id))
         try:
             cohort = simulate(
                 args.cases,
@@ -654,13 +496,13 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
                 keep_cases=False,
             )
         except ConcurrencyConflict as exc:
-            raise _Fail(_t("simulate.exists", lang, db=args.db, case_id=exc.case_id)) from None
+            raise _Fail(_say("simulate.exists", lang, db=args.db, case_id=exc.case_id)) from None
     _emit(cohort.summary(lang))
     if args.staffing is not None:
         _write_staffing(args.staffing, params.staffing(), lang)
-        _emit(_t("simulate.written", lang, db=args.db, staffing=args.staffing))
+        _emit(_say("simulate.written", lang, db=args.db, staffing=args.staffing))
     else:
-        _emit(_t("simulate.stored", lang, db=args.db))
+        _emit(_say("simulate.stored", lang, db=args.db))
     return EXIT_OK
 
 
@@ -669,7 +511,7 @@ def _write_staffing(path: Path, staffing: dict[tuple[str, str], Decimal], lang: 
     try:
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise _Fail(_t("error.unreadable", lang, path=path, problem=_problem(exc))) from None
+        raise _Fail(_say("error.unreadable", lang, path=path, problem=_problem(exc))) from None
 
 
 def _read_staffing(path: Path, lang: Lang) -> dict[tuple[str, str], Decimal]:
@@ -684,12 +526,12 @@ def _read_staffing(path: Path, lang: Lang) -> dict[tuple[str, str], Decimal]:
         delimiter = next((d for d in ";\t" if d in text), ",")
         parts = [p.strip() for p in text.split(delimiter)]
         if len(parts) != 3:
-            raise _Fail(_t("report.staffing_bad", lang, path=path, line=number, text=text))
+            raise _Fail(_say("report.staffing_bad", lang, path=path, line=number, text=text))
         try:
             staffing[(parts[0], parts[1])] = fte(parts[2].replace(",", "."))
         except ValueError:
             raise _Fail(
-                _t("report.staffing_fte", lang, path=path, line=number, text=parts[2])
+                _say("report.staffing_fte", lang, path=path, line=number, text=parts[2])
             ) from None
     return staffing
 
@@ -702,7 +544,7 @@ def _report(args: argparse.Namespace, lang: Lang) -> int:
     from imflow.kennzahlen import report, to_csv, to_json, to_text
 
     if args.district is not None and args.district not in DISTRICTS:
-        raise _Fail(_t("report.district_unknown", lang, ags=args.district))
+        raise _Fail(_say("report.district_unknown", lang, ags=args.district))
     staffing = None if args.staffing is None else _read_staffing(args.staffing, lang)
     with _open_store(args.db, lang, must_exist=True) as store:
         result = report(
@@ -720,7 +562,7 @@ def _report(args: argparse.Namespace, lang: Lang) -> int:
         _emit(to_text(result, lang=lang))
     findings = result.findings
     if findings:
-        print(_t("report.findings", lang, n=len(findings)), file=sys.stderr)
+        print(_say("report.findings", lang, n=len(findings)), file=sys.stderr)
         return EXIT_REJECTED
     return EXIT_OK
 
@@ -734,7 +576,7 @@ def _diagram(args: argparse.Namespace, lang: Lang) -> int:
         try:
             _emit(workflow.to_dot(lang=lang, internal=args.internal))
         except ImportError:
-            raise _Fail(_t("diagram.graphviz", lang)) from None
+            raise _Fail(_say("diagram.graphviz", lang)) from None
     else:
         _emit(workflow.to_mermaid(lang=lang, internal=args.internal))
     return EXIT_OK
@@ -770,7 +612,7 @@ def _validate(args: argparse.Namespace, lang: Lang) -> int:
         outcome = _validate_line(number, text, engine, store, lang, verbose=args.verbose)
         counts[outcome] += 1
     total = sum(counts.values())
-    _emit(_t("validate.summary", lang, total=total, **counts))
+    _emit(_say("validate.summary", lang, total=total, **counts))
     return EXIT_REJECTED if counts["rejected"] or counts["malformed"] else EXIT_OK
 
 
@@ -783,7 +625,7 @@ def _validate_line(
     from imflow.serialization import from_document
 
     def malformed(problem: str) -> str:
-        _emit(_t("validate.malformed", lang, line=number, problem=problem))
+        _emit(_say("validate.malformed", lang, line=number, problem=problem))
         return "malformed"
 
     try:
@@ -791,7 +633,7 @@ def _validate_line(
     except json.JSONDecodeError as exc:
         return malformed(f"JSON: {exc.msg} ({exc.colno})")
     if not isinstance(doc, dict) or "command" not in doc or "actor" not in doc:
-        return malformed(_t("validate.not_object", lang))
+        return malformed(_say("validate.not_object", lang))
     try:
         actor = from_document(doc["actor"], Actor)
     except InvalidDocument as exc:
@@ -810,7 +652,7 @@ def _validate_line(
         if isinstance(command, c.OpenCase):
             if case_id is not None and case_id != command.case_id:
                 return malformed(
-                    _t("validate.case_id_mismatch", lang, given=case_id, opened=command.case_id)
+                    _say("validate.case_id_mismatch", lang, given=case_id, opened=command.case_id)
                 )
             case_id = command.case_id
             with contextlib.suppress(CaseNotFound):
@@ -820,13 +662,13 @@ def _validate_line(
                     case_id,
                     command.type,
                     lang,
-                    [("case_exists", _t("validate.duplicate", lang, case_id=case_id))],
+                    [("case_exists", _say("validate.duplicate", lang, case_id=case_id))],
                 )
             case = engine.open(command, by=actor)
             store.append(case_id, case.events, expected_version=0)
         else:
             if case_id is None:
-                return malformed(_t("validate.no_case_id", lang))
+                return malformed(_say("validate.no_case_id", lang))
             try:
                 before = store.load(case_id)
             except CaseNotFound:
@@ -835,7 +677,7 @@ def _validate_line(
                     case_id,
                     command.type,
                     lang,
-                    [("case_not_found", _t("validate.unknown_case", lang, case_id=case_id))],
+                    [("case_not_found", _say("validate.unknown_case", lang, case_id=case_id))],
                 )
             case = engine.handle(before, command, by=actor)
             store.append(case_id, case.events[before.version :], expected_version=before.version)
@@ -851,13 +693,13 @@ def _validate_line(
         phase = case.phase
         label = engine.workflow.phase(phase).label(lang) if phase else phase
         _emit(
-            _t(
+            _say(
                 "validate.accepted",
                 lang,
                 line=number,
                 case_id=case_id,
-                command=command.type,
-                phase=label,
+                command_type=command.type,
+                label=label,
             )
         )
     return "accepted"
@@ -872,7 +714,7 @@ def _at(field: str, exc: Exception) -> str:
 def _rejected(
     number: int, case_id: str, command: str, lang: Lang, reasons: list[tuple[str, str]]
 ) -> str:
-    _emit(_t("validate.rejected", lang, line=number, case_id=case_id, command=command))
+    _emit(_say("validate.rejected", lang, line=number, case_id=case_id, command_type=command))
     for code, message in reasons:
         _emit(f"  {code}: {message}")
     return "rejected"
@@ -890,10 +732,13 @@ def _sweep(args: argparse.Namespace, lang: Lang) -> int:
     engine = Engine(clock=FrozenClock.on(on))
     with _open_store(args.db, lang, must_exist=True, engine=engine) as store:
         result = sweep(store, on=on, engine=engine)
-    _emit(_t("sweep.done", lang, n=len(result.closed), on=on.isoformat()))
+    from imflow.enums import ClosureReason
+
+    closed = len(result.closed)
+    _emit(_say("sweep.done", lang, n=closed, on=on, reason=ClosureReason.PERIOD_EXPIRED))
     for case_id, reasons in result.refused:
         codes = ", ".join(r.code for r in reasons)
-        print(_t("sweep.refused", lang, case_id=case_id, codes=codes), file=sys.stderr)
+        print(_say("sweep.refused", lang, case_id=case_id, codes=codes), file=sys.stderr)
     return EXIT_REJECTED if result.refused else EXIT_OK
 
 
@@ -908,7 +753,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     lang = _peek_lang(args_list)
     try:
-        args = _parser(lang).parse_args(args_list)
+        with _argparse_speaks(lang):
+            args = _parser(lang).parse_args(args_list)
         _configure_logging()
         code: int = args.run(args, lang)
     except _Fail as failure:
@@ -918,7 +764,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as leave:  # --help and --version
         return leave.code if isinstance(leave.code, int) else EXIT_OK
     except KeyboardInterrupt:
-        print(f"imflow: {_t('error.interrupted', lang)}", file=sys.stderr)
+        print(f"imflow: {_say('error.interrupted', lang)}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away while argparse printed help
         _silence_stdout()

@@ -109,24 +109,25 @@ class InvalidHistory(ImflowError, ValueError):
     """A sequence of events does not form one case's history."""
 
 
-def _invalid(field: str, problem: str) -> Reason:
-    return Reason.of("invalid_value", field=field, problem=problem)
+def _invalid(field: str, problem: str, **params: object) -> Reason:
+    """``invalid_value``: *problem* is a code with a message ``problem.<code>``."""
+    return Reason.of("invalid_value", field=field, problem=problem, **params)
 
 
 def _contact_fields(case: Case, cmd: RecordContact, rules: RuleSet) -> list[Reason]:
     if 0 < cmd.minutes <= MAX_CONTACT_MINUTES:
         return []
-    return [_invalid("minutes", f"must be 1 to {MAX_CONTACT_MINUTES}")]
+    return [_invalid("minutes", "minutes_range", maximum=MAX_CONTACT_MINUTES)]
 
 
 def _goal_fields(case: Case, cmd: AddGoal, rules: RuleSet) -> list[Reason]:
     found: list[Reason] = []
     if not cmd.goal_id.strip():
-        found.append(_invalid("goal_id", "must not be empty"))
+        found.append(_invalid("goal_id", "empty"))
     if not cmd.description.strip():
-        found.append(_invalid("description", "must not be empty"))
+        found.append(_invalid("description", "empty"))
     if cmd.target_date < cmd.on:
-        found.append(_invalid("target_date", "must not be before the agreement"))
+        found.append(_invalid("target_date", "before_agreement"))
     plan = case.plan
     if plan is not None and plan.goal(cmd.goal_id) is not None:
         found.append(Reason.of("duplicate_goal", goal_id=cmd.goal_id))
@@ -141,14 +142,14 @@ def _goal_status_fields(case: Case, cmd: SetGoalStatus, rules: RuleSet) -> list[
 
 
 def _extension_fields(case: Case, cmd: ExtendPeriod, rules: RuleSet) -> list[Reason]:
-    return [] if cmd.months >= 1 else [_invalid("months", "must be at least 1")]
+    return [] if cmd.months >= 1 else [_invalid("months", "at_least_one")]
 
 
 def _transfer_fields(case: Case, cmd: TransferCase, rules: RuleSet) -> list[Reason]:
     target = cmd.to_provider
     if target.strip() and target != case.provider:
         return []
-    return [Reason.of("unknown_provider", provider=target or "''", district=case.district)]
+    return [Reason.of("unknown_provider", provider=target, district=case.district)]
 
 
 def _registry(
@@ -196,15 +197,15 @@ _FIELD_CHECKS: Mapping[str, Callable[[Case, Any, RuleSet], list[Reason]]] = {
 def _continuation_fields(cmd: OpenCase, cont: Continuation) -> list[Reason]:
     found: list[Reason] = []
     if not cont.case_id.strip():
-        found.append(_invalid("continues.case_id", "must not be empty"))
+        found.append(_invalid("continues.case_id", "empty"))
     if cont.district not in _DISTRICT_CODES:
-        found.append(_invalid("continues.district", "is not a district of Baden-Württemberg"))
+        found.append(_invalid("continues.district", "not_a_district"))
     elif cont.district == cmd.district:
-        found.append(_invalid("continues.district", "must be another district"))
+        found.append(_invalid("continues.district", "same_district"))
     if cont.period_start > cmd.on:
-        found.append(_invalid("continues.period_start", "must not be after the opening"))
+        found.append(_invalid("continues.period_start", "after_opening"))
     if cont.extended_months < 0:
-        found.append(_invalid("continues.extended_months", "must not be negative"))
+        found.append(_invalid("continues.extended_months", "negative"))
     return found
 
 
@@ -227,7 +228,9 @@ def _credited_period(
         found.append(
             _invalid(
                 "continues.extended_months",
-                f"more than the {rules.extension_max_months} months {rules.id} allows",
+                "over_extension_limit",
+                maximum=rules.extension_max_months,
+                rule_set=rules.id,
             )
         )
     end = last_day(cont.period_start, months=months + max(0, cont.extended_months))
@@ -354,20 +357,20 @@ class Engine:
         rules = self._rule_set_on(on)
         if rules is None:
             reasons.append(Reason.of("no_rule_set", on=on))
-        elif self._forbidden(rules, by, "open_case", cmd):
-            reasons.append(Reason.of("forbidden", role=by.role.value, command="open_case"))
+        elif (refused := self._forbidden(rules, by, "open_case", cmd)) is not None:
+            reasons.append(refused)
         if on > today:
             reasons.append(Reason.of("date_in_future", on=on, today=today))
         if cmd.district not in _DISTRICT_CODES:
-            reasons.append(Reason.of("unknown_district", district=cmd.district or "''"))
+            reasons.append(Reason.of("unknown_district", district=cmd.district))
         if not (cmd.case_id.strip() and cmd.person.strip() and cmd.provider.strip()):
             for name in ("case_id", "person", "provider"):
                 if not getattr(cmd, name).strip():
-                    reasons.append(_invalid(name, "must not be empty"))
+                    reasons.append(_invalid(name, "empty"))
         if cmd.household < 1:
-            reasons.append(_invalid("household", "must count at least one person"))
+            reasons.append(_invalid("household", "no_person"))
         elif len(cmd.members) > cmd.household - 1:
-            reasons.append(_invalid("members", "more members than the household has"))
+            reasons.append(_invalid("members", "too_many_members"))
         continues = cmd.continues
         if continues is not None:
             reasons.extend(_continuation_fields(cmd, continues))
@@ -553,19 +556,28 @@ class Engine:
                 return rules
         return None
 
-    def _forbidden(self, rules: RuleSet, by: Actor, name: str, where: Case | OpenCase) -> bool:
-        """Whether *by* may not issue *name* on the case *where* (its current provider)
-        or the case *where* opens."""
+    def _forbidden(
+        self, rules: RuleSet, by: Actor, name: str, where: Case | OpenCase
+    ) -> Reason | None:
+        """Why *by* may not issue *name* on the case *where* (judged by its current
+        provider) or the case *where* opens; ``None`` when it may.
+
+        ``forbidden`` says which: the role may never (no variant), or the case belongs
+        to another district (``other_district``) or provider (``other_provider``).
+        """
         key = (rules.id, by.role, name)
         permitted = self._permitted.get(key)
         if permitted is None:
             permitted = self._permitted[key] = rules.may(by.role, name)
         if not permitted:
-            return True
-        return by.role is Role.MANAGER and (
-            by.provider != where.provider
-            or (by.district is not None and by.district != where.district)
-        )
+            return Reason.of("forbidden", role=by.role, command=name)
+        if by.role is not Role.MANAGER:
+            return None
+        if by.district is not None and by.district != where.district:
+            return Reason.of("forbidden", role=by.role, command=name, variant="other_district")
+        if by.provider != where.provider:
+            return Reason.of("forbidden", role=by.role, command=name, variant="other_provider")
+        return None
 
     def _common_reasons(
         self,
@@ -583,8 +595,8 @@ class Engine:
                 reasons.append(Reason.of("case_closed"))
             else:
                 reasons.append(Reason.of("invalid_in_phase", command=spec.name, phase=phase))
-        if self._forbidden(rules, by, spec.name, case):
-            reasons.append(Reason.of("forbidden", role=by.role.value, command=spec.name))
+        if (refused := self._forbidden(rules, by, spec.name, case)) is not None:
+            reasons.append(refused)
         latest = case.events[-1].on
         if on < latest:
             reasons.append(Reason.of("date_out_of_order", on=on, latest=latest))

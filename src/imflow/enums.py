@@ -15,30 +15,38 @@ True
 from __future__ import annotations
 
 import enum
-from typing import Literal
+import functools
+import re
+
+from imflow.i18n import Lang as Lang  # re-exported: imflow.enums.Lang predates imflow.i18n
+from imflow.i18n import Messages
 
 __all__ = [
     "Channel",
     "ClosureReason",
     "ConsentStatus",
+    "CustomPhase",
     "GoalStatus",
-    "Lang",
     "LifeArea",
     "Phase",
     "Role",
 ]
 
-Lang = Literal["de", "en"]
-"""A label language: German (``"de"``) or English (``"en"``)."""
+
+@functools.cache
+def _kind(cls: type) -> str:
+    """``ClosureReason`` → ``closure_reason``: the key prefix of a vocabulary's labels."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
 
 class _Labelled(enum.StrEnum):
-    """A string enum whose members carry a German and an English label."""
+    """A string enum whose members have labels in the message catalogue
+    (``<kind>.<value>``, e.g. ``closure_reason.moved_away``)."""
 
-    def label(self, lang: Lang = "en") -> str:
-        """The member's human-readable label in *lang*."""
-        de, en = _LABELS[type(self).__name__][self.value]
-        return de if lang == "de" else en
+    def label(self, lang: Lang = "en", *, messages: Messages | None = None) -> str:
+        """The member's human-readable label in *lang* (a host's *messages* may
+        reword it or add a language)."""
+        return (messages or Messages.default()).say(f"{_kind(type(self))}.{self.value}", lang)
 
 
 class Phase(_Labelled):
@@ -49,6 +57,29 @@ class Phase(_Labelled):
     PLANNING = "planning"
     MONITORING = "monitoring"
     CLOSED = "closed"
+
+
+class CustomPhase(str):
+    """A phase that a district variant adds (``"paused"``): not one of :class:`Phase`,
+    but a string with a :meth:`label` just like it, so ``case.phase.label("de")`` works
+    for every case.
+
+    Its label comes from the message catalogue (``phase.<name>``: a host adds it with
+    :meth:`imflow.i18n.Messages.with_overrides`) and is the name itself without one;
+    the variant's own labels are ``workflow.phase(case.phase).label(lang)``.
+
+    >>> paused = CustomPhase("paused")
+    >>> paused == "paused", paused.label("de")
+    (True, 'paused')
+
+    .. versionadded:: 0.2.0
+    """
+
+    __slots__ = ()
+
+    def label(self, lang: Lang = "en", *, messages: Messages | None = None) -> str:
+        """The phase's label in *lang* (its name when the catalogue has none)."""
+        return (messages or Messages.default()).label("phase", str(self), lang)
 
 
 class LifeArea(_Labelled):
@@ -118,60 +149,3 @@ class ConsentStatus(_Labelled):
     MISSING = "missing"
     GIVEN = "given"
     WITHDRAWN = "withdrawn"
-
-
-_LABELS: dict[str, dict[str, tuple[str, str]]] = {
-    "Phase": {
-        "intake": ("Erstkontakt / Aufnahme", "Intake"),
-        "assessment": ("Bedarfsermittlung (Clearing)", "Assessment"),
-        "planning": ("Integrationsplanung", "Planning"),
-        "monitoring": ("Begleitung und Monitoring", "Monitoring"),
-        "closed": ("Abschluss", "Closed"),
-    },
-    "LifeArea": {
-        "language": ("Sprache / Deutsch", "Language"),
-        "school": ("Schule", "School"),
-        "vocational_training": ("Ausbildung / Studium", "Vocational training and studies"),
-        "work": ("Arbeit", "Work"),
-        "housing": ("Wohnen", "Housing"),
-        "health": ("Gesundheit", "Health"),
-        "childcare": ("Kinder / Kinderbetreuung", "Children and childcare"),
-        "participation": ("Gesellschaftliche Teilhabe", "Social participation"),
-        "regular_services": ("Zugang zu Regeldiensten", "Access to regular services"),
-        "other": ("Sonstiges", "Other"),
-    },
-    "GoalStatus": {
-        "open": ("offen", "open"),
-        "achieved": ("erreicht", "achieved"),
-        "partly_achieved": ("teilweise erreicht", "partly achieved"),
-        "not_achieved": ("nicht erreicht", "not achieved"),
-        "dropped": ("aufgegeben", "dropped"),
-    },
-    "ClosureReason": {
-        "goals_achieved": ("Ziele erreicht", "Goals achieved"),
-        "period_expired": ("Beratungszeitraum abgelaufen", "Counselling period expired"),
-        "moved_away": ("Wegzug / Kreiswechsel", "Moved away"),
-        "handed_over": ("Übergabe an Regeldienste", "Handed over to regular services"),
-        "no_contact": ("Kontaktabbruch", "Contact broken off"),
-        "client_request": ("Auf Wunsch der Klientin / des Klienten", "At the client's request"),
-        "other": ("Sonstiger Grund", "Other reason"),
-    },
-    "Role": {
-        "manager": ("Integrationsmanager/in", "Integration manager"),
-        "coordinator": ("Koordinationsstelle", "Coordination office"),
-        "auditor": ("Prüfung (nur lesend)", "Auditor (read-only)"),
-        "system": ("System", "System"),
-    },
-    "Channel": {
-        "in_person": ("persönlich", "in person"),
-        "phone": ("telefonisch", "by phone"),
-        "video": ("per Video", "by video"),
-        "written": ("schriftlich", "in writing"),
-        "home_visit": ("Hausbesuch", "home visit"),
-    },
-    "ConsentStatus": {
-        "missing": ("keine Einwilligung", "no consent"),
-        "given": ("Einwilligung erteilt", "consent given"),
-        "withdrawn": ("Einwilligung widerrufen", "consent withdrawn"),
-    },
-}

@@ -136,43 +136,9 @@ class DistrictOrganisation:
     providers: tuple[Provider, ...] = attrs.field(default=(), converter=_providers)
 
 
-_MESSAGES: Mapping[str, tuple[str, str]] = {
-    "unknown_district": (
-        "{district} ist kein Stadt- oder Landkreis in Baden-Württemberg.",
-        "{district} is not a district (Stadt- or Landkreis) of Baden-Württemberg.",
-    ),
-    "coordination_missing": (
-        "Der Kreis {district} hat keine Koordinationsstelle.",
-        "The district {district} has no coordination office.",
-    ),
-    "coordination_fte_too_low": (
-        "Die Koordinationsstelle hat {fte} VZÄ; mindestens {minimum} VZÄ sind vorgeschrieben.",
-        "The coordination office has {fte} FTE; at least {minimum} FTE are required.",
-    ),
-    "coordination_grant_too_high": (
-        "Die Förderung der Koordinationsstelle beträgt {grant} EUR im Jahr; "
-        "höchstens {maximum} EUR sind zulässig.",
-        "The coordination office is funded with {grant} EUR a year; "
-        "at most {maximum} EUR are allowed.",
-    ),
-    "office_in_other_district": (
-        "Die Koordinationsstelle gehört zum Kreis {other}, nicht zu {district}.",
-        "The coordination office belongs to district {other}, not to {district}.",
-    ),
-    "provider_in_other_district": (
-        "Der Träger {provider} ist dem Kreis {other} zugeordnet, nicht {district}.",
-        "The provider {provider} belongs to district {other}, not to {district}.",
-    ),
-    "duplicate_provider": (
-        "Der Träger {provider} ist mehrfach eingetragen.",
-        "The provider {provider} is listed more than once.",
-    ),
-}
-
-
 def _reason(code: str, **params: object) -> Reason:
-    de, en = _MESSAGES[code]
-    return Reason(code, de.format(**params), en.format(**params))
+    # the messages are in the catalogue (reason.<code> in imflow/locale/*/imflow.po)
+    return Reason.of(code, **params)
 
 
 def check(
@@ -194,7 +160,7 @@ def check(
     found: list[Reason] = []
     district = org.district
     if district not in DISTRICTS:
-        found.append(_reason("unknown_district", district=district or "''"))
+        found.append(_reason("unknown_district", district=district))
     office = org.office
     if office is None:
         found.append(_reason("coordination_missing", district=district))

@@ -56,7 +56,16 @@ from cattrs.strategies import configure_tagged_union
 
 from imflow.case import Case
 from imflow.commands import COMMAND_TYPES, Command
-from imflow.enums import Channel, ClosureReason, ConsentStatus, GoalStatus, LifeArea, Phase, Role
+from imflow.enums import (
+    Channel,
+    ClosureReason,
+    ConsentStatus,
+    CustomPhase,
+    GoalStatus,
+    LifeArea,
+    Phase,
+    Role,
+)
 from imflow.errors import InvalidDocument
 from imflow.events import EVENT_TYPES, Event
 
@@ -174,7 +183,7 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
 
 def _structure_phase(value: Any, _: Any) -> str:
     text = _structure_str(value, str)
-    return _PHASES.get(text, text)
+    return _PHASES.get(text) or CustomPhase(text)
 
 
 def _is_enum(t: Any) -> bool:

@@ -65,8 +65,9 @@ from imflow.commands import (
 )
 from imflow.districts import DISTRICTS
 from imflow.engine import Engine
-from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea, Role
+from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea, Phase, Role
 from imflow.errors import Rejected
+from imflow.i18n import Lang, Messages
 from imflow.rules import rule_set_in_force
 
 if TYPE_CHECKING:
@@ -454,45 +455,46 @@ class Cohort:
         closed = sum(self.closures.values())
         return self.closed_days_total / closed if closed else 0.0
 
-    def summary(self, lang: str = "de") -> str:
-        """A few lines for people, in German (``"de"``) or English.
+    def summary(self, lang: Lang = "de", *, messages: Messages | None = None) -> str:
+        """A few lines for people, in German (``"de"``) or English: phases and closure
+        reasons by their labels, numbers and dates as the language writes them.
 
         >>> from datetime import date
         >>> c = simulate(3, seed=1, start=date(2025, 1, 1), until=date(2025, 3, 1))
         >>> print(c.summary("en").splitlines()[0])
         3 cases simulated from 2025-01-01 to 2025-03-01 (seed 1)
+        >>> print(c.summary("de").splitlines()[0])
+        3 Fälle simuliert vom 01.01.2025 bis 01.03.2025 (Seed 1)
         """
-        de = lang == "de"
+        m = messages or Messages.default()
+
+        def say(key: str, **params: object) -> str:
+            return m.say(f"simulation.summary.{key}", lang, **params)
+
+        def items(counts: Mapping[str, int], kind: str | None, order: Iterable[str] = ()) -> str:
+            rank = {code: i for i, code in enumerate(order)}
+            shown = [
+                say("item", label=m.label(kind, code, lang) if kind else code, count=n)
+                for code, n in sorted(counts.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+            ]
+            return "; ".join(shown) or say("none")
+
         lines = [
-            (
-                f"{self.n_cases} Fälle simuliert vom {self.start} bis {self.until} "
-                f"(Seed {self.seed})"
-                if de
-                else f"{self.n_cases} cases simulated from {self.start} to {self.until} "
-                f"(seed {self.seed})"
+            say("simulated", cases=self.n_cases, start=self.start, until=self.until,
+                seed=str(self.seed)),
+            say("events", events=self.events, mean=self.mean_events),
+            say("phases", items=items(self.phases, "phase", Phase)),
+            say("closures", items=items(self.closures, "closure_reason", ClosureReason)),
+            say(
+                "counts",
+                plans=self.plans_agreed,
+                extensions=self.extensions,
+                reopened=self.reopened,
+                contacts=self.contacts,
             ),
-            (
-                f"Ereignisse: {self.events} ({self.mean_events:.1f} je Fall)"
-                if de
-                else f"events: {self.events} ({self.mean_events:.1f} per case)"
-            ),
-            ("Phasen am Ende: " if de else "phases at the end: ")
-            + ", ".join(f"{k} {v}" for k, v in self.phases.items()),
-            ("Abschlüsse: " if de else "closures: ")
-            + (", ".join(f"{k} {v}" for k, v in self.closures.items()) or "-"),
-            (
-                f"Pläne vereinbart: {self.plans_agreed}, Verlängerungen: {self.extensions}, "
-                f"Wiederaufnahmen: {self.reopened}, Kontakte: {self.contacts}"
-                if de
-                else f"plans agreed: {self.plans_agreed}, extensions: {self.extensions}, "
-                f"reopened: {self.reopened}, contacts: {self.contacts}"
-            ),
-        ]
+        ]  # fmt: skip
         if self.rejected:
-            lines.append(
-                ("abgelehnte Befehle: " if de else "rejected commands: ")
-                + ", ".join(f"{k} {v}" for k, v in self.rejected.items())
-            )
+            lines.append(say("rejected", items=items(self.rejected, None)))
         return "\n".join(lines)
 
 

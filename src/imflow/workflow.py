@@ -29,7 +29,7 @@ import attrs
 
 from imflow import _machine
 from imflow.commands import COMMAND_TYPES
-from imflow.enums import Lang, Phase
+from imflow.enums import CustomPhase, Lang, Phase
 from imflow.errors import InvalidWorkflow
 from imflow.guards import BUILTIN_GUARDS, Guard
 
@@ -55,6 +55,9 @@ EVENT_COMMAND: Mapping[str, str] = {
 }
 """Which workflow command each built-in event records; its phase change comes from the
 workflow definition (private to imflow, not part of ``__all__``)."""
+
+Direction = Literal["LR", "TB"]
+"""How a diagram runs: left to right or top to bottom (private alias)."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Commands with a dedicated command class; any other name runs as a CustomAction.
@@ -114,12 +117,12 @@ class CompiledCommand:
     needs_consent: bool
 
 
-def _phase_value(name: str) -> str:
-    """The :class:`Phase` member for a default phase name, else the name itself."""
+def _phase_value(name: str) -> Phase | CustomPhase:
+    """The :class:`Phase` member for a default phase name, else a :class:`CustomPhase`."""
     try:
         return Phase(name)
     except ValueError:
-        return name
+        return CustomPhase(name)
 
 
 @attrs.frozen(eq=False)
@@ -347,18 +350,40 @@ class Workflow:
 
     # -- diagrams -------------------------------------------------------------------
 
-    def to_mermaid(self, *, lang: Lang = "en", internal: bool = False) -> str:
+    def to_mermaid(
+        self, *, lang: Lang = "en", internal: bool = False, direction: Direction = "LR"
+    ) -> str:
         """A Mermaid state diagram with guards on the edges.
 
-        Commands that keep the phase are drawn only with ``internal=True``.
+        Commands that keep the phase are drawn only with ``internal=True``; *direction*
+        is ``"LR"`` (left to right) or ``"TB"`` (top to bottom, narrower). Every phase
+        is drawn alike: a definition has no current phase.
+
+        .. versionchanged:: 0.2.0
+           *direction*; no "active" styling of the initial phase.
         """
-        return self._draw("mermaid", lang, internal)
+        return self._draw("mermaid", lang, internal, direction)
 
-    def to_dot(self, *, lang: Lang = "en", internal: bool = False) -> str:
-        """A Graphviz (DOT) diagram; needs the ``graphviz`` package (``imflow[diagrams]``)."""
-        return self._draw("graphviz", lang, internal)
+    def to_dot(
+        self, *, lang: Lang = "en", internal: bool = False, direction: Direction = "LR"
+    ) -> str:
+        """A Graphviz (DOT) diagram, guards on a second line of each edge label; needs
+        the ``graphviz`` package (``imflow[diagrams]``). Render it with ``dot -Tsvg``.
 
-    def _draw(self, engine: Literal["mermaid", "graphviz"], lang: Lang, internal: bool) -> str:
+        .. versionchanged:: 0.2.0
+           *direction*; a start marker; no "active" styling of the initial phase.
+        """
+        return self._draw("graphviz", lang, internal, direction)
+
+    def _draw(
+        self,
+        engine: Literal["mermaid", "graphviz"],
+        lang: Lang,
+        internal: bool,
+        direction: Direction = "LR",
+    ) -> str:
+        if direction not in ("LR", "TB"):
+            raise ValueError(f"direction must be 'LR' or 'TB', not {direction!r}")
         edges = [
             _machine.Edge(c.name, source, c.target, c.guards, c.label(lang))
             for c in self.commands
@@ -372,6 +397,7 @@ class Workflow:
             initial=self.initial,
             edges=edges,
             engine=engine,
+            direction=direction,
         )
 
 

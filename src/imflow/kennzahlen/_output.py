@@ -15,7 +15,7 @@ from typing import Any
 import cattrs
 
 from imflow.districts import DISTRICTS
-from imflow.enums import Lang
+from imflow.i18n import Lang, Messages
 from imflow.kennzahlen._catalogue import CATALOGUE, Figure, FigureKind, FigureValue
 from imflow.kennzahlen._findings import Finding
 from imflow.kennzahlen._report import Report
@@ -33,80 +33,34 @@ _DIGITS = {
     FigureKind.MEDIAN: 1,
 }
 
-_WORDS: Mapping[str, tuple[str, str]] = {
-    "title": (
-        "Kennzahlen Integrationsmanagement Baden-Württemberg",
-        "Key figures of Integrationsmanagement in Baden-Württemberg",
-    ),
-    "year": ("Berichtsjahr", "Reporting year"),
-    "due": (
-        "Fällig bei der Bewilligungsstelle (Regierungspräsidium Stuttgart) am",
-        "Due at the granting authority (Regierungspräsidium Stuttgart) on",
-    ),
-    "scope": ("Bereich", "Scope"),
-    "state": ("Land Baden-Württemberg", "State of Baden-Württemberg"),
-    "districts_with_data": (
-        "{n} von 44 Stadt- und Landkreisen mit Daten",
-        "{n} of 44 districts with data",
-    ),
-    "district": ("Kreis", "District"),
-    "provider": ("Träger", "Provider"),
-    "findings": ("Plausibilitätsprüfung", "Plausibility checks"),
-    "no_findings": ("keine Hinweise", "no findings"),
-    "n_findings": (
-        "{n} Hinweis(e) – bitte vor dem Versand klären",
-        "{n} finding(s) – please resolve before sending",
-    ),
-    "cases": ("Fälle", "cases"),
-    "providers": ("Träger", "providers"),
-    "more": ("… und {n} weitere", "… and {n} more"),
-    "figures": ("Kennzahlen", "Key figures"),
-    "report": ("Bericht", "Report"),
-    "level_state": ("Land", "State"),
-    "level_district": ("Kreis", "District"),
-    "level_provider": ("Träger", "Provider"),
-}
-
-_CSV_HEADER: Mapping[str, tuple[str, str]] = {
-    "section": ("Abschnitt", "Section"),
-    "level": ("Ebene", "Level"),
-    "ags": ("AGS", "AGS"),
-    "district": ("Kreis", "District"),
-    "provider": ("Träger", "Provider"),
-    "figure": ("Kennzahl", "Figure"),
-    "name": ("Bezeichnung", "Name"),
-    "key": ("Aufschlüsselung", "Breakdown"),
-    "value": ("Wert", "Value"),
-    "unit": ("Einheit", "Unit"),
-}
-
 # the figures of the compact per-district / per-provider lines of the text summary
-_SHORT: Mapping[str, tuple[str, str]] = {
-    "cases_active": ("aktiv", "active"),
-    "cases_opened": ("neu", "opened"),
-    "cases_closed": ("abgeschlossen", "closed"),
-    "persons_counselled": ("Personen", "persons"),
-    "plan_on_time_share": ("Plan in Frist", "plan on time"),
-    "contacts_per_active_case": ("Kontakte/Fall", "contacts/case"),
-    "caseload_per_fte": ("Fälle/VZÄ", "cases/FTE"),
-    "open_past_period": ("offen nach Fristende", "open past period"),
-}
+# (their words are report.short.<figure> in the message catalogue)
+_SHORT = (
+    "cases_active",
+    "cases_opened",
+    "cases_closed",
+    "persons_counselled",
+    "plan_on_time_share",
+    "contacts_per_active_case",
+    "caseload_per_fte",
+    "open_past_period",
+)
+_CSV_COLUMNS = (
+    "section", "level", "ags", "district", "provider", "figure", "name", "key", "value", "unit",
+)  # fmt: skip
 
 
 def _w(word: str, lang: Lang, **params: object) -> str:
-    de, en = _WORDS[word]
-    return (de if lang == "de" else en).format(**params)
+    """The report's words: ``report.<word>`` of the message catalogue."""
+    return Messages.default().say(f"report.{word}", lang, **params)
 
 
 def _day(day: date, lang: Lang) -> str:
-    return day.strftime("%d.%m.%Y") if lang == "de" else day.isoformat()
+    return Messages.default().date(day, lang)
 
 
 def _number(value: float | int, digits: int, lang: Lang, *, group: bool) -> str:
-    text = f"{value:,.{digits}f}" if group else f"{value:.{digits}f}"
-    if lang == "de":
-        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-    return text
+    return Messages.default().number(value, lang, digits=digits, group=group)
 
 
 def _scalar(fig: Figure, value: float | int | None, lang: Lang, *, group: bool) -> str:
@@ -228,7 +182,7 @@ def to_csv(report: Report, *, lang: Lang = "de") -> bytes:
     """
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow([h[0] if lang == "de" else h[1] for h in _CSV_HEADER.values()])
+    writer.writerow([_w(f"csv.{column}", lang) for column in _CSV_COLUMNS])
     head = _w("report", lang)
     writer.writerow([head, "", "", "", "", "year", _w("year", lang), "", report.year, ""])
     writer.writerow([head, "", "", "", "", "due", _w("due", lang), "", _day(report.due, lang), ""])
@@ -280,12 +234,12 @@ def _ids(ids: tuple[str, ...], lang: Lang, limit: int = 20) -> str:
 def _short_line(report: Report, lang: Lang, **where: str) -> str:
     values = report.figures(**where)
     parts = []
-    for fid, (de, en) in _SHORT.items():
+    for fid in _SHORT:
         fig = CATALOGUE[fid]
         value = values[fid]
         assert not isinstance(value, Mapping)
         unit = " %" if fig.kind is FigureKind.SHARE and value is not None else ""
-        name = de if lang == "de" else en
+        name = _w(f"short.{fid}", lang)
         parts.append(f"{name} {_scalar(fig, value, lang, group=True)}{unit}")
     return " · ".join(parts)
 
