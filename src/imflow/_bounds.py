@@ -365,3 +365,39 @@ def actor_ok(actor: Any) -> bool:
         and (p is None or (type(p) is str and id_problem(p) is None))
         and (d is None or (type(d) is str and id_problem(d) is None))
     )
+
+
+# -- the same bounds as JSON Schema keywords ---------------------------------------------------
+
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff"
+_TEXT_CONTROL = "\\u0000-\\u0009\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\ud800-\\udfff"
+_YEAR = "(201[89]|20[2-9][0-9])"
+ID_SCHEMA: Mapping[str, Any] = MappingProxyType(
+    {"minLength": 1, "maxLength": MAX_ID, "pattern": f"^(?!\\s+$)[^{_CONTROL}]+$"}
+)
+TEXT_SCHEMA: Mapping[str, Any] = MappingProxyType(
+    {"maxLength": MAX_TEXT, "pattern": f"^[^{_TEXT_CONTROL}]*$"}
+)
+
+
+def schema_keywords(name: str, hint: Any) -> dict[str, Any]:
+    """JSON Schema keywords for the bounds of field *name* (see :func:`bound_problems`).
+
+    Ids refuse control characters and blanks; Python's own check (``str.isprintable``)
+    refuses a few more, such as format characters, which a schema cannot name simply.
+    """
+    bound = _bound_for(name, hint)
+    if bound is _id_bound:
+        return dict(ID_SCHEMA)
+    if bound is _text_bound:
+        return dict(TEXT_SCHEMA)
+    if bound is _ids_bound:
+        return {"items": {"type": "string", **ID_SCHEMA}}
+    if bound is _date_bound:
+        return {"pattern": f"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}$"}
+    if bound is _moment_bound:
+        return {"pattern": f"^{_YEAR}-"}
+    if bound is _int_bound:
+        lo, hi = INT_BOUNDS.get(name, _INT32)
+        return {"minimum": lo, "maximum": hi}
+    return {}

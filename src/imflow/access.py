@@ -105,12 +105,13 @@ def _hidden(value: Any) -> Any:
 def pseudonymise(event: E) -> E:
     """*event* with every personal field replaced by :data:`HIDDEN` (empty texts stay empty).
 
-    >>> from datetime import datetime, timezone
+    >>> from datetime import date, datetime, timezone
     >>> from imflow.actors import SYSTEM
+    >>> from imflow.enums import LifeArea
     >>> from imflow.events import NeedRecorded
     >>> ev = NeedRecorded(case_id="c1", seq=3, on=date(2025, 1, 2), actor=SYSTEM,
     ...                   recorded_at=datetime(2025, 1, 2, tzinfo=timezone.utc),
-    ...                   area="housing", note="lives with an aunt")
+    ...                   area=LifeArea.HOUSING, note="lives with an aunt")
     >>> pseudonymise(ev).note, pseudonymise(ev).area
     ('<hidden>', <LifeArea.HOUSING: 'housing'>)
     """

@@ -51,7 +51,6 @@ from imflow.commands import (
 from imflow.deadlines import Deadline, SweepResult, deadlines, sweep_cases
 from imflow.districts import DISTRICTS
 from imflow.enums import ClosureReason, ConsentStatus, Role
-from imflow.erasure import tombstone
 from imflow.errors import InvalidClock, InvalidHistory, OutOfBounds, Rejected, WorkflowMismatch
 from imflow.events import (
     EVENT_TYPES,
@@ -402,10 +401,10 @@ class Engine:
             reasons.append(Reason.of("no_rule_set", on=on))
         if on > today:
             reasons.append(Reason.of("date_in_future", on=on, today=today))
-        if not in_bounds:
-            reasons.extend(_invalid(f, p) for f, p in _bounds.bound_problems(cmd))
         if cmd.district not in _DISTRICT_CODES and not _bounds.id_problem(cmd.district):
             reasons.append(Reason.of("unknown_district", district=cmd.district))
+        if not in_bounds:
+            reasons.extend(_invalid(f, p) for f, p in _bounds.bound_problems(cmd))
         if 1 <= cmd.household <= _bounds.MAX_HOUSEHOLD and len(cmd.members) > cmd.household - 1:
             reasons.append(_invalid("members", "more members than the household has"))
         if policies and self.policies and rules is not None:
@@ -607,8 +606,7 @@ class Engine:
             raise InvalidHistory(f"{label}: its actor or date is outside the bounds")
         if event.on < case.latest_on:
             raise InvalidHistory(f"{label}: its date is earlier than the case's latest event")
-        if any(tombstone(e) != e for e in case.events):
-            raise InvalidHistory(f"{label}: the events before an erasure must hold erased content")
+        # folding it erases the content of the events before it, as erase_person does
 
     def _check_workflow(self, event: CaseOpened) -> None:
         if event.workflow != self.workflow.id or event.workflow_hash not in self._hashes:

@@ -596,6 +596,22 @@ def loads(
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
+def _bounded(schema: dict[str, Any], name: str, hint: Any) -> dict[str, Any]:
+    """*schema* with the keywords of the field's input bounds (domain.md § 8)."""
+    extra = _bounds.schema_keywords(name, hint)
+    if not extra:
+        return schema
+    if "anyOf" in schema:  # optional: bound the non-null branch
+        first, *rest = schema["anyOf"]
+        return {"anyOf": [{**first, **extra}, *rest]}
+    if "items" in extra:
+        return {**schema, "items": {**schema["items"], **extra["items"]}}
+    if "pattern" in schema and "pattern" in extra:  # both must hold
+        pattern = extra.pop("pattern")
+        return {**schema, **extra, "allOf": [{"pattern": pattern}]}
+    return {**schema, **extra}
+
+
 class _SchemaBuilder:
     def __init__(self) -> None:
         self.defs: dict[str, Any] = {}
@@ -640,7 +656,7 @@ class _SchemaBuilder:
             if version_required:
                 required.append("schema_version")
         for field in attrs.fields(cls):
-            props[field.name] = self.of(hints[field.name])
+            props[field.name] = _bounded(self.of(hints[field.name]), field.name, hints[field.name])
             if field.default is attrs.NOTHING:
                 required.append(field.name)
         schema: dict[str, Any] = {

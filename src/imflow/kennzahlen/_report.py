@@ -247,8 +247,8 @@ def report(
 
     .. versionchanged:: 0.2.0 the keyword *by*.
     """
-    if type(year) is not int or not 2018 <= year <= 2099:
-        raise OutOfBounds("year", "must be a year from 2018 to 2099")
+    if type(year) is not int or not 1 <= year <= 9998:
+        raise OutOfBounds("year", "must be a year from 1 to 9998")
     if by is not None:
         district, provider = report_scope(by, district=district, provider=provider)
         if by.role is Role.COORDINATOR:
