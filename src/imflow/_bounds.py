@@ -401,3 +401,14 @@ def schema_keywords(name: str, hint: Any) -> dict[str, Any]:
         lo, hi = INT_BOUNDS.get(name, _INT32)
         return {"minimum": lo, "maximum": hi}
     return {}
+
+
+def redacted(value: Any) -> str:
+    """The ``repr`` of a personal field: never its content, only its size.
+
+    >>> redacted("lives with an aunt"), redacted(""), redacted(("p-1", "p-2"))
+    ('<redacted>', "''", '<2 redacted>')
+    """
+    if isinstance(value, tuple):
+        return f"<{len(value)} redacted>"
+    return "''" if value == "" else "<redacted>"

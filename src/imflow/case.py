@@ -12,6 +12,7 @@ from datetime import date
 
 import attrs
 
+from imflow._bounds import redacted
 from imflow.enums import Channel, ClosureReason, ConsentStatus, GoalStatus, LifeArea
 from imflow.events import CaseOpened, Event
 
@@ -23,7 +24,7 @@ class Need:
     """A need recorded in a life area."""
 
     area: LifeArea
-    note: str
+    note: str = attrs.field(repr=redacted)  # personal fields never show in repr()
     on: date
 
 
@@ -33,7 +34,7 @@ class Goal:
 
     goal_id: str
     area: LifeArea
-    description: str
+    description: str = attrs.field(repr=redacted)
     target_date: date
     status: GoalStatus = GoalStatus.OPEN
     status_on: date | None = None
@@ -78,7 +79,7 @@ class Extension:
 
     on: date
     months: int
-    justification: str
+    justification: str = attrs.field(repr=redacted)
     period_end: date
 
 
@@ -88,7 +89,7 @@ class Closure:
 
     reason: ClosureReason
     on: date
-    note: str = ""
+    note: str = attrs.field(default="", repr=redacted)
 
 
 def _events_repr(events: tuple[Event, ...]) -> str:
