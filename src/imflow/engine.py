@@ -493,8 +493,13 @@ class Engine:
         """
         now = self.clock()
         self._today(now)
-        for event in events:
-            case = self._admit(case, event, now, policies=True, erasure=False)
+        try:
+            for event in events:
+                case = self._admit(case, event, now, policies=True, erasure=False)
+        except WorkflowMismatch:
+            raise InvalidHistory(
+                "event 1 (case_opened): recorded under another workflow than the store's engine"
+            ) from None
         if case is None:
             raise InvalidHistory("no events to append")
         return case
@@ -610,9 +615,10 @@ class Engine:
 
     def _check_workflow(self, event: CaseOpened) -> None:
         if event.workflow != self.workflow.id or event.workflow_hash not in self._hashes:
+            recorded = f"{event.workflow}@{event.workflow_hash}"
             raise WorkflowMismatch(
-                event.case_id,
-                recorded=f"{event.workflow}@{event.workflow_hash}",
+                event.case_id if not _bounds.id_problem(str(event.case_id)) else "<invalid>",
+                recorded=recorded if not _bounds.id_problem(recorded) else "<invalid>",
                 current=f"{self.workflow.id}@{self.workflow.hash}",
             )
 
