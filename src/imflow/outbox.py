@@ -53,9 +53,10 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import attrs
 import structlog
 
-from imflow.access import in_scope, may_read, read_case, read_history
+from imflow.access import may_read, read_case, read_history
 from imflow.clock import Clock, system_clock
 from imflow.commands import Command, OpenCase
+from imflow.enums import Role
 from imflow.errors import ConcurrencyConflict, Forbidden, IdempotencyKeyReused, Rejected
 from imflow.events import EVENT_TYPES, Event
 from imflow.hooks import HookFailure, Hooks, hook_name
@@ -444,7 +445,7 @@ class CaseService(Generic[S]):
         A repeated *idempotency_key* returns the current case without deciding again,
         if it is the same command on the same case by the same actor, and the actor may
         still issue it (anything else: :class:`~imflow.IdempotencyKeyReused`). Raises
-        :class:`~imflow.Forbidden` for a case outside the actor's scope (domain.md § 6;
+        :class:`~imflow.Forbidden` to an actor who may not read the case (domain.md § 6;
         a web host answers 404), :class:`~imflow.Rejected`,
         :class:`~imflow.CaseNotFound` or :class:`~imflow.ConcurrencyConflict` (after
         *retries*); nothing is written then.
@@ -500,7 +501,11 @@ class CaseService(Generic[S]):
 
     @staticmethod
     def _check_scope(case: Case, command: Command, by: Actor) -> None:
-        if not in_scope(by, district=case.district, provider=case.provider):
+        """Refuse an actor who may not even read the case (the system acts on every case
+        without reading it): it learns nothing, not even that the case exists."""
+        if by.role is Role.SYSTEM:
+            return
+        if not may_read(by, case):
             raise Forbidden(by.role.value, command.type)
 
     def _check_may(self, case: Case, command: Command, by: Actor) -> None:

@@ -49,6 +49,8 @@ from imflow.kennzahlen._catalogue import CATALOGUE, Figure, FigureKind, FigureVa
 from imflow.kennzahlen._findings import FINDINGS, Finding
 from imflow.kennzahlen._output import FORMAT, from_json, to_csv, to_json, to_text
 from imflow.kennzahlen._report import (
+    SMALL_CELL,
+    SUPPRESSED,
     EventSource,
     Report,
     Staffing,
@@ -61,6 +63,8 @@ __all__ = [
     "CATALOGUE",
     "FINDINGS",
     "FORMAT",
+    "SMALL_CELL",
+    "SUPPRESSED",
     "EventSource",
     "Figure",
     "FigureKind",
