@@ -20,7 +20,7 @@ from imflow import (
     Role,
 )
 from imflow import commands as c
-from imflow.store import MemoryStore
+from imflow.store import MemoryStore, Store
 from tests.stores import StoreMaker, open_case, pg_dsn, stores
 
 __all__ = ["pg_dsn", "stores"]
@@ -38,7 +38,7 @@ def opening(case_id: str, by: Actor, person: str = "p-secret-1") -> c.OpenCase:
     )
 
 
-def service_on(stores: StoreMaker) -> CaseService:  # type: ignore[type-arg]
+def service_on(stores: StoreMaker) -> CaseService[Store]:
     return CaseService(stores(engine=Engine(clock=FrozenClock.on(DAY))))
 
 
@@ -100,8 +100,9 @@ def test_tenants_never_see_block_or_collide_with_each_others_keys(stores: StoreM
     mine = service.open(opening("A-1", DRK), by=DRK, idempotency_key="shared")
     theirs = service.open(opening("B-8", AWO), by=AWO, idempotency_key="shared")
     assert (mine.case_id, theirs.case_id) == ("A-1", "B-8")
-    assert service.store.recall("shared", by=AWO).case_id == "B-8"  # type: ignore[union-attr]
-    assert service.store.recall("shared", by=DRK).case_id == "A-1"  # type: ignore[union-attr]
+    for actor, case_id in ((AWO, "B-8"), (DRK, "A-1")):
+        recalled = service.store.recall("shared", by=actor)
+        assert recalled is not None and recalled.case_id == case_id
     auditor = Actor("au-1", Role.AUDITOR, district="08337")
     assert service.store.recall("shared", by=auditor) is None
     # an auditor of A-1's district sending A-1's key gets no case, and changes nothing
