@@ -136,7 +136,7 @@ def test_repr_and_str_of_cases_events_and_commands_show_no_personal_field() -> N
 _CLASSES: list[type] = [*EVENT_TYPES.values()]
 
 
-@pytest.mark.parametrize("cls", sorted(_CLASSES, key=lambda k: k.__name__))
+@pytest.mark.parametrize("cls", sorted(_CLASSES, key=repr))
 def test_every_personal_field_of_every_class_redacts_its_repr(cls: type) -> None:
     """Also a command or event a later change adds: its personal fields must redact."""
     classes: tuple[type, ...] = (cls, *COMMAND_TYPES.values())
