@@ -412,3 +412,40 @@ def redacted(value: Any) -> str:
     if isinstance(value, tuple):
         return f"<{len(value)} redacted>"
     return "''" if value == "" else "<redacted>"
+
+
+def _type_term(v: str, hint: Any, namespace: dict[str, Any]) -> str:
+    if hint is datetime:
+        return f"(type({v}) is datetime and {v}.utcoffset() is not None)"
+    if isinstance(hint, type) and attrs.has(hint):
+        name = f"_t{len(namespace)}"
+        namespace[name] = hint
+        inner = [
+            _type_term(f"{v}.{f.name}", h, namespace)
+            for f, h in ((f, typing.get_type_hints(hint)[f.name]) for f in attrs.fields(hint))
+        ]
+        return f"(type({v}) is {name} and " + " and ".join(inner) + ")"
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        name = f"_t{len(namespace)}"
+        namespace[name] = args[0]
+        return f"(type({v}) is tuple and all(type(x) is {name} for x in {v}))"
+    if isinstance(hint, UnionType) and NoneType in args and len(args) == 2:
+        (inner,) = (a for a in args if a is not NoneType)
+        return f"({v} is None or {_type_term(v, inner, namespace)})"
+    name = f"_t{len(namespace)}"
+    namespace[name] = hint
+    return f"(type({v}) is {name})"
+
+
+@functools.cache
+def compile_types(cls: type) -> Callable[[Any], bool]:
+    """A fast predicate: true when every field of an instance of *cls* has exactly its
+    declared type (nested attrs values included); :func:`type_problem` says what is wrong."""
+    hints = typing.get_type_hints(cls)
+    namespace: dict[str, Any] = {"datetime": datetime}
+    terms = [_type_term(f"obj.{f.name}", hints[f.name], namespace) for f in attrs.fields(cls)]
+    source = "def exact(obj):\n    return " + (" and ".join(terms) or "True") + "\n"
+    exec(source, namespace)
+    check: Callable[[Any], bool] = namespace["exact"]
+    return check

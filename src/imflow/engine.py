@@ -544,8 +544,8 @@ class Engine:
         if cls not in _EVENT_CLASSES:
             raise InvalidHistory(f"event {seq}: {_bounds.kind_of(event)} is no imflow event")
         label = f"event {seq} ({event.type})"
-        found = _bounds.type_problem(event)
-        if found is not None:
+        if not _bounds.compile_types(cls)(event):
+            found = _bounds.type_problem(event) or ("?", "of another type")
             raise InvalidHistory(f"{label}: field {found[0]}: {found[1]}")
         if case is None:
             if not isinstance(event, CaseOpened):
