@@ -39,6 +39,7 @@ from imflow.events import (
     EVENT_TYPES,
     CaseClosed,
     CaseOpened,
+    CaseReopened,
     ContactRecorded,
     GoalAdded,
     GoalStatusSet,
@@ -170,6 +171,10 @@ def test_memory_sqlite_and_postgres_refuse_exactly_the_same_batches(
         loaded = [store.load(case_id) for store in three_stores]
         assert loaded[0] == loaded[1] == loaded[2]
         later_operations_succeed(ENGINE, loaded[1])
+        year = loaded[0].latest_on.year
+        # the key figures counted in SQL, on everything stored so far, agree too
+        memory, sqlite, postgres = (report(store, year=year) for store in three_stores)
+        assert memory == sqlite == postgres
 
 
 # -- every item of "what got through" in #11, by hand -------------------------------------
@@ -250,6 +255,9 @@ def test_a_closed_case_takes_no_forged_reopen_or_negative_extension(store: Store
         topics=(),
     )
     assert "case_closed" in str(refused(store, closed, contact))
+    auditor = Actor("au-1", Role.AUDITOR, provider="awo", district="08111")
+    reopen = CaseReopened(**next_stamp(closed, actor=auditor))  # type: ignore[arg-type]
+    assert "forbidden" in str(refused(store, closed, reopen))
 
 
 def test_an_opening_with_an_unknown_rule_set_district_empty_person_is_refused(

@@ -7,14 +7,14 @@ raise :class:`~imflow.Forbidden` outside the actor's scope. A store's ``load`` a
 ``events`` stay the trusted internal calls of the host's own code; a host serving users
 reads through the guarded calls.
 
-======================  ===========================================  =============================
-role                    case content                                 key figures
-======================  ===========================================  =============================
-``manager``             its own provider's cases in its own district its own provider
-``coordinator``         none (aggregates only)                       its district, each provider
-``auditor``             pseudonymised histories of its scope         its scope
-``system``              none                                         none
-======================  ===========================================  =============================
+===============  ==============================================  ===========================
+role             case content                                    key figures
+===============  ==============================================  ===========================
+``manager``      its own provider's cases in its own district    its own provider
+``coordinator``  none (aggregates only)                          its district, each provider
+``auditor``      pseudonymised histories of its scope            its scope
+``system``       none                                            none
+===============  ==============================================  ===========================
 
 An auditor's scope is its district, or the whole state when it has none. A
 pseudonymised event or case has every personal field (person and member references,
