@@ -19,7 +19,6 @@ Run it alone (``python benchmarks/bench_trust.py``) or through ``benchmarks/run.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import timeit
 from collections.abc import Callable
@@ -132,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -544,7 +544,8 @@ class Engine:
         if cls not in _EVENT_CLASSES:
             raise InvalidHistory(f"event {seq}: {_bounds.kind_of(event)} is no imflow event")
         label = f"event {seq} ({event.type})"
-        if not _bounds.compile_types(cls)(event):
+        exact_types: type = cls
+        if not _bounds.compile_types(exact_types)(event):
             found = _bounds.type_problem(event) or ("?", "of another type")
             raise InvalidHistory(f"{label}: field {found[0]}: {found[1]}")
         if case is None:
