@@ -158,7 +158,13 @@ def three_stores(tmp_path: Path, pg_dsn: str) -> Iterator[tuple[Store, Store, St
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 @given(attack=attacks(max_steps=10))
 def test_memory_sqlite_and_postgres_refuse_exactly_the_same_batches(
