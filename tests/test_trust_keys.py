@@ -10,12 +10,14 @@ from hypothesis import strategies as st
 
 from imflow import (
     Actor,
+    CaseNotFound,
     CaseService,
     Engine,
     Forbidden,
     FrozenClock,
     IdempotencyKeyReused,
     ImflowError,
+    OutOfBounds,
     Rejected,
     Role,
 )
@@ -153,3 +155,22 @@ def test_any_reuse_but_an_exact_retry_is_refused(
     else:
         reused(lambda: service.handle(second, command, by=actor, idempotency_key="k"))
     assert sum(case.version for case in service.store.iter_cases()) == 3
+
+
+def test_keys_and_ids_no_store_could_keep_are_refused_before_the_database(
+    stores: StoreMaker,
+) -> None:
+    service = service_on(stores)
+    case = service.open(opening("A-1", DRK), by=DRK)
+    consent = service.engine.handle(case, c.RecordConsent(on=DAY), by=DRK)
+    for key in ("", "k\x00", "k\ud800", "k" * 201):
+        with pytest.raises(OutOfBounds):
+            service.store.append("A-1", consent.events[1:], expected_version=1, idempotency_key=key)
+    for case_id in ("", "A\x00", "A\ud800", "A" * 65):
+        with pytest.raises(CaseNotFound) as exc:
+            service.store.load(case_id)
+        assert "\x00" not in str(exc.value) and "AAAA" not in str(exc.value)
+        with pytest.raises(CaseNotFound):
+            service.read(case_id, by=DRK)
+    assert list(service.store.iter_cases(district="\x00")) == []
+    assert service.store.load("A-1").version == 1

@@ -124,6 +124,10 @@ class CaseNotFound(ImflowError, KeyError):
         super().__init__(case_id)
 
     def __str__(self) -> str:
+        from imflow._bounds import id_problem
+
+        if type(self.case_id) is not str or id_problem(self.case_id):
+            return "no case with this id (it is no valid case id)"  # never quote it
         return f"no case {self.case_id!r}"
 
 

@@ -250,6 +250,11 @@ def check_batch(case_id: str, events: Sequence[Event], expected_version: int) ->
             )
 
 
+def valid_id(value: object) -> bool:
+    """Whether *value* could be an id a store holds (anything else is never looked up)."""
+    return type(value) is str and _bounds.id_problem(value) is None
+
+
 def check_key(key: str | None) -> None:
     """Refuse an idempotency key that no store could keep."""
     if key is None:

@@ -51,6 +51,7 @@ from imflow.store._base import (
     persons_of,
     replay_of,
     tenant,
+    valid_id,
 )
 
 __all__: list[str] = []
@@ -438,6 +439,8 @@ class SqlStore:
             return self._load(case_id)
 
     def _load(self, case_id: str) -> Case:
+        if not valid_id(case_id):  # no such case can exist: never ask the database
+            raise CaseNotFound(case_id)
         cached = self._cache.get(case_id)
         have = 0 if cached is None else cached.version
         rows = self._rows("load", {"case_id": case_id, "have": have})
@@ -471,6 +474,8 @@ class SqlStore:
 
     def events(self, case_id: str) -> tuple[Event, ...]:
         """The case's events in order; raises :class:`~imflow.CaseNotFound`."""
+        if not valid_id(case_id):
+            raise CaseNotFound(case_id)
         with self._lock:
             rows = self._rows("events", {"case_id": case_id})
         if not rows:
@@ -487,6 +492,8 @@ class SqlStore:
         open_only: bool = False,
     ) -> Iterator[Case]:
         """The cases that match every given filter, by case id; each loaded when reached."""
+        if not all(v is None or valid_id(str(v)) for v in (district, provider, phase)):
+            return iter(())  # no case has such a value
         where: list[str] = []
         params: dict[str, Any] = {}
         for name, value in (("district", district), ("provider", provider), ("phase", phase)):
