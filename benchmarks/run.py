@@ -8,8 +8,9 @@
   transitions with one shared machine and ``add_model``, and for python-statemachine
   (one machine instance per case, its only way);
 - a simulated cohort: complete four-year trajectories per second, in memory;
-- the store, key-figure report and sweep figures of ``bench_store.py``,
-  ``bench_report.py`` and ``bench_sweep.py`` (through their ``run(reporter)``).
+- the store, key-figure report, sweep and trust-boundary figures of ``bench_store.py``,
+  ``bench_report.py``, ``bench_sweep.py`` and ``bench_trust.py`` (through their
+  ``run(reporter)``).
 
 The peers are built the way a competent user of each library would build them from
 the same definition: the phases and transitions of ``bw_integrationsmanagement()``, its
@@ -701,11 +702,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["peers", "simulation", "store", "report", "sweep"],
+        choices=["peers", "simulation", "store", "report", "sweep", "trust"],
         help="run only these parts (repeatable)",
     )
     args = parser.parse_args(argv)
-    parts = set(args.only or ["peers", "simulation", "store", "report", "sweep"])
+    parts = set(args.only or ["peers", "simulation", "store", "report", "sweep", "trust"])
     configure_logging()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     bench = Bench(args.quick)
@@ -735,6 +736,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("store", "bench_store"),
         ("report", "bench_report"),
         ("sweep", "bench_sweep"),
+        ("trust", "bench_trust"),
     ):
         if part in parts:
             print(f"== {module}.py")

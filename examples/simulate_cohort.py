@@ -20,6 +20,7 @@ from pathlib import Path
 
 import structlog
 
+from imflow import Engine, FrozenClock
 from imflow.serialization import dumps
 from imflow.simulation import Cohort, SimulationParams, simulate
 from imflow.store import SQLiteStore
@@ -59,7 +60,9 @@ def main() -> None:
     path = fresh_database(example_dir() / "cohort.db")
 
     marks: list[int] = []
-    with SQLiteStore(path) as store:
+    # the store re-decides every event with its engine: one on the simulation's clock
+    simulated = Engine(clock=FrozenClock.on(START))
+    with SQLiteStore(path, engine=simulated) as store:
         cohort = simulate(
             1000,
             seed=2025,

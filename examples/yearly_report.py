@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from imflow import Engine, FrozenClock
 from imflow.actors import Actor
 from imflow.enums import Channel, ClosureReason, Role
 from imflow.events import CaseClosed, CaseOpened, ContactRecorded, Event
@@ -94,7 +95,9 @@ def main() -> None:
     params = SimulationParams()
     staffing = params.staffing()  # the simulated providers' FTE by (district, provider)
 
-    with SQLiteStore(fresh_database(folder / "cases.db")) as store:
+    # the store re-decides every event with its engine: one on the simulation's clock
+    simulated = Engine(clock=FrozenClock.on(date(2025, 1, 1)))
+    with SQLiteStore(fresh_database(folder / "cases.db"), engine=simulated) as store:
         simulate(1500, seed=26, start=date(2025, 1, 1), until=date(2026, 12, 31), store=store)
         state = report(store, year=YEAR, staffing=staffing)
         district = report(store, year=YEAR, district=WALDSHUT, staffing=staffing)

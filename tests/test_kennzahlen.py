@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imflow import Engine, FrozenClock
 from imflow.enums import Channel
 from imflow.events import (
     CaseClosed,
@@ -44,7 +45,7 @@ from imflow.kennzahlen import (
 from imflow.serialization import dumps
 from imflow.store import SQLiteStore
 from imflow.testing import cases
-from tests.kennzahlen_history import STAFFING, YEAR, hand_history, story
+from tests.kennzahlen_history import CLOCK_DAY, STAFFING, YEAR, hand_history, story
 from tests.stores import StoreMaker, pg_dsn, sql_stores, stores
 
 __all__ = ["pg_dsn", "sql_stores", "stores"]  # fixtures used here
@@ -354,8 +355,10 @@ def test_every_store_reports_like_the_events(stores: StoreMaker) -> None:
 
 def test_sql_stores_report_through_their_raw_connection(sql_stores: StoreMaker) -> None:
     store = sql_stores()
-    for case_id, events in hand_history().items():
+    for case_id, events in hand_history(erase=False).items():
         store.append(case_id, events, expected_version=0)
+    # a person_erased event is recorded only by the store's erasure, never appended
+    assert store.erase_person("p-wt-06", on=date(2026, 12, 1)) == ("wt-06",)
     raw = sql_stores.raw()
     try:
         assert report(raw, year=YEAR) == report(flat(hand_history()), year=YEAR)
@@ -412,10 +415,11 @@ def test_postgres_on_the_agreed_schema_equals_python_corrupt_rows_included(pg_ds
 
 def test_a_report_reads_a_consistent_snapshot_of_a_store_in_use(tmp_path: Path) -> None:
     """The report reads through its own read-only connection: the store keeps working."""
-    history = hand_history()
+    history = hand_history(erase=False)  # a store records an erasure only by erase_person
     folder = tmp_path / "a folder with spaces, #hash and ?question"
     folder.mkdir()
-    with SQLiteStore(folder / "busy.db") as s:
+    engine = Engine(clock=FrozenClock.on(CLOCK_DAY))  # the history's clock: it admits them
+    with SQLiteStore(folder / "busy.db", engine=engine) as s:
         for case_id, events in history.items():
             s.append(case_id, events, expected_version=0)
         assert not s.connection.in_transaction

@@ -23,7 +23,7 @@ from imflow import Actor, Case, Engine, FrozenClock, Role
 from imflow import commands as c
 from imflow.events import CaseOpened, CaseTransferred, Event
 from imflow.kennzahlen import FigureValue, Report, report
-from imflow.testing import cases
+from imflow.testing import FAR_FUTURE, cases
 from tests.stores import StoreMaker, pg_dsn, sql_stores
 
 __all__ = ["pg_dsn", "sql_stores"]  # fixtures used here
@@ -283,6 +283,11 @@ def by_case(events: Sequence[Event]) -> dict[str, list[Event]]:
     return found
 
 
+def moved(actor: Actor, district: str) -> Actor:
+    """*actor* working in *district* (managers act only in their own district)."""
+    return attrs.evolve(actor, district=district) if actor.role is Role.MANAGER else actor
+
+
 @st.composite
 def moved_histories(draw: st.DrawFn, max_cases: int = 4) -> tuple[Event, ...]:
     """Valid cases in one of two districts, most of them handed over at least once."""
@@ -290,12 +295,14 @@ def moved_histories(draw: st.DrawFn, max_cases: int = 4) -> tuple[Event, ...]:
     prefix = uuid.uuid4().hex[:8]
     for i in range(draw(st.integers(1, max_cases))):
         case = draw(cases(max_steps=15))
-        engine = Engine(clock=FrozenClock(datetime(2040, 1, 1, tzinfo=UTC)))
+        engine = Engine(clock=FrozenClock(FAR_FUTURE))
         district = draw(st.sampled_from([WT, S]))
         case = engine.replay(
-            attrs.evolve(e, case_id=f"{prefix}-{i}", district=district)
+            attrs.evolve(
+                e, case_id=f"{prefix}-{i}", district=district, actor=moved(e.actor, district)
+            )
             if isinstance(e, CaseOpened)
-            else attrs.evolve(e, case_id=f"{prefix}-{i}")
+            else attrs.evolve(e, case_id=f"{prefix}-{i}", actor=moved(e.actor, district))
             for e in case.events
         )
         for _ in range(draw(st.integers(0, 2))):

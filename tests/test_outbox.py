@@ -417,7 +417,8 @@ def test_the_service_decides_again_after_a_conflict_when_asked_to(
 
     engine = Engine(clock=FrozenClock.on(date(2025, 6, 1)), policies=[another_server_acts_first])
     service = CaseService(stores(engine=engine), retries=retries)
-    other.append(stores())  # another server: the memory store has only one view
+    # another server, whose clock agrees (the memory store has only one view)
+    other.append(stores(engine=Engine(clock=FrozenClock.on(date(2025, 6, 1)))))
     im = manager()
     service.open(
         c.OpenCase(case_id="s", person="p", district="08337", provider="drk", on=date(2025, 3, 3)),

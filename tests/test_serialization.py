@@ -29,6 +29,7 @@ from imflow import (
     loads,
 )
 from imflow import commands as c
+from imflow._bounds import bound_problems
 from imflow.commands import COMMAND_TYPES, Command
 from imflow.events import EVENT_TYPES, Event, NeedRecorded
 from imflow.serialization import (
@@ -72,9 +73,15 @@ def test_cases_events_and_commands_round_trip_exactly(case: Case, data: st.DataO
         assert json.loads(text)["schema_version"] == SCHEMA_VERSION
         assert schema_accepts(json.loads(text), Event)
     command = data.draw(commands(case))
+    if bound_problems(command):  # e.g. a date before 2018: refused, naming the field
+        with pytest.raises(InvalidDocument) as exc:
+            loads(dumps(command), Command)
+        assert exc.value.path == f"$.{bound_problems(command)[0][0]}"
+        assert not schema_accepts(json.loads(dumps(command)), Command)
+        return
+    assert schema_accepts(json.loads(dumps(command)), Command)
     assert loads(dumps(command), Command) == command
     assert loads(dumps(command), type(command)) == command
-    assert schema_accepts(json.loads(dumps(command)), Command)
 
 
 def test_documents_are_plain_json_with_iso_dates_enum_values_and_arrays() -> None:
@@ -128,7 +135,7 @@ BAD_COMMANDS = [
     ("[1, 2]", "$", "expected command object"),
     ("", "$", "malformed JSON"),
     ("[" * 100_000, "$", "malformed JSON"),
-    (with_(OPEN, type="open_sesame"), "$.type", "unknown command type 'open_sesame'"),
+    (with_(OPEN, type="open_sesame"), "$.type", "expected a known command type"),
     (json.dumps({k: v for k, v in OPEN.items() if k != "type"}), "$.type", "missing"),
     (json.dumps({k: v for k, v in OPEN.items() if k != "provider"}), "$.provider", "missing"),
     (with_(OPEN, household=True), "$.household", "expected an integer, got a boolean"),
@@ -137,15 +144,15 @@ BAD_COMMANDS = [
     (with_(OPEN, person=17), "$.person", "expected a string, got an integer"),
     (with_(OPEN, members="m-1"), "$.members", "expected an array"),
     (with_(OPEN, members=["m-1", None]), "$.members[1]", "expected a string, got null"),
-    (with_(OPEN, on="2025-02-30"), "$.on", "impossible date '2025-02-30'"),
+    (with_(OPEN, on="2025-02-30"), "$.on", "impossible date"),
     (with_(OPEN, on="2025-13-01"), "$.on", "impossible date"),
     (with_(OPEN, on="2025-03-03T10:00:00+01:00"), "$.on", "expected a date 'YYYY-MM-DD'"),
     (with_(OPEN, on="03.03.2025"), "$.on", "expected a date"),
     (with_(OPEN, on=20250303), "$.on", "expected a date 'YYYY-MM-DD', got an integer"),
     (with_(OPEN, nickname="Fatima"), "$.nickname", "unknown field"),
     (with_(OPEN, schema_version=SCHEMA_VERSION + 1), "$.schema_version", "unsupported"),
-    (with_(CONTACT, topics=["work", "knitting"]), "$.topics[1]", "unknown LifeArea 'knitting'"),
-    (with_(CONTACT, channel="carrier pigeon"), "$.channel", "unknown Channel"),
+    (with_(CONTACT, topics=["work", "knitting"]), "$.topics[1]", "expected a LifeArea"),
+    (with_(CONTACT, channel="carrier pigeon"), "$.channel", "expected a Channel"),
     (with_(CONTACT, minutes=None), "$.minutes", "expected an integer, got null"),
 ]
 
@@ -192,7 +199,7 @@ def test_a_document_of_another_type_than_asked_for_is_refused() -> None:
     with pytest.raises(InvalidDocument, match="expected type 'case_opened'") as err:
         loads(dumps(CASE.events[1]), type(CASE.events[0]))
     assert err.value.path == "$.type"
-    with pytest.raises(InvalidDocument, match="unknown event type 'record_consent'"):
+    with pytest.raises(InvalidDocument, match="expected a known event type"):
         loads(dumps(c.RecordConsent(on=date(2025, 3, 3))), Event)
 
 

@@ -225,7 +225,9 @@ def test_transfers_draw_on_their_own_stream(cohort: Cohort) -> None:
 
 
 def test_a_sqlite_store_holds_the_same_histories_as_memory(tmp_path: Path, cohort: Cohort) -> None:
-    with SQLiteStore(tmp_path / "cohort.db", synchronous="NORMAL") as store:
+    # the store re-decides every event: it gets a simulated clock the simulation moves
+    engine = Engine(clock=FrozenClock.on(START))
+    with SQLiteStore(tmp_path / "cohort.db", synchronous="NORMAL", engine=engine) as store:
         stored = simulate(1500, seed=11, start=START, until=UNTIL, store=store, batch_size=128)
         assert stored.cases == cohort.cases
         for case in cohort.cases:
@@ -234,7 +236,7 @@ def test_a_sqlite_store_holds_the_same_histories_as_memory(tmp_path: Path, cohor
 
 
 def test_a_memory_store_and_keep_cases_false(cohort: Cohort) -> None:
-    store = MemoryStore()
+    store = MemoryStore(engine=Engine(clock=FrozenClock.on(START)))
     lean = simulate(1500, seed=11, start=START, until=UNTIL, store=store, keep_cases=False)
     assert lean.cases == ()
     assert lean.event_counts == cohort.event_counts and lean.closures == cohort.closures

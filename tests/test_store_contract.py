@@ -28,6 +28,7 @@ from tests.stores import (
     StoreMaker,
     advance,
     far_future_engine,
+    manager,
     open_case,
     store_new,
     working_case,
@@ -168,9 +169,9 @@ def test_a_repeated_idempotency_key_returns_the_stored_result_without_writing(
     assert again.replayed and not first.replayed
     assert (again.case_id, again.version, again.events) == (first.case_id, 2, first.events)
     assert snapshot_of(store) == before
-    recalled = store.recall("req-1")
+    recalled = store.recall("req-1", by=manager())
     assert recalled is not None and recalled.events == first.events
-    assert store.recall("req-unknown") is None
+    assert store.recall("req-unknown", by=manager()) is None
 
 
 def test_an_idempotency_key_of_another_case_is_refused(stores: StoreMaker) -> None:

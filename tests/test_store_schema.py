@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
-from imflow import Case, InvalidDocument, dumps
+from imflow import Case, IdempotencyKeyReused, InvalidDocument, dumps
 from imflow import commands as c
 from imflow.events import NeedRecorded
 from imflow.serialization import make_converter
@@ -20,7 +20,8 @@ from tests.crashes import more
 from tests.stores import StoreMaker, advance, open_case, store_new, working_case
 from tests.threads import at_once, errors_of
 
-TABLES = {"events", "cases", "case_persons", "idempotency", "outbox", "outbox_deliveries"}
+TABLES = {"events", "cases", "case_persons", "idempotency_keys", "outbox", "outbox_deliveries"}
+LATEST = 3
 
 
 def tables(stores: StoreMaker) -> set[str]:
@@ -45,10 +46,11 @@ def migrations(stores: StoreMaker) -> list[tuple[int, str]]:
 
 def test_a_new_database_gets_every_migration_once(sql_stores: StoreMaker) -> None:
     store = sql_stores()
-    assert store.schema_version == 2  # type: ignore[attr-defined]
+    assert store.schema_version == LATEST  # type: ignore[attr-defined]
     assert tables(sql_stores) >= TABLES
+    assert "idempotency" not in tables(sql_stores)  # replaced by idempotency_keys
     applied = migrations(sql_stores)
-    assert [v for v, _ in applied] == [1, 2]
+    assert [v for v, _ in applied] == [1, 2, 3]
     sql_stores().close()
     assert migrations(sql_stores) == applied
 
@@ -56,7 +58,7 @@ def test_a_new_database_gets_every_migration_once(sql_stores: StoreMaker) -> Non
 def test_openers_racing_on_a_new_database_migrate_it_once(sql_stores: StoreMaker) -> None:
     errors = errors_of(at_once(sql_stores, sql_stores, sql_stores))
     assert not errors, errors
-    assert [v for v, _ in migrations(sql_stores)] == [1, 2]
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3]
 
 
 def test_a_database_of_schema_version_1_is_migrated_forward_with_its_data(
@@ -64,21 +66,41 @@ def test_a_database_of_schema_version_1_is_migrated_forward_with_its_data(
 ) -> None:
     store = sql_stores()
     case = working_case(store.engine, "old")
-    store_new(store, case)
+    store_new(store, case, key="old-form-1")
     store.close()
     raw = sql_stores.raw()
-    for statement in (
+    moment = "TEXT" if sql_stores.kind == "sqlite" else "TIMESTAMPTZ"
+    for statement in (  # back to the layout of schema version 1, its key kept
         "DROP TABLE outbox_deliveries",
         "DROP TABLE outbox",
-        "DELETE FROM imflow_migrations WHERE version = 2",
+        f"""CREATE TABLE idempotency (key TEXT PRIMARY KEY, case_id TEXT NOT NULL,
+            first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, created_at {moment} NOT NULL)""",
+        "INSERT INTO idempotency SELECT key, case_id, first_seq, last_seq, created_at"
+        " FROM idempotency_keys",
+        "DROP TABLE idempotency_keys",
+        "DELETE FROM imflow_migrations WHERE version >= 2",
     ):
         raw.execute(statement)
     raw.close()
     assert "outbox" not in tables(sql_stores)
 
     upgraded = sql_stores(cache_size=0)
-    assert [v for v, _ in migrations(sql_stores)] == [1, 2]
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3]
     assert upgraded.load("old") == case
+    # the old key moved into its actor's tenant: a retry is still answered from it ...
+    again = upgraded.append("old", case.events, expected_version=0, idempotency_key="old-form-1")
+    assert again.replayed and again.events == case.events
+    by = case.events[0].actor
+    recalled = upgraded.recall("old-form-1", by=by)
+    assert recalled is not None and recalled.case_id == "old"
+    # ... and anything else sent with it is refused
+    with pytest.raises(IdempotencyKeyReused):
+        upgraded.append(
+            "old",
+            more(upgraded.engine, case, 1).events[case.version :],
+            expected_version=case.version,
+            idempotency_key="old-form-1",
+        )
     newer = more(upgraded.engine, case, 2)
     store_new(upgraded, newer, since=case.version)
     assert [(p.case_id, p.seq) for p in upgraded.outbox.pending(after=0, limit=10)] == [
@@ -100,7 +122,7 @@ def test_a_database_from_a_newer_imflow_is_refused_untouched(sql_stores: StoreMa
     raw.close()
     with pytest.raises(SchemaTooNew, match="99"):
         sql_stores()
-    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 99]
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 99]
 
 
 def test_the_events_table_holds_the_agreed_columns(sql_stores: StoreMaker) -> None:
@@ -260,4 +282,4 @@ def test_servers_starting_together_on_a_new_sqlite_file_all_open_it(tmp_path: Pa
         errors = errors_of(at_once(*[functools.partial(open_and_close, path)] * 3))
         assert not errors, (round_, errors)
         with SQLiteStore(path) as store:
-            assert store.schema_version == 2
+            assert store.schema_version == LATEST

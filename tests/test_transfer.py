@@ -88,12 +88,19 @@ def test_only_a_manager_of_the_current_provider_hands_over() -> None:
     assert ENGINE.check(case, pull, by=DRK) == ()
 
 
-@pytest.mark.parametrize("target", ["", "   ", "drk-wt"])
-def test_unknown_provider_empty_or_the_current_one(target: str) -> None:
+def test_unknown_provider_the_current_one() -> None:
     with pytest.raises(Rejected) as exc:
-        ENGINE.handle(opened(), c.TransferCase(to_provider=target, on=D0), by=DRK)
+        ENGINE.handle(opened(), c.TransferCase(to_provider="drk-wt", on=D0), by=DRK)
     assert codes(exc) == ["unknown_provider"]
     assert "08337" in exc.value.reasons[0].message("de")
+
+
+@pytest.mark.parametrize("target", ["", "   "])
+def test_an_empty_provider_is_an_invalid_value(target: str) -> None:
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(opened(), c.TransferCase(to_provider=target, on=D0), by=DRK)
+    assert codes(exc) == ["invalid_value"]
+    assert exc.value.reasons[0].params["field"] == "to_provider"
 
 
 def test_with_a_registry_only_providers_of_the_district_are_known() -> None:

@@ -284,7 +284,7 @@ def create_app(
     ) -> JSONResponse:
         if idempotency_key is not None:
             try:
-                earlier = store.recall(idempotency_key)
+                earlier = store.recall(idempotency_key, by=by)
             except IdempotencyKeyReused as exc:
                 return problem(422, "idempotency_key_reused", str(exc))
             if earlier is not None:

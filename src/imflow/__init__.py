@@ -10,12 +10,12 @@ with guards that enforce the programme's rules and explain every refusal.
 
 from __future__ import annotations
 
-from imflow import commands, events
+from imflow import access, commands, events
 from imflow.actors import Actor
 from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan, Transfer
 from imflow.clock import FrozenClock, SteppingClock
 from imflow.deadlines import Deadline, sweep
-from imflow.engine import Engine, InvalidHistory, Policy
+from imflow.engine import Engine, Policy
 from imflow.enums import (
     Channel,
     ClosureReason,
@@ -28,10 +28,16 @@ from imflow.enums import (
 from imflow.errors import (
     CaseNotFound,
     ConcurrencyConflict,
+    Forbidden,
+    IdempotencyKeyReused,
     ImflowError,
+    InvalidClock,
     InvalidDocument,
+    InvalidHistory,
     InvalidWorkflow,
+    OutOfBounds,
     Rejected,
+    StoreError,
     WorkflowMismatch,
 )
 from imflow.guards import GuardContext
@@ -60,18 +66,22 @@ __all__ = [
     "Deadline",
     "Engine",
     "Extension",
+    "Forbidden",
     "FrozenClock",
     "Goal",
     "GoalStatus",
     "GuardContext",
     "Hooks",
+    "IdempotencyKeyReused",
     "ImflowError",
+    "InvalidClock",
     "InvalidDocument",
     "InvalidHistory",
     "InvalidWorkflow",
     "LifeArea",
     "MemoryStore",
     "Need",
+    "OutOfBounds",
     "Phase",
     "PhaseDef",
     "Plan",
@@ -85,9 +95,11 @@ __all__ = [
     "SQLiteStore",
     "SteppingClock",
     "Store",
+    "StoreError",
     "Transfer",
     "Workflow",
     "WorkflowMismatch",
+    "access",
     "bw_integrationsmanagement",
     "commands",
     "dumps",

@@ -9,11 +9,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from imflow.enums import Role
 
 __all__ = ["SYSTEM", "Actor"]
+
+
+def _role(value: Any) -> Role:
+    if type(value) is Role:
+        return value
+    try:
+        return Role(value)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise ValueError(f"'role' must be a Role (one of {choices})") from None
 
 
 @attrs.frozen
@@ -25,7 +37,7 @@ class Actor:
     """
 
     id: str
-    role: Role = attrs.field(converter=Role)
+    role: Role = attrs.field(converter=_role)
     provider: str | None = None
     district: str | None = None
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from imflow._bounds import redacted
 from imflow.enums import (
     Channel,
     ClosureReason,
@@ -35,7 +36,7 @@ class Need:
     """A need recorded in a life area."""
 
     area: LifeArea
-    note: str
+    note: str = attrs.field(repr=redacted)  # personal fields never show in repr()
     on: date
 
 
@@ -45,7 +46,7 @@ class Goal:
 
     goal_id: str
     area: LifeArea
-    description: str
+    description: str = attrs.field(repr=redacted)
     target_date: date
     status: GoalStatus = GoalStatus.OPEN
     status_on: date | None = None
@@ -90,7 +91,7 @@ class Extension:
 
     on: date
     months: int
-    justification: str
+    justification: str = attrs.field(repr=redacted)
     period_end: date
 
 
@@ -104,7 +105,7 @@ class Transfer:
     on: date
     from_provider: str
     to_provider: str
-    note: str = attrs.field(default="", repr=False)
+    note: str = attrs.field(default="", repr=redacted)
 
 
 @attrs.frozen
@@ -113,7 +114,7 @@ class Closure:
 
     reason: ClosureReason
     on: date
-    note: str = ""
+    note: str = attrs.field(default="", repr=redacted)
 
 
 def _events_repr(events: tuple[Event, ...]) -> str:

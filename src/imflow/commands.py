@@ -17,13 +17,15 @@ failing guard.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
+from imflow._bounds import redacted
 from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ __all__ = [
 
 
 _KIND = "imflow.kind"
+E = TypeVar("E", bound=enum.Enum)
 
 
 # Field metadata: the field's type is checked when the command is built. The checks of a
@@ -69,49 +72,62 @@ _INT: Mapping[str, type] = MappingProxyType({_KIND: int})
 
 
 def _check_field(name: str, kind: type, value: Any) -> None:
+    # the messages name the field and the types, never the value (it may be personal)
     if kind is date:
         if type(value) is not date:
             got = "a datetime" if isinstance(value, datetime) else type(value).__name__
-            raise TypeError(f"{name!r} must be a datetime.date, got {got}: {value!r}")
+            raise TypeError(f"{name!r} must be a datetime.date, got {got}")
     elif not isinstance(value, kind):
-        raise TypeError(f"{name!r} must be {kind.__name__}, got {type(value).__name__}: {value!r}")
+        raise TypeError(f"{name!r} must be {kind.__name__}, got {type(value).__name__}")
+
+
+def _member(cls: type[E], field: str, value: Any) -> E:
+    """*value* as a member of *cls*; the error names the field and the choices, not the value."""
+    try:
+        return cls(value)
+    except ValueError:
+        choices = ", ".join(str(m.value) for m in cls)
+        got = type(value).__name__
+        raise ValueError(
+            f"{field!r} must be a {cls.__name__} (one of {choices}), got another {got}"
+        ) from None
 
 
 # Enum converters that return members as they are (an enum call costs about 0.4 µs).
 def _channel(value: Any) -> Channel:
-    return value if type(value) is Channel else Channel(value)
+    return value if type(value) is Channel else _member(Channel, "channel", value)
 
 
 def _life_area(value: Any) -> LifeArea:
-    return value if type(value) is LifeArea else LifeArea(value)
+    return value if type(value) is LifeArea else _member(LifeArea, "area", value)
 
 
 def _goal_status(value: Any) -> GoalStatus:
-    return value if type(value) is GoalStatus else GoalStatus(value)
+    return value if type(value) is GoalStatus else _member(GoalStatus, "status", value)
 
 
 def _closure_reason(value: Any) -> ClosureReason:
-    return value if type(value) is ClosureReason else ClosureReason(value)
+    return value if type(value) is ClosureReason else _member(ClosureReason, "reason", value)
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
     if type(value) is tuple:
         return value
     if isinstance(value, str):
-        raise TypeError(f"expected a sequence of strings, got the string {value!r}")
+        raise TypeError("'members' must be a sequence of strings, got a single str")
     return tuple(value)
 
 
 def _areas(value: Iterable[LifeArea | str]) -> tuple[LifeArea, ...]:
     if isinstance(value, str):
-        raise TypeError(f"expected a sequence of life areas, got the string {value!r}")
+        raise TypeError("'topics' must be a sequence of life areas, got a single str")
     if type(value) is tuple:
         for v in value:
             if type(v) is not LifeArea:
                 break
         else:
             return value  # already a tuple of members: nothing to convert
-    return tuple(_life_area(v) for v in value)
+    return tuple(v if type(v) is LifeArea else _member(LifeArea, "topics", v) for v in value)
 
 
 @attrs.frozen(kw_only=True)
@@ -187,11 +203,11 @@ class OpenCase(CommandBase):
 
     type: ClassVar[str] = "open_case"
     case_id: str = attrs.field(metadata=_STR)
-    person: str = attrs.field(metadata=_STR)
+    person: str = attrs.field(metadata=_STR, repr=redacted)
     district: str = attrs.field(metadata=_STR)
     provider: str = attrs.field(metadata=_STR)
     household: int = attrs.field(default=1, metadata=_INT)
-    members: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    members: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, repr=redacted)
     continues: Continuation | None = attrs.field(default=None, converter=_continuation)
 
 
@@ -232,7 +248,7 @@ class RecordNeed(CommandBase):
 
     type: ClassVar[str] = "record_need"
     area: LifeArea = attrs.field(converter=_life_area)
-    note: str = attrs.field(default="", metadata=_STR)
+    note: str = attrs.field(default="", metadata=_STR, repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -249,7 +265,7 @@ class AddGoal(CommandBase):
     type: ClassVar[str] = "add_goal"
     goal_id: str = attrs.field(metadata=_STR)
     area: LifeArea = attrs.field(converter=_life_area)
-    description: str = attrs.field(metadata=_STR)
+    description: str = attrs.field(metadata=_STR, repr=redacted)
     target_date: date = attrs.field(metadata=_DATE)
 
 
@@ -274,7 +290,7 @@ class ReviewPlan(CommandBase):
     """Record a periodic review of the agreed plan."""
 
     type: ClassVar[str] = "review_plan"
-    note: str = attrs.field(default="", metadata=_STR)
+    note: str = attrs.field(default="", metadata=_STR, repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -290,7 +306,7 @@ class ExtendPeriod(CommandBase):
 
     type: ClassVar[str] = "extend_period"
     months: int = attrs.field(metadata=_INT)
-    justification: str = attrs.field(metadata=_STR)
+    justification: str = attrs.field(metadata=_STR, repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -299,7 +315,7 @@ class CloseCase(CommandBase):
 
     type: ClassVar[str] = "close_case"
     reason: ClosureReason = attrs.field(converter=_closure_reason)
-    note: str = attrs.field(default="", metadata=_STR)
+    note: str = attrs.field(default="", metadata=_STR, repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -315,7 +331,7 @@ class TransferCase(CommandBase):
 
     type: ClassVar[str] = "transfer_case"
     to_provider: str = attrs.field(metadata=_STR)
-    note: str = attrs.field(default="", metadata=_STR)
+    note: str = attrs.field(default="", metadata=_STR, repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -339,7 +355,7 @@ class CustomAction(CommandBase):
 
     type: ClassVar[str] = "custom_action"
     name: str = attrs.field(metadata=_STR)
-    note: str = attrs.field(default="", metadata=_STR)
+    note: str = attrs.field(default="", metadata=_STR, repr=redacted)
 
 
 Command = (

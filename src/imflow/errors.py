@@ -19,10 +19,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CaseNotFound",
     "ConcurrencyConflict",
+    "Forbidden",
+    "IdempotencyKeyReused",
     "ImflowError",
+    "InvalidClock",
     "InvalidDocument",
+    "InvalidHistory",
     "InvalidWorkflow",
+    "OutOfBounds",
     "Rejected",
+    "StoreError",
     "WorkflowMismatch",
 ]
 
@@ -118,6 +124,10 @@ class CaseNotFound(ImflowError, KeyError):
         super().__init__(case_id)
 
     def __str__(self) -> str:
+        from imflow._bounds import id_problem
+
+        if type(self.case_id) is not str or id_problem(self.case_id):
+            return "no case with this id (it is no valid case id)"  # never quote it
         return f"no case {self.case_id!r}"
 
 
@@ -135,3 +145,99 @@ class WorkflowMismatch(ImflowError):
         super().__init__(
             f"case {case_id!r} was recorded under workflow {recorded}, the engine runs {current}"
         )
+
+
+class InvalidHistory(ImflowError, ValueError):
+    """A sequence of events does not form one case's history the engine could have recorded.
+
+    Raised by :meth:`imflow.store.Store.append` (nothing is written then),
+    :meth:`imflow.Engine.replay` and :meth:`imflow.Engine.evolve`. The message names the
+    event by type and position and the rule it breaks, never a personal value.
+
+    .. versionchanged:: 0.2.0 moved here from :mod:`imflow.engine` (still importable there).
+    """
+
+
+class IdempotencyKeyReused(ImflowError, ValueError):
+    """An idempotency key was sent again for a different request.
+
+    A key is bound to the case, the actor and the content of its first use; the message
+    says nothing about that first use.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this idempotency key was already used for a different request; "
+            "use a new key for a new request"
+        )
+
+
+class Forbidden(ImflowError, PermissionError):
+    """The actor may not read or change this case or report (domain.md § 6).
+
+    ``reasons`` holds the ``forbidden`` reason; a web host answers 404 for a case outside
+    the actor's scope, so that it does not even learn that the case exists.
+
+    >>> str(Forbidden("coordinator", "read"))
+    'forbidden: the role coordinator may not read this'
+
+    .. versionadded:: 0.2.0
+    """
+
+    reasons: tuple[Reason, ...]
+    role: str
+    action: str
+
+    def __init__(self, role: str, action: str) -> None:
+        from imflow.reasons import Reason
+
+        self.role = role
+        self.action = action
+        self.reasons = (Reason.of("forbidden", role=role, command=action),)
+        super().__init__(f"forbidden: the role {role} may not {action} this")
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """``("forbidden",)``, like :attr:`Rejected.codes`."""
+        return tuple(r.code for r in self.reasons)
+
+
+class InvalidClock(ImflowError, ValueError):
+    """The engine's clock returned something imflow cannot work with.
+
+    Clocks must return timezone-aware datetimes whose date lies within the bounds of
+    domain.md § 8 (2018-01-01 to 2099-12-31).
+
+    .. versionadded:: 0.2.0
+    """
+
+
+class OutOfBounds(ImflowError, ValueError):
+    """An argument of a library call lies outside the bounds of domain.md § 8.
+
+    ``field`` names the argument; the message says what is allowed, never the value.
+
+    >>> str(OutOfBounds("on", "must be a date from 2018-01-01 to 2099-12-31"))
+    'on: must be a date from 2018-01-01 to 2099-12-31'
+
+    .. versionadded:: 0.2.0
+    """
+
+    field: str
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}")
+
+
+class StoreError(ImflowError, RuntimeError):
+    """The database refused a statement that imflow did not expect it to refuse.
+
+    The message names the driver's error class and code only: the statement's
+    parameters and the server's detail text (which may quote personal content) are
+    never part of it, and the driver's exception is not chained.
+
+    .. versionadded:: 0.2.0
+    """

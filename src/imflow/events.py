@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import attrs
 
+from imflow._bounds import redacted
 from imflow.actors import Actor
 from imflow.commands import Continuation
 from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea
@@ -71,9 +72,9 @@ class CaseOpened(EventBase):
     """
 
     type: ClassVar[str] = "case_opened"
-    person: str
+    person: str = attrs.field(repr=redacted)  # personal fields never show in repr()
     household: int
-    members: tuple[str, ...]
+    members: tuple[str, ...] = attrs.field(repr=redacted)
     district: str
     provider: str
     rule_set: str
@@ -121,7 +122,7 @@ class NeedRecorded(EventBase):
 
     type: ClassVar[str] = "need_recorded"
     area: LifeArea
-    note: str
+    note: str = attrs.field(repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -138,7 +139,7 @@ class GoalAdded(EventBase):
     type: ClassVar[str] = "goal_added"
     goal_id: str
     area: LifeArea
-    description: str
+    description: str = attrs.field(repr=redacted)
     target_date: date
 
 
@@ -164,7 +165,7 @@ class PlanReviewed(EventBase):
     """The agreed plan was reviewed."""
 
     type: ClassVar[str] = "plan_reviewed"
-    note: str
+    note: str = attrs.field(repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -181,7 +182,7 @@ class PeriodExtended(EventBase):
 
     type: ClassVar[str] = "period_extended"
     months: int
-    justification: str
+    justification: str = attrs.field(repr=redacted)
     period_end: date
 
 
@@ -191,7 +192,7 @@ class CaseClosed(EventBase):
 
     type: ClassVar[str] = "case_closed"
     reason: ClosureReason
-    note: str
+    note: str = attrs.field(repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -205,7 +206,7 @@ class CaseTransferred(EventBase):
     type: ClassVar[str] = "case_transferred"
     from_provider: str
     to_provider: str
-    note: str
+    note: str = attrs.field(repr=redacted)
 
 
 @attrs.frozen(kw_only=True)
@@ -230,7 +231,7 @@ class CustomActionTaken(EventBase):
 
     type: ClassVar[str] = "custom_action_taken"
     name: str
-    note: str
+    note: str = attrs.field(repr=redacted)
 
 
 @attrs.frozen(kw_only=True)

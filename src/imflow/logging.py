@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+import attrs
+
 __all__ = ["PERSONAL_KEYS", "Processor", "redact_personal_data"]
 
 Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]
@@ -50,6 +52,12 @@ PERSONAL_KEYS = frozenset(
 def _clean(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _clean(v) for k, v in value.items() if k not in PERSONAL_KEYS}
+    if attrs.has(type(value)):  # an event, a command, a case: its fields, redacted
+        return {
+            f.name: _clean(getattr(value, f.name))
+            for f in attrs.fields(type(value))
+            if f.name not in PERSONAL_KEYS
+        }
     if isinstance(value, list | tuple):
         return type(value)(_clean(v) for v in value)
     return value
@@ -58,10 +66,16 @@ def _clean(value: Any) -> Any:
 def redact_personal_data(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Remove notes, justifications, descriptions and person references from a log event."""
+    """Remove notes, justifications, descriptions and person references from a log event.
+
+    Looks inside mappings, lists, tuples and attrs objects (events, commands, cases),
+    which it turns into mappings of their other fields.
+
+    .. versionchanged:: 0.2.0 attrs objects are redacted too.
+    """
     for key in [k for k in event_dict if k in PERSONAL_KEYS]:
         del event_dict[key]
     for key, value in event_dict.items():
-        if isinstance(value, Mapping | list | tuple):
+        if isinstance(value, Mapping | list | tuple) or attrs.has(type(value)):
             event_dict[key] = _clean(value)
     return event_dict

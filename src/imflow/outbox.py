@@ -53,18 +53,25 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import attrs
 import structlog
 
+from imflow.access import may_read, read_case, read_history
 from imflow.clock import Clock, system_clock
 from imflow.commands import Command, OpenCase
-from imflow.errors import ConcurrencyConflict
+from imflow.enums import Role
+from imflow.errors import ConcurrencyConflict, Forbidden, IdempotencyKeyReused, Rejected
 from imflow.events import EVENT_TYPES, Event
 from imflow.hooks import HookFailure, Hooks, hook_name
 from imflow.serialization import loads
 from imflow.store._base import Delivery, OutboxEntry, OutboxLog, Store
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from imflow.actors import Actor
     from imflow.case import Case
+    from imflow.deadlines import Deadline
     from imflow.engine import Engine
+    from imflow.kennzahlen import Report, Staffing
+    from imflow.reasons import Reason
 
 __all__ = [
     "Backoff",
@@ -403,10 +410,18 @@ class CaseService(Generic[S]):
         self.runner = Runner(store, hooks or Hooks(), **runner_options)
 
     def open(self, command: OpenCase, *, by: Actor, idempotency_key: str | None = None) -> Case:
-        """Open a case and store its first event; returns the case."""
+        """Open a case and store its first event; returns the case.
+
+        A repeated *idempotency_key* returns the case it opened, if it is the same
+        opening by the same actor and the actor may still open it; anything else raises
+        :class:`~imflow.IdempotencyKeyReused`.
+        """
         if idempotency_key is not None:
-            stored = self.store.recall(idempotency_key)
+            stored = self.store.recall(idempotency_key, by=by)
             if stored is not None:
+                self._same_request(stored.case_id, stored.events, command.case_id, command)
+                if not self.engine.may(command, by=by):
+                    raise Forbidden(by.role.value, command.type)
                 return self.store.load(stored.case_id)
         case = self.engine.open(command, by=by)
         result = self.store.append(
@@ -427,21 +442,29 @@ class CaseService(Generic[S]):
     ) -> Case:
         """Apply *command* to the stored case; returns the new case.
 
-        A repeated *idempotency_key* returns the current case without deciding again.
-        Raises :class:`~imflow.Rejected`, :class:`~imflow.CaseNotFound` or
-        :class:`~imflow.ConcurrencyConflict` (after *retries*); nothing is written then.
+        A repeated *idempotency_key* returns the current case without deciding again,
+        if it is the same command on the same case by the same actor, and the actor may
+        still issue it (anything else: :class:`~imflow.IdempotencyKeyReused`). Raises
+        :class:`~imflow.Forbidden` to an actor who may not read the case (domain.md § 6;
+        a web host answers 404), :class:`~imflow.Rejected`,
+        :class:`~imflow.CaseNotFound` or :class:`~imflow.ConcurrencyConflict` (after
+        *retries*); nothing is written then.
         """
         if isinstance(command, OpenCase):
             if command.case_id != case_id:
-                raise ValueError(f"open_case for {command.case_id!r} sent to case {case_id!r}")
+                raise ValueError("an open_case command was sent to another case id")
             return self.open(command, by=by, idempotency_key=idempotency_key)
         if idempotency_key is not None:
-            stored = self.store.recall(idempotency_key)
+            stored = self.store.recall(idempotency_key, by=by)
             if stored is not None:
-                return self.store.load(stored.case_id)
+                self._same_request(stored.case_id, stored.events, case_id, command)
+                case = self.store.load(case_id)
+                self._check_may(case, command, by)  # the same check a fresh command gets
+                return case
         attempt = 0
         while True:
             case = self.store.load(case_id)
+            self._check_scope(case, command, by)
             new = self.engine.handle(case, command, by=by)
             try:
                 result = self.store.append(
@@ -460,6 +483,103 @@ class CaseService(Generic[S]):
             new = self.store.load(case_id)
         self._deliver()
         return new
+
+    def _same_request(
+        self, stored_case: str, events: tuple[Event, ...], case_id: str, command: Command
+    ) -> None:
+        """Refuse a key whose first use was another case or another command."""
+        from imflow.engine import command_of
+
+        if stored_case != case_id or not events:
+            raise IdempotencyKeyReused()
+        try:
+            first = command_of(events[-1])
+        except ValueError:
+            raise IdempotencyKeyReused() from None
+        if first != command:
+            raise IdempotencyKeyReused()
+
+    @staticmethod
+    def _check_scope(case: Case, command: Command, by: Actor) -> None:
+        """Refuse an actor who may not even read the case (the system acts on every case
+        without reading it): it learns nothing, not even that the case exists."""
+        if by.role is Role.SYSTEM:
+            return
+        if not may_read(by, case):
+            raise Forbidden(by.role.value, command.type)
+
+    def _check_may(self, case: Case, command: Command, by: Actor) -> None:
+        self._check_scope(case, command, by)
+        if not self.engine.may(command, by=by, case=case):
+            name = getattr(command, "name", command.type)
+            reason = self.engine.forbidden_reason(by, name)
+            raise Rejected((reason,), command_type=command.type, case_id=case.case_id)
+
+    # -- reads, guarded by the role table (domain.md § 6) ---------------------------
+
+    def read(self, case_id: str, *, by: Actor) -> Case:
+        """The case as *by* may see it (see :func:`imflow.access.read_case`).
+
+        Raises :class:`~imflow.CaseNotFound` or :class:`~imflow.Forbidden`; a web host
+        answers 404 for both, so a foreign case looks like a missing one.
+
+        .. versionadded:: 0.2.0
+        """
+        return read_case(self.store.load(case_id), by=by)
+
+    def history(self, case_id: str, *, by: Actor) -> tuple[Event, ...]:
+        """The case's events as *by* may see them: whole for its managers,
+        pseudonymised for auditors of its scope; else :class:`~imflow.Forbidden`.
+
+        .. versionadded:: 0.2.0
+        """
+        return read_history(self.store.load(case_id), by=by)
+
+    def deadlines(self, case_id: str, *, by: Actor, on: date | None = None) -> tuple[Deadline, ...]:
+        """The case's deadlines (see :meth:`imflow.Engine.deadlines`), for actors who may
+        read the case; else :class:`~imflow.Forbidden`.
+
+        .. versionadded:: 0.2.0
+        """
+        return self.engine.deadlines(read_case(self.store.load(case_id), by=by), on=on)
+
+    def allowed(
+        self, case_id: str, *, by: Actor, on: date | None = None
+    ) -> dict[str, tuple[Reason, ...]]:
+        """What *by* may do next on the case (see :meth:`imflow.Engine.allowed`), for
+        actors who may read the case; else :class:`~imflow.Forbidden`.
+
+        .. versionadded:: 0.2.0
+        """
+        case = self.store.load(case_id)
+        if not may_read(by, case):
+            raise Forbidden(by.role.value, "read")
+        return dict(self.engine.allowed(case, by=by, on=on))
+
+    def report(
+        self,
+        *,
+        year: int,
+        by: Actor,
+        district: str | None = None,
+        provider: str | None = None,
+        staffing: Staffing | None = None,
+    ) -> Report:
+        """The key figures of *year* as *by* may see them (see :func:`imflow.kennzahlen.report`).
+
+        .. versionadded:: 0.2.0
+        """
+        from imflow.kennzahlen import report
+
+        return report(
+            self.store,
+            year=year,
+            by=by,
+            district=district,
+            provider=provider,
+            staffing=staffing,
+            rule_sets=self.engine.rule_sets,
+        )
 
     def execute(
         self,

@@ -21,7 +21,14 @@ date belongs raise :class:`~imflow.InvalidDocument`, whose ``path`` names the fi
 >>> loads('{"type": "record_need", "on": "2025-02-30", "area": "housing"}', c.Command)
 Traceback (most recent call last):
 ...
-imflow.errors.InvalidDocument: $.on: impossible date '2025-02-30'
+imflow.errors.InvalidDocument: $.on: impossible date
+
+Messages say *where* and *what kind* of problem, never the value (which may be a
+personal note). Values outside the bounds of domain.md § 8 are refused too (ids of 1 to
+64 printable characters, free texts of at most 4,000 characters without control
+characters, dates from 2018-01-01 to 2099-12-31, households of 1 to 30 persons), and a
+case document must agree with its events: :func:`loads` replays them (see
+:meth:`imflow.Engine.replay`).
 
 The converter is an ordinary :class:`cattrs.Converter` that the host owns; build one
 with :func:`make_converter` (for example with your own upcasters) and pass it on.
@@ -38,7 +45,7 @@ import json
 import re
 import typing
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType, NoneType, UnionType
 from typing import Any, Final, Literal, TypeVar, overload
 
@@ -54,6 +61,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.strategies import configure_tagged_union
 
+from imflow import _bounds
 from imflow.case import Case
 from imflow.commands import COMMAND_TYPES, Command
 from imflow.enums import (
@@ -66,8 +74,11 @@ from imflow.enums import (
     Phase,
     Role,
 )
-from imflow.errors import InvalidDocument
+from imflow.errors import InvalidDocument, InvalidHistory, WorkflowMismatch
 from imflow.events import EVENT_TYPES, Event
+
+if typing.TYPE_CHECKING:
+    from imflow.engine import Engine
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -140,10 +151,6 @@ def _kind(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-def _short(value: str) -> str:
-    return repr(value if len(value) <= 40 else value[:37] + "...")
-
-
 # -- strict primitives ---------------------------------------------------------------------
 
 
@@ -163,22 +170,22 @@ def _structure_date(value: Any, _: Any) -> date:
     if type(value) is not str:
         raise _Bad(f"expected a date 'YYYY-MM-DD', got {_kind(value)}")
     if not _DATE.fullmatch(value):
-        raise _Bad(f"expected a date 'YYYY-MM-DD', got {_short(value)}")
+        raise _Bad("expected a date 'YYYY-MM-DD', got a string of another form")
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _Bad(f"impossible date {_short(value)}") from None
+        raise _Bad("impossible date") from None
 
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
     if type(value) is not str:
         raise _Bad(f"expected an ISO datetime with offset, got {_kind(value)}")
     if not _DATETIME.fullmatch(value):
-        raise _Bad(f"expected an ISO datetime with offset, got {_short(value)}")
+        raise _Bad("expected an ISO datetime with offset, got a string of another form")
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise _Bad(f"impossible datetime {_short(value)}") from None
+        raise _Bad("impossible datetime") from None
 
 
 def _structure_phase(value: Any, _: Any) -> str:
@@ -197,8 +204,8 @@ def _enum_hook(cls: type[enum.Enum]) -> Callable[[Any, Any], enum.Enum]:
     def structure_enum(value: Any, _: Any) -> enum.Enum:
         member = members.get(value) if type(value) is str else None
         if member is None:
-            shown = _short(value) if type(value) is str else _kind(value)
-            raise _Bad(f"unknown {cls.__name__} {shown}; expected one of {allowed}")
+            shown = "an unknown string" if type(value) is str else _kind(value)
+            raise _Bad(f"expected a {cls.__name__} (one of {allowed}), got {shown}")
         return member
 
     return structure_enum
@@ -276,8 +283,10 @@ def _tagged_union(
             raise _field_error("type", KeyError("type"), union)
         tag = value["type"]
         if type(tag) is not str or tag not in classes:
-            shown = _short(tag) if type(tag) is str else _kind(tag)
-            raise _field_error("type", _Bad(f"unknown {what} type {shown}; known: {known}"), union)
+            shown = "an unknown one" if type(tag) is str else _kind(tag)
+            raise _field_error(
+                "type", _Bad(f"expected a known {what} type ({known}), got {shown}"), union
+            )
         version = _schema_version(value, union, required=version_required, current=current)
         doc = dict(value)
         doc.pop("schema_version", None)
@@ -459,8 +468,13 @@ def _structure_as(target: Any) -> Any:
     return target
 
 
-def from_document(doc: Any, type: Any, *, converter: cattrs.Converter | None = None) -> Any:
-    """Structure a parsed JSON document *doc* as *type* (see :func:`loads`)."""
+def from_stored_document(doc: Any, type: Any, *, converter: cattrs.Converter | None = None) -> Any:
+    """Structure a document a store wrote itself (private to imflow's stores).
+
+    Types are checked as in :func:`from_document`; the bounds and a case document's
+    agreement with its events are not, because every stored row was admitted by the
+    engine when it was written, and a database of an older imflow must stay readable.
+    """
     conv = converter or _default_converter()
     target = _structure_as(type)
     try:
@@ -468,26 +482,106 @@ def from_document(doc: Any, type: Any, *, converter: cattrs.Converter | None = N
     except (cattrs.BaseValidationError, _Bad, KeyError, ForbiddenExtraKeysError) as exc:
         raise _invalid(exc) from None
     except (TypeError, ValueError, AttributeError) as exc:  # raised by a class's own validators
-        raise InvalidDocument(f"invalid value ({exc})") from None
+        raise InvalidDocument(f"invalid value ({exc.__class__.__name__})") from None
     if target is not type and not isinstance(obj, type):
         expected = getattr(type, "type", getattr(type, "__name__", str(type)))
         raise InvalidDocument(f"expected type {expected!r}, got {obj.type!r}", path="$.type")
     return obj
 
 
-@overload
-def loads(text: str | bytes, type: type[T], *, converter: cattrs.Converter | None = None) -> T: ...
+_LAST_MOMENT = datetime(2099, 12, 31, 12, tzinfo=UTC)
+
+
+def _checked_case(case: Case, engine: Engine | None) -> Case:
+    """*case* if its fields are the fold of its events, replayed as :meth:`Engine.replay`."""
+    from imflow.clock import FrozenClock
+    from imflow.engine import Engine
+
+    if not case.events:
+        raise InvalidDocument("a case document needs its events", path="$.events")
+    # no clock of the host's to bound recorded_at: the latest moment within the bounds
+    replayer = engine or Engine(clock=FrozenClock(_LAST_MOMENT))
+    try:
+        folded = replayer.replay(case.events)
+    except WorkflowMismatch:
+        raise InvalidDocument(
+            "the case was recorded under another workflow definition", path="$.events[0]"
+        ) from None
+    except InvalidHistory as exc:
+        raise InvalidDocument(f"the events are no valid history: {exc}", path="$.events") from None
+    if folded != case:
+        differs = next(
+            (
+                f.name
+                for f in attrs.fields(Case)
+                if getattr(folded, f.name) != getattr(case, f.name)
+            ),
+            "events",
+        )
+        raise InvalidDocument("disagrees with the case's events", path=f"$.{differs}")
+    return case
+
+
+def from_document(
+    doc: Any,
+    type: Any,
+    *,
+    converter: cattrs.Converter | None = None,
+    engine: Engine | None = None,
+) -> Any:
+    """Structure a parsed JSON document *doc* as *type* (see :func:`loads`).
+
+    .. versionchanged:: 0.2.0 out-of-bounds values raise :class:`~imflow.InvalidDocument`;
+       a case document is replayed by *engine* (see :func:`loads`).
+    """
+    obj = from_stored_document(doc, type, converter=converter)
+    if isinstance(obj, Case):
+        return _checked_case(obj, engine)
+    if attrs.has(obj.__class__):
+        problems = _bounds.bound_problems(obj)
+        if problems:
+            field, problem = problems[0]
+            raise InvalidDocument(problem, path=f"$.{field}")
+    return obj
 
 
 @overload
-def loads(text: str | bytes, type: Any, *, converter: cattrs.Converter | None = None) -> Any: ...
+def loads(
+    text: str | bytes,
+    type: type[T],
+    *,
+    converter: cattrs.Converter | None = None,
+    engine: Engine | None = None,
+) -> T: ...
 
 
-def loads(text: str | bytes, type: Any, *, converter: cattrs.Converter | None = None) -> Any:
+@overload
+def loads(
+    text: str | bytes,
+    type: Any,
+    *,
+    converter: cattrs.Converter | None = None,
+    engine: Engine | None = None,
+) -> Any: ...
+
+
+def loads(
+    text: str | bytes,
+    type: Any,
+    *,
+    converter: cattrs.Converter | None = None,
+    engine: Engine | None = None,
+) -> Any:
     """Parse JSON *text* as *type*: a command or event class, ``Command``, ``Event`` or ``Case``.
 
     Raises :class:`~imflow.InvalidDocument` naming the offending field for anything
     that is not a valid document of *type*; never any other exception.
+
+    A case document is accepted only when its events form a history that *engine*
+    replays (:meth:`imflow.Engine.replay`: every event re-decided) and its fields equal
+    their fold. Without an *engine*, the default workflow and rule sets replay it, with
+    no clock of the host's (``recorded_at`` up to the last day of the date bounds); a
+    case of a district variant needs the variant's engine.
 
     >>> from imflow.events import Event
     >>> loads('{"type": "plan_agreed"}', Event)
@@ -503,12 +597,28 @@ def loads(text: str | bytes, type: Any, *, converter: cattrs.Converter | None = 
         ) from None
     except (ValueError, RecursionError, TypeError) as exc:
         raise InvalidDocument(f"malformed JSON ({exc.__class__.__name__})") from None
-    return from_document(doc, type, converter=converter)
+    return from_document(doc, type, converter=converter, engine=engine)
 
 
 # -- JSON Schema -------------------------------------------------------------------------------
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _bounded(schema: dict[str, Any], name: str, hint: Any) -> dict[str, Any]:
+    """*schema* with the keywords of the field's input bounds (domain.md § 8)."""
+    extra = _bounds.schema_keywords(name, hint)
+    if not extra:
+        return schema
+    if "anyOf" in schema:  # optional: bound the non-null branch
+        first, *rest = schema["anyOf"]
+        return {"anyOf": [{**first, **extra}, *rest]}
+    if "items" in extra:
+        return {**schema, "items": {**schema["items"], **extra["items"]}}
+    if "pattern" in schema and "pattern" in extra:  # both must hold
+        pattern = extra.pop("pattern")
+        return {**schema, **extra, "allOf": [{"pattern": pattern}]}
+    return {**schema, **extra}
 
 
 class _SchemaBuilder:
@@ -555,7 +665,7 @@ class _SchemaBuilder:
             if version_required:
                 required.append("schema_version")
         for field in attrs.fields(cls):
-            props[field.name] = self.of(hints[field.name])
+            props[field.name] = _bounded(self.of(hints[field.name]), field.name, hints[field.name])
             if field.default is attrs.NOTHING:
                 required.append(field.name)
         schema: dict[str, Any] = {

@@ -967,8 +967,12 @@ def simulate(
     :param store: if given, each case's events are appended (``expected_version=0``)
         once its story has ended, *batch_size* cases at a time, and every case still
         open at *until* at the end.
-    :param engine: the engine to drive (default: a new default :class:`~imflow.Engine`).
-        Its clock must be a :class:`~imflow.FrozenClock`; the simulation moves it. Host
+    :param engine: the engine to drive (default: the *store*'s engine when its clock is
+        a :class:`~imflow.FrozenClock`, else a new default :class:`~imflow.Engine`).
+        Its clock must be a :class:`~imflow.FrozenClock`; the simulation moves it. A
+        store re-decides every appended event with its own engine and refuses events
+        recorded after that engine's now: give the store the simulation's engine (or
+        one whose clock stands after *until*). Host
         policies and hooks run as usual; commands a policy refuses are counted in
         :attr:`Cohort.rejected` and end that case's story.
     :param progress: called as ``progress(days_done, days_total)`` about a hundred times.
@@ -992,6 +996,8 @@ def simulate(
         raise ValueError(f"until ({until}) is before start ({start})")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if engine is None and store is not None and isinstance(store.engine.clock, FrozenClock):
+        engine = store.engine  # the store admits what this engine records, on its clock
     if engine is not None and rule_set_in_force(start, engine.rule_sets.values()) is None:
         raise ValueError(f"no rule set of the engine is in force on {start}")
     if engine is None:

@@ -53,6 +53,8 @@ from imflow.kennzahlen._catalogue import CATALOGUE, Figure, FigureKind, FigureVa
 from imflow.kennzahlen._findings import FINDINGS, Finding
 from imflow.kennzahlen._output import FORMAT, from_json, to_csv, to_json, to_text
 from imflow.kennzahlen._report import (
+    SMALL_CELL,
+    SUPPRESSED,
     EventSource,
     Report,
     Staffing,
@@ -65,6 +67,8 @@ __all__ = [
     "CATALOGUE",
     "FINDINGS",
     "FORMAT",
+    "SMALL_CELL",
+    "SUPPRESSED",
     "EventSource",
     "Figure",
     "FigureKind",

@@ -9,7 +9,11 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from imflow.access import report_scope
+from imflow.actors import Actor
 from imflow.case import Case
+from imflow.enums import Role
+from imflow.errors import OutOfBounds
 from imflow.events import Event
 from imflow.kennzahlen._catalogue import CATALOGUE, FigureValue, Group
 from imflow.kennzahlen._facts import Window, from_events
@@ -20,7 +24,23 @@ from imflow.organisations import DistrictOrganisation, Provider, fte
 from imflow.organisations import staffing as staffing_of
 from imflow.rules import RULE_SETS, RuleSet
 
-__all__ = ["EventSource", "Report", "Staffing", "Unit", "report"]
+__all__ = ["SMALL_CELL", "SUPPRESSED", "EventSource", "Report", "Staffing", "Unit", "report"]
+
+SMALL_CELL = 3
+"""The fewest cases active in the year that a provider's own figures show to a coordinator.
+
+A coordinator sees aggregates only (domain.md § 6), so no figure may describe one
+person: in a report made ``by=`` a coordinator, every provider with fewer active cases
+is merged into one unit :data:`SUPPRESSED`, and while that merged unit has fewer than
+:data:`SMALL_CELL` cases the next smallest provider joins it (so that the district total
+minus the providers shown never isolates a small one). The district's own totals stay
+exact: they are what the coordination office submits to the granting authority. Reports
+made for managers (their own cases) and auditors (who read pseudonymised histories of
+their scope anyway), and reports without ``by``, are exact.
+"""
+
+SUPPRESSED = "<suppressed>"
+"""The provider id of the merged unit of small providers in a coordinator's report."""
 
 Staffing = (
     Mapping[tuple[str, str], Decimal | int | float | str]
@@ -198,6 +218,7 @@ def report(
     district: str | None = None,
     staffing: Staffing | None = None,
     rule_sets: Mapping[str, RuleSet] | None = None,
+    by: Actor | None = None,
 ) -> Report:
     """The key figures of *year* from events only, with their plausibility findings.
 
@@ -211,7 +232,35 @@ def report(
     gives the providers' FTE (events carry none; a figure with more than two decimal
     places or below zero raises :class:`ValueError`); *rule_sets* resolve each case's
     rule set (default: the shipped ones).
+
+    *by* is the actor asking (domain.md § 6): a manager gets its own provider in its own
+    district, a coordinator its district and each provider of it (small providers merged,
+    see :data:`SMALL_CELL`), an auditor its district or, without one, the state; a
+    *district* or *provider* outside that scope, and any report for ``system``, raise
+    :class:`~imflow.Forbidden`. Without *by* the report is the host's own, unscoped and
+    exact (for example the batch job that produces the submission).
+
+    .. versionchanged:: 0.2.0 the keyword *by*.
     """
+    if type(year) is not int or not 1 <= year <= 9998:
+        raise OutOfBounds("year", "must be a year from 1 to 9998")
+    if by is not None:
+        district, provider = report_scope(by, district=district, provider=provider)
+        if by.role is Role.COORDINATOR:
+            asked, provider = provider, None
+            whole = _report(events_or_store, year, district, None, staffing, rule_sets)
+            return _only(suppress_small_cells(whole, SMALL_CELL), asked)
+    return _report(events_or_store, year, district, provider, staffing, rule_sets)
+
+
+def _report(
+    events_or_store: Iterable[Event] | EventSource | object,
+    year: int,
+    district: str | None,
+    provider: str | None,
+    staffing: Staffing | None,
+    rule_sets: Mapping[str, RuleSet] | None,
+) -> Report:
     window = Window.of(year)
     if is_sql(events_or_store):
         with session(events_or_store) as (conn, dialect):
@@ -245,4 +294,46 @@ def report(
         provider=provider,
         units=_merge_units(units),
         case_findings=merge_findings(findings),
+    )
+
+
+def suppress_small_cells(report: Report, k: int) -> Report:
+    """*report* with the providers of fewer than *k* active cases merged, per district.
+
+    The merged unit :data:`SUPPRESSED` takes in the next smallest providers while it has
+    fewer than *k* cases, so no provider below *k* can be recovered by subtraction.
+    District totals do not change.
+    """
+    units: list[Unit] = []
+    for district in report.districts:
+        here = [u for u in report.units if u.district == district]
+        small = [u for u in here if u.tally.cases_active < k]
+        if not small:
+            units.extend(here)
+            continue
+        rest = sorted(
+            (u for u in here if u.tally.cases_active >= k),
+            key=lambda u: (u.tally.cases_active, u.provider),
+        )
+        while rest and sum(u.tally.cases_active for u in small) < k:
+            small.append(rest.pop(0))
+        known = [u.fte_centi for u in small if u.fte_centi is not None]
+        merged = Unit(
+            district=district,
+            provider=SUPPRESSED,
+            tally=Tally.sum(u.tally for u in small),
+            fte_centi=sum(known) if known else None,
+        )
+        units.extend(sorted([*rest, merged], key=lambda u: u.provider))
+    return attrs.evolve(report, units=tuple(units))
+
+
+def _only(report: Report, provider: str | None) -> Report:
+    """The coordinator's report narrowed to *provider*, or to the merged unit it is in."""
+    if provider is None:
+        return report
+    shown = {u.provider for u in report.units}
+    chosen = provider if provider in shown else SUPPRESSED
+    return attrs.evolve(
+        report, provider=chosen, units=tuple(u for u in report.units if u.provider == chosen)
     )

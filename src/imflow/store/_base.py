@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
 import attrs
 
+from imflow import _bounds
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
-from imflow.engine import InvalidHistory
-from imflow.errors import ConcurrencyConflict, ImflowError
+from imflow.errors import (
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+    ImflowError,
+    InvalidHistory,
+    OutOfBounds,
+)
 from imflow.events import CaseOpened, Event, PersonErased
 
 if TYPE_CHECKING:
     from imflow.engine import Engine
 
-__all__: list[str] = []
+__all__: list[str] = ["IdempotencyKeyReused"]
+
+MAX_KEY = 200
+"""The longest idempotency key a store accepts."""
+
+ERASED_FINGERPRINT = "erased"
+"""What a key's fingerprint reads as once its case was erased: it never matches again."""
 
 
 class SchemaTooNew(ImflowError, RuntimeError):
     """The database was migrated by a newer imflow than this one; nothing was changed."""
-
-
-class IdempotencyKeyReused(ImflowError, ValueError):
-    """An idempotency key was sent again for a different case."""
 
 
 @attrs.frozen
@@ -127,13 +137,21 @@ class Store(Protocol):
     ) -> AppendResult:
         """Append *events* to the case if it is at *expected_version*.
 
-        Raises :class:`~imflow.ConcurrencyConflict` (writing nothing) when it is not.
-        Re-sending an *idempotency_key* returns the stored result without writing.
+        Raises :class:`~imflow.ConcurrencyConflict` (writing nothing) when it is not, and
+        :class:`~imflow.InvalidHistory` (writing nothing) for events the store's engine
+        could not have recorded on the case (see :meth:`imflow.Engine.admit`).
+        Re-sending an *idempotency_key* with the same events returns the stored result
+        without writing; with anything else it raises
+        :class:`~imflow.IdempotencyKeyReused`. Keys live in the tenant (district and
+        provider) of the first event's actor.
         """
         ...
 
-    def recall(self, idempotency_key: str) -> AppendResult | None:
-        """The result stored for *idempotency_key*, if it was used before."""
+    def recall(self, idempotency_key: str, *, by: Actor) -> AppendResult | None:
+        """The result stored for *idempotency_key* in *by*'s tenant, if it was used before.
+
+        Raises :class:`~imflow.IdempotencyKeyReused` when another actor used the key.
+        """
         ...
 
     def load(self, case_id: str) -> Case:
@@ -219,26 +237,95 @@ def check_batch(case_id: str, events: Sequence[Event], expected_version: int) ->
     """Reject a batch that cannot be appended at all, before touching the store."""
     if not events:
         raise InvalidHistory("append needs at least one event")
-    if expected_version < 0:
-        raise InvalidHistory(f"expected_version must not be negative, got {expected_version}")
+    if type(expected_version) is not int or expected_version < 0:
+        raise InvalidHistory("expected_version must be an integer of at least 0")
+    if type(case_id) is not str or _bounds.id_problem(case_id):
+        raise InvalidHistory(f"case_id {_bounds.ID_PROBLEM}")
     for offset, event in enumerate(events):
-        if event.case_id != case_id:
+        if getattr(event, "case_id", None) != case_id:
+            raise InvalidHistory(f"event {offset + 1} of the batch belongs to another case")
+        if getattr(event, "seq", None) != expected_version + offset + 1:
             raise InvalidHistory(
-                f"event {event.type} belongs to case {event.case_id!r}, not {case_id!r}"
-            )
-        if event.seq != expected_version + offset + 1:
-            raise InvalidHistory(
-                f"event {event.type} has seq {event.seq}, expected {expected_version + offset + 1}"
+                f"event {offset + 1} of the batch has not seq {expected_version + offset + 1}"
             )
 
 
-def fold(engine: Engine, base: Case | None, events: Sequence[Event]) -> Case:
-    """*base* with *events* folded in; raises :class:`~imflow.InvalidHistory`."""
-    case = base
-    for event in events:
-        case = engine.evolve(case, event)
-    assert case is not None  # check_batch refuses empty batches
-    return case
+def valid_id(value: object) -> bool:
+    """Whether *value* could be an id a store holds (anything else is never looked up)."""
+    return type(value) is str and _bounds.id_problem(value) is None
+
+
+def check_key(key: str | None) -> None:
+    """Refuse an idempotency key that no store could keep."""
+    if key is None:
+        return
+    if type(key) is not str or not (
+        0 < len(key) <= MAX_KEY and key.isprintable() and not key.isspace()
+    ):
+        raise OutOfBounds("idempotency_key", f"must be 1 to {MAX_KEY} printable characters")
+
+
+def tenant(actor: Any) -> tuple[str, str]:
+    """The namespace of an actor's idempotency keys: ``(district, provider)``, ``""`` for none.
+
+    Ids are never empty, so ``""`` cannot collide with a real district or provider.
+    """
+    district = getattr(actor, "district", None)
+    provider = getattr(actor, "provider", None)
+    return (
+        district if type(district) is str else "",
+        provider if type(provider) is str else "",
+    )
+
+
+def batch_tenant(events: Sequence[Event]) -> tuple[str, str]:
+    """The tenant a batch's key belongs to: that of its first event's actor."""
+    return tenant(getattr(events[0], "actor", None)) if events else ("", "")
+
+
+def fingerprint(events: Sequence[Event]) -> str | None:
+    """A digest of *events* without their ``recorded_at``, or ``None`` if they have none.
+
+    Binds an idempotency key to its case, actor and content: a retry (same command,
+    decided again at another time) has the same fingerprint, anything else another.
+    """
+    from imflow.serialization import to_document
+
+    try:
+        docs = []
+        for event in events:
+            doc = to_document(event)
+            doc.pop("recorded_at", None)
+            docs.append(doc)
+        text = json.dumps(docs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    except Exception:  # not documents at all: they match nothing
+        return None
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def replay_of(
+    stored_case: str,
+    stored: tuple[Event, ...],
+    stored_fingerprint: str | None,
+    *,
+    case_id: str | None,
+    batch: Sequence[Event] | None,
+    by: Actor | None,
+) -> AppendResult:
+    """The stored result of a key, if this request may have it; else IdempotencyKeyReused.
+
+    *stored* are the events the key recorded; *stored_fingerprint* their fingerprint
+    (``None`` for a key kept by an older imflow: recomputed from *stored*).
+    """
+    if case_id is not None and stored_case != case_id:
+        raise IdempotencyKeyReused()
+    if by is not None and (not stored or stored[0].actor != by):
+        raise IdempotencyKeyReused()
+    if batch is not None:
+        known = fingerprint(stored) if stored_fingerprint is None else stored_fingerprint
+        if known == ERASED_FINGERPRINT or known is None or known != fingerprint(batch):
+            raise IdempotencyKeyReused()
+    return AppendResult(stored_case, stored[-1].seq if stored else 0, stored, replayed=True)
 
 
 def conflict(case_id: str, expected: int, actual: int) -> ConcurrencyConflict:
@@ -255,13 +342,23 @@ def persons_of(events: Iterable[Event]) -> list[str]:
     return list(dict.fromkeys(refs))
 
 
+def check_erasure(person_ref: str, on: date, by: Actor) -> None:
+    """Refuse the arguments of ``erase_person`` that no store could record."""
+    if type(person_ref) is not str:
+        raise TypeError(f"person_ref must be a str, got {_bounds.kind_of(person_ref)}")
+    if type(on) is not date or _bounds.date_problem(on):
+        raise OutOfBounds("on", _bounds.DATE_PROBLEM)
+    if type(by) is not Actor or not _bounds.actor_ok(by):
+        raise OutOfBounds("by", "must be an Actor whose id, provider and district are ids")
+
+
 def erasure_event(engine: Engine, case: Case, *, on: date, by: Actor) -> PersonErased:
     """The :class:`PersonErased` event for *case*, dated no earlier than its latest event."""
     return PersonErased(
         case_id=case.case_id,
         seq=case.version + 1,
         on=max(on, case.latest_on),
-        recorded_at=engine.clock(),
+        recorded_at=max(engine.clock(), case.events[-1].recorded_at),
         actor=by,
     )
 

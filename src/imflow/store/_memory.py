@@ -13,20 +13,25 @@ import structlog
 
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
-from imflow.engine import Engine
+from imflow.engine import Engine, trusted_fold
 from imflow.erasure import TOMBSTONE
 from imflow.errors import CaseNotFound
 from imflow.events import Event
 from imflow.store._base import (
+    ERASED_FINGERPRINT,
     AppendResult,
     Delivery,
-    IdempotencyKeyReused,
     OutboxEntry,
+    batch_tenant,
     check_batch,
+    check_erasure,
+    check_key,
     conflict,
     erasure_event,
-    fold,
+    fingerprint,
     persons_of,
+    replay_of,
+    tenant,
 )
 
 __all__ = ["MemoryStore"]
@@ -112,7 +117,8 @@ class MemoryStore:
         self.engine = engine or Engine()
         self._lock = threading.RLock()
         self._cases: dict[str, Case] = {}
-        self._keys: dict[str, tuple[str, int, int]] = {}
+        # (district, provider, key) -> (case id, first seq, last seq, fingerprint)
+        self._keys: dict[tuple[str, str, str], tuple[str, int, int, str | None]] = {}
         self._persons: dict[str, set[str]] = {}
         self._outbox = _MemoryOutbox(self._lock)
         self._closed = False
@@ -127,12 +133,18 @@ class MemoryStore:
         expected_version: int,
         idempotency_key: str | None = None,
     ) -> AppendResult:
-        """Append *events* if the case is at *expected_version* (see :class:`Store`)."""
+        """Append *events* if the case is at *expected_version* (see :class:`Store`).
+
+        Every event is re-decided by the store's engine first (:meth:`Engine.admit`);
+        anything it could not have recorded raises :class:`~imflow.InvalidHistory` and
+        nothing is written.
+        """
         batch = tuple(events)
+        check_key(idempotency_key)
         with self._lock:
             self._check_open()
             if idempotency_key is not None:
-                stored = self._recall(idempotency_key, case_id)
+                stored = self._recall(idempotency_key, batch_tenant(batch), case_id, batch, None)
                 if stored is not None:
                     return stored
             check_batch(case_id, batch, expected_version)
@@ -140,38 +152,54 @@ class MemoryStore:
             actual = 0 if base is None else base.version
             if actual != expected_version:
                 raise conflict(case_id, expected_version, actual)
-            new = fold(self.engine, base, batch)
+            new = self.engine.admit(base, batch)
             # nothing can fail from here on: the batch is committed as a whole
             self._cases[case_id] = new
             for ref in persons_of(batch):
                 self._persons.setdefault(ref, set()).add(case_id)
             if idempotency_key is not None:
-                self._keys[idempotency_key] = (case_id, batch[0].seq, batch[-1].seq)
+                district, provider = batch_tenant(batch)
+                self._keys[(district, provider, idempotency_key)] = (
+                    case_id,
+                    batch[0].seq,
+                    batch[-1].seq,
+                    fingerprint(batch),
+                )
             self._outbox.add(batch)
             return AppendResult(case_id, new.version, batch)
 
-    def recall(self, idempotency_key: str) -> AppendResult | None:
-        """The result stored for *idempotency_key*, if it was used before."""
-        with self._lock:
-            return self._recall(idempotency_key, None)
+    def recall(self, idempotency_key: str, *, by: Actor) -> AppendResult | None:
+        """The result stored for *idempotency_key* in *by*'s tenant, if it was used before.
 
-    def _recall(self, key: str, case_id: str | None) -> AppendResult | None:
-        found = self._keys.get(key)
+        Raises :class:`~imflow.IdempotencyKeyReused` when another actor used the key.
+        """
+        check_key(idempotency_key)
+        with self._lock:
+            self._check_open()
+            return self._recall(idempotency_key, tenant(by), None, None, by)
+
+    def _recall(
+        self,
+        key: str,
+        scope: tuple[str, str],
+        case_id: str | None,
+        batch: tuple[Event, ...] | None,
+        by: Actor | None,
+    ) -> AppendResult | None:
+        found = self._keys.get((*scope, key))
         if found is None:
             return None
-        stored_case, first, last = found
-        if case_id is not None and stored_case != case_id:
-            raise IdempotencyKeyReused(
-                f"idempotency key {key!r} was used for case {stored_case!r}, not {case_id!r}"
-            )
+        stored_case, first, last, digest = found
         events = self._cases[stored_case].events[first - 1 : last]
-        return AppendResult(stored_case, last, events, replayed=True)
+        return replay_of(stored_case, events, digest, case_id=case_id, batch=batch, by=by)
 
     def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:
         """Replace the person's personal content in every case they appear in (not undoable).
 
         Appends a :class:`~imflow.events.PersonErased` event to each case; returns their ids.
+        The idempotency keys of the erased cases are never replayed again.
         """
+        check_erasure(person_ref, on, by)
         with self._lock:
             self._check_open()
             case_ids = tuple(sorted(self._persons.get(person_ref, ())))
@@ -179,13 +207,16 @@ class MemoryStore:
             for case_id in case_ids:
                 case = self._cases[case_id]
                 event = erasure_event(self.engine, case, on=on, by=by)
-                new = self.engine.evolve(case, event)
+                new = trusted_fold(self.engine, case, (event,))
                 rewritten += sum(a != b for a, b in zip(case.events, new.events, strict=False))
                 self._cases[case_id] = new
                 self._outbox.add((event,))
                 self._outbox.forget_errors(case_id)
                 for refs in self._persons.values():
                     refs.discard(case_id)
+                for k, (stored_case, first, last, _) in list(self._keys.items()):
+                    if stored_case == case_id:
+                        self._keys[k] = (stored_case, first, last, ERASED_FINGERPRINT)
             self._persons = {ref: ids for ref, ids in self._persons.items() if ids}
         if case_ids:
             structlog.get_logger("imflow").info(

@@ -19,7 +19,9 @@ from imflow.store._sql import (
     Row,
     SqlStore,
     core_schema,
+    keys_schema,
     outbox_schema,
+    sanitized,
     statements,
 )
 
@@ -43,7 +45,33 @@ _MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
             serial="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", moment="TIMESTAMPTZ"
         ),
     ),
+    (
+        3,
+        "idempotency keys by tenant, bound to their content",
+        keys_schema(
+            moment="TIMESTAMPTZ",
+            actor_district="e.payload->'actor'->>'district'",
+            actor_provider="e.payload->'actor'->>'provider'",
+        ),
+    ),
 )
+
+
+def _refused() -> tuple[type[BaseException], ...]:
+    """What the store re-raises as StoreError: a refused statement. Connection problems
+    (``OperationalError``, ``InterfaceError``) pass through: they quote no parameters."""
+    import psycopg
+
+    return (
+        psycopg.DataError,
+        psycopg.IntegrityError,
+        psycopg.InternalError,
+        psycopg.NotSupportedError,
+        psycopg.ProgrammingError,
+        UnicodeError,
+        OverflowError,
+    )
+
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -82,6 +110,7 @@ class PostgresStore(SqlStore):
 
     SQL: ClassVar[Mapping[str, str]] = _SQL
     MIGRATIONS: ClassVar[Sequence[tuple[int, str, Sequence[str]]]] = _MIGRATIONS
+    backend: ClassVar[str] = "PostgreSQL"
 
     def __init__(
         self,
@@ -103,6 +132,7 @@ class PostgresStore(SqlStore):
         import psycopg
 
         self.integrity_errors = (psycopg.IntegrityError,)
+        self._refused = _refused()
         self.conninfo = conninfo
         self.schema = schema
         self._connect_timeout = connect_timeout
@@ -144,19 +174,44 @@ class PostgresStore(SqlStore):
 
     # -- backend primitives ----------------------------------------------------------------
 
+    # Each primitive re-raises a refused statement as StoreError *outside* its except
+    # block, so psycopg's exception (its message and the server's DETAIL may quote
+    # parameters) is not its context.
+
     def _rows(self, key: str, params: Params) -> list[Row]:
-        return self._connection().execute(_SQL[key], params).fetchall()
+        try:
+            return self._connection().execute(_SQL[key], params).fetchall()
+        except self._refused as exc:
+            error = sanitized(exc, self.backend)
+        raise error
 
     def _exec(self, key: str, params: Params) -> int:
-        return self._connection().execute(_SQL[key], params).rowcount
+        try:
+            return self._connection().execute(_SQL[key], params).rowcount
+        except self.integrity_errors:
+            raise  # the append path turns it into a conflict or a StoreError
+        except self._refused as exc:
+            error = sanitized(exc, self.backend)
+        raise error
 
     def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
-        with self._connection().cursor() as cur:
-            cur.executemany(_SQL[key], rows)
+        try:
+            with self._connection().cursor() as cur:
+                cur.executemany(_SQL[key], rows)
+            return
+        except self.integrity_errors:
+            raise
+        except self._refused as exc:
+            error = sanitized(exc, self.backend)
+        raise error
 
     def _query(self, sql: str, params: Params) -> list[Row]:
-        cur = self._connection().execute(sql, params or None)
-        return cur.fetchall() if cur.description is not None else []
+        try:
+            cur = self._connection().execute(sql, params or None)
+            return cur.fetchall() if cur.description is not None else []
+        except self._refused as exc:
+            error = sanitized(exc, self.backend)
+        raise error
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

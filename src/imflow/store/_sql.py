@@ -22,24 +22,36 @@ import structlog
 
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
-from imflow.engine import Engine, InvalidHistory
+from imflow.engine import Engine, trusted_fold
 from imflow.erasure import TOMBSTONE
-from imflow.errors import CaseNotFound, ConcurrencyConflict, InvalidDocument
+from imflow.errors import (
+    CaseNotFound,
+    ConcurrencyConflict,
+    InvalidDocument,
+    InvalidHistory,
+    StoreError,
+)
 from imflow.events import CaseTransferred, Event
-from imflow.serialization import _default_converter, dumps, from_document, to_document
+from imflow.serialization import _default_converter, dumps, from_stored_document, to_document
 from imflow.store._base import (
+    ERASED_FINGERPRINT,
     AppendResult,
     CaseCache,
     Delivery,
-    IdempotencyKeyReused,
     OutboxEntry,
     SchemaTooNew,
+    batch_tenant,
     check_batch,
+    check_erasure,
+    check_key,
     closed_on,
     conflict,
     erasure_event,
-    fold,
+    fingerprint,
     persons_of,
+    replay_of,
+    tenant,
+    valid_id,
 )
 
 __all__: list[str] = []
@@ -54,12 +66,24 @@ class _Stale(Exception):
     """The conditional write of the case row found another version."""
 
 
+def sanitized(exc: BaseException, backend: str) -> StoreError:
+    """A :class:`StoreError` for a driver's exception, without its parameters or detail text.
+
+    Raise it *outside* the ``except`` block, so the driver's exception is not even kept
+    as the new one's context.
+    """
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "sqlite_errorname", None)
+    detail = f", code {code}" if isinstance(code, str) else ""
+    return StoreError(f"the {backend} database refused a statement ({type(exc).__name__}{detail})")
+
+
 class SqlStore:
     """Base of :class:`SQLiteStore` and :class:`PostgresStore` (not public)."""
 
     SQL: ClassVar[Mapping[str, str]]
     MIGRATIONS: ClassVar[Sequence[tuple[int, str, Sequence[str]]]]
     integrity_errors: tuple[type[Exception], ...] = ()
+    backend: ClassVar[str] = "SQL"
 
     def __init__(
         self,
@@ -160,9 +184,10 @@ class SqlStore:
         result (``replayed=True``) without a second write.
         """
         batch = tuple(events)
+        check_key(idempotency_key)
         with self._lock:
             if idempotency_key is not None:
-                stored = self._recall(idempotency_key, case_id)
+                stored = self._recall(idempotency_key, batch_tenant(batch), case_id, batch, None)
                 if stored is not None:
                     return stored
             check_batch(case_id, batch, expected_version)
@@ -170,31 +195,41 @@ class SqlStore:
                 base = self._base(case_id, expected_version)
             except ConcurrencyConflict:
                 # another writer got there since the recall above, maybe with this request
-                return self._after_failed_write(case_id, expected_version, idempotency_key, None)
-            new = fold(self.engine, base, batch)
+                return self._after_failed_write(case_id, batch, expected_version, idempotency_key)
+            new = self.engine.admit(base, batch)
+            failed: Exception | None = None
             try:
                 with self._transaction():
                     self._write_append(base, new, batch, expected_version, idempotency_key)
             except _Stale:
-                return self._after_failed_write(case_id, expected_version, idempotency_key, None)
+                return self._after_failed_write(case_id, batch, expected_version, idempotency_key)
             except self.integrity_errors as exc:
-                return self._after_failed_write(case_id, expected_version, idempotency_key, exc)
+                failed = exc
+            if failed is not None:
+                return self._after_failed_write(
+                    case_id, batch, expected_version, idempotency_key, failed
+                )
             self._cache.put(new)
             return AppendResult(case_id, new.version, batch)
 
     def _after_failed_write(
-        self, case_id: str, expected: int, key: str | None, error: Exception | None
+        self,
+        case_id: str,
+        batch: tuple[Event, ...],
+        expected: int,
+        key: str | None,
+        error: Exception | None = None,
     ) -> AppendResult:
         """A concurrent writer won: the stored result of the same key, or a conflict."""
         if key is not None:
-            stored = self._recall(key, case_id)
+            stored = self._recall(key, batch_tenant(batch), case_id, batch, None)
             if stored is not None:
                 return stored
         actual = self._version(case_id)
+        self._cache.drop(case_id)
         if actual != expected or error is None:
-            self._cache.drop(case_id)
-            raise conflict(case_id, expected, actual) from error
-        raise error
+            raise conflict(case_id, expected, actual)
+        raise sanitized(error, self.backend)
 
     def _base(self, case_id: str, expected: int) -> Case | None:
         if expected == 0:
@@ -282,34 +317,46 @@ class SqlStore:
                 "insert_person", [{"person_ref": p, "case_id": new.case_id} for p in persons]
             )
         if key is not None:
+            district, provider = batch_tenant(batch)
             self._exec(
                 "insert_key",
                 {
+                    "district": district,
+                    "provider": provider,
                     "key": key,
                     "case_id": new.case_id,
+                    "fingerprint": fingerprint(batch),
                     "first_seq": batch[0].seq,
                     "last_seq": batch[-1].seq,
                     "created_at": self._moment(self.engine.clock()),
                 },
             )
 
-    def recall(self, idempotency_key: str) -> AppendResult | None:
-        """The result stored for *idempotency_key*, if it was used before."""
-        with self._lock:
-            return self._recall(idempotency_key, None)
+    def recall(self, idempotency_key: str, *, by: Actor) -> AppendResult | None:
+        """The result stored for *idempotency_key* in *by*'s tenant, if it was used before.
 
-    def _recall(self, key: str, case_id: str | None) -> AppendResult | None:
-        rows = self._rows("recall", {"key": key})
+        Raises :class:`~imflow.IdempotencyKeyReused` when another actor used the key.
+        """
+        check_key(idempotency_key)
+        with self._lock:
+            return self._recall(idempotency_key, tenant(by), None, None, by)
+
+    def _recall(
+        self,
+        key: str,
+        scope: tuple[str, str],
+        case_id: str | None,
+        batch: tuple[Event, ...] | None,
+        by: Actor | None,
+    ) -> AppendResult | None:
+        district, provider = scope
+        rows = self._rows("recall", {"district": district, "provider": provider, "key": key})
         if not rows:
             return None
-        stored_case, first, last = rows[0][0], int(rows[0][1]), int(rows[0][2])
-        if case_id is not None and stored_case != case_id:
-            raise IdempotencyKeyReused(
-                f"idempotency key {key!r} was used for case {stored_case!r}, not {case_id!r}"
-            )
+        stored_case, first, last, digest = rows[0][0], int(rows[0][1]), int(rows[0][2]), rows[0][3]
         payloads = self._rows("event_range", {"case_id": stored_case, "first": first, "last": last})
         events = tuple(self._event(r[0]) for r in payloads)
-        return AppendResult(stored_case, last, events, replayed=True)
+        return replay_of(stored_case, events, digest, case_id=case_id, batch=batch, by=by)
 
     def _version(self, case_id: str) -> int:
         rows = self._rows("version", {"case_id": case_id})
@@ -326,6 +373,7 @@ class SqlStore:
         areas and minutes stay, so key figures do not change. Logged with case ids only.
         Returns the ids of the erased cases.
         """
+        check_erasure(person_ref, on, by)
         with self._lock:
             case_ids = tuple(r[0] for r in self._rows("person_cases", {"person_ref": person_ref}))
             rewritten = 0
@@ -343,7 +391,7 @@ class SqlStore:
             case = self._load(case_id)
             expected = case.version
             event = erasure_event(self.engine, case, on=on, by=by)
-            new = self.engine.evolve(case, event)
+            new = trusted_fold(self.engine, case, (event,))
             changed = [
                 {"case_id": case_id, "seq": e.seq, "payload": dumps(e, converter=self._conv)}
                 for old, e in zip(case.events, new.events, strict=False)
@@ -367,6 +415,7 @@ class SqlStore:
                     )
                     self._exec("forget_case_persons", {"case_id": case_id})
                     self._exec("forget_errors", {"case_id": case_id, "erased": TOMBSTONE})
+                    self._exec("forget_keys", {"case_id": case_id, "erased": ERASED_FINGERPRINT})
             except _Stale:
                 self._cache.drop(case_id)
                 continue
@@ -383,7 +432,7 @@ class SqlStore:
     # -- reading ---------------------------------------------------------------------------
 
     def _event(self, raw: Any) -> Event:
-        event: Event = from_document(self._doc(raw), Event, converter=self._conv)
+        event: Event = from_stored_document(self._doc(raw), Event, converter=self._conv)
         return event
 
     def load(self, case_id: str) -> Case:
@@ -395,6 +444,8 @@ class SqlStore:
             return self._load(case_id)
 
     def _load(self, case_id: str) -> Case:
+        if not valid_id(case_id):  # no such case can exist: never ask the database
+            raise CaseNotFound(case_id)
         cached = self._cache.get(case_id)
         have = 0 if cached is None else cached.version
         rows = self._rows("load", {"case_id": case_id, "have": have})
@@ -410,10 +461,11 @@ class SqlStore:
         snapshot = rows[0][3]
         if snapshot is not None:
             try:
-                start = from_document(self._doc(snapshot), Case, converter=self._conv)
+                start = from_stored_document(self._doc(snapshot), Case, converter=self._conv)
             except InvalidDocument:  # written by an older schema: fold every event instead
                 return self._load_all(case_id, version)
-        case = self.engine.replay([self._event(r[3]) for r in rows[1:]], start=start)
+        # the store's own rows were admitted when written: fold them without re-deciding
+        case = trusted_fold(self.engine, start, [self._event(r[3]) for r in rows[1:]])
         if case.version != version:
             raise InvalidHistory(f"case {case_id!r}: folded version {case.version} != {version}")
         self._cache.put(case)
@@ -421,12 +473,14 @@ class SqlStore:
 
     def _load_all(self, case_id: str, version: int) -> Case:
         rows = self._rows("events", {"case_id": case_id})
-        case = self.engine.replay([self._event(r[0]) for r in rows[:version]])
+        case = trusted_fold(self.engine, None, [self._event(r[0]) for r in rows[:version]])
         self._cache.put(case)
         return case
 
     def events(self, case_id: str) -> tuple[Event, ...]:
         """The case's events in order; raises :class:`~imflow.CaseNotFound`."""
+        if not valid_id(case_id):
+            raise CaseNotFound(case_id)
         with self._lock:
             rows = self._rows("events", {"case_id": case_id})
         if not rows:
@@ -443,6 +497,8 @@ class SqlStore:
         open_only: bool = False,
     ) -> Iterator[Case]:
         """The cases that match every given filter, by case id; each loaded when reached."""
+        if not all(v is None or valid_id(str(v)) for v in (district, provider, phase)):
+            return iter(())  # no case has such a value
         where: list[str] = []
         params: dict[str, Any] = {}
         for name, value in (("district", district), ("provider", provider), ("phase", phase)):
@@ -637,6 +693,35 @@ def core_schema(*, text: str, day: str, moment: str, json_type: str) -> list[str
     ]
 
 
+def keys_schema(*, moment: str, actor_district: str, actor_provider: str) -> list[str]:
+    """Migration 3: idempotency keys namespaced by tenant and bound to their content.
+
+    Keys of an older imflow move over into the tenant of the actor who used them (read
+    from the first event they recorded), with no fingerprint: a retry is then compared
+    with the events they recorded.
+    """
+    return [
+        f"""CREATE TABLE idempotency_keys (
+            district TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            key TEXT NOT NULL,
+            case_id TEXT NOT NULL,
+            fingerprint TEXT,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            created_at {moment} NOT NULL,
+            PRIMARY KEY (district, provider, key)
+        )""",
+        "CREATE INDEX idempotency_keys_case ON idempotency_keys (case_id)",
+        "INSERT INTO idempotency_keys (district, provider, key, case_id, fingerprint,"
+        " first_seq, last_seq, created_at)"
+        f" SELECT COALESCE({actor_district}, ''), COALESCE({actor_provider}, ''),"
+        " i.key, i.case_id, NULL, i.first_seq, i.last_seq, i.created_at"
+        " FROM idempotency i LEFT JOIN events e ON e.case_id = i.case_id AND e.seq = i.first_seq",
+        "DROP TABLE idempotency",
+    ]
+
+
 def outbox_schema(*, serial: str, moment: str) -> list[str]:
     """The tables of migration 2: the outbox and the deliveries per hook."""
     return [
@@ -708,10 +793,20 @@ def statements(
             " ON CONFLICT DO NOTHING"
         ),
         "insert_key": (
-            "INSERT INTO idempotency (key, case_id, first_seq, last_seq, created_at) VALUES ("
-            f"{p('key')}, {p('case_id')}, {p('first_seq')}, {p('last_seq')}, {p('created_at')})"
+            "INSERT INTO idempotency_keys (district, provider, key, case_id, fingerprint,"
+            " first_seq, last_seq, created_at) VALUES ("
+            f"{p('district')}, {p('provider')}, {p('key')}, {p('case_id')}, {p('fingerprint')},"
+            f" {p('first_seq')}, {p('last_seq')}, {p('created_at')})"
         ),
-        "recall": f"SELECT case_id, first_seq, last_seq FROM idempotency WHERE key = {p('key')}",
+        "recall": (
+            "SELECT case_id, first_seq, last_seq, fingerprint FROM idempotency_keys"
+            f" WHERE district = {p('district')} AND provider = {p('provider')}"
+            f" AND key = {p('key')}"
+        ),
+        "forget_keys": (
+            f"UPDATE idempotency_keys SET fingerprint = {p('erased')}"
+            f" WHERE case_id = {p('case_id')}"
+        ),
         "version": f"SELECT version FROM cases WHERE case_id = {p('case_id')}",
         "event_range": (
             f"SELECT payload FROM events WHERE case_id = {p('case_id')}"

@@ -18,7 +18,9 @@ from imflow.store._sql import (
     Row,
     SqlStore,
     core_schema,
+    keys_schema,
     outbox_schema,
+    sanitized,
     statements,
 )
 
@@ -33,6 +35,28 @@ _MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
         core_schema(text="TEXT", day="TEXT", moment="TEXT", json_type="TEXT"),
     ),
     (2, "outbox", outbox_schema(serial="INTEGER PRIMARY KEY AUTOINCREMENT", moment="TEXT")),
+    (
+        3,
+        "idempotency keys by tenant, bound to their content",
+        keys_schema(
+            moment="TEXT",
+            actor_district="json_extract(e.payload, '$.actor.district')",
+            actor_provider="json_extract(e.payload, '$.actor.provider')",
+        ),
+    ),
+)
+
+# what the store re-raises as StoreError: a refused statement (connection and lock
+# problems, sqlite3.OperationalError, pass through as they are)
+_REFUSED = (
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.InternalError,
+    sqlite3.NotSupportedError,
+    sqlite3.ProgrammingError,
+    UnicodeError,
+    OverflowError,
 )
 
 
@@ -82,7 +106,7 @@ class SQLiteStore(SqlStore):
     >>> path = os.path.join(tempfile.mkdtemp(), "imflow.db")
     >>> with SQLiteStore(path) as store:
     ...     store.schema_version
-    2
+    3
 
     .. versionadded:: 0.1.0
     """
@@ -90,6 +114,7 @@ class SQLiteStore(SqlStore):
     SQL: ClassVar[Mapping[str, str]] = _SQL
     MIGRATIONS: ClassVar[Sequence[tuple[int, str, Sequence[str]]]] = _MIGRATIONS
     integrity_errors = (sqlite3.IntegrityError,)
+    backend: ClassVar[str] = "SQLite"
 
     def __init__(
         self,
@@ -132,19 +157,43 @@ class SQLiteStore(SqlStore):
 
     # -- backend primitives ----------------------------------------------------------------
 
+    # Each primitive re-raises a refused statement as StoreError *outside* its except
+    # block, so the driver's exception (which may quote parameters) is not its context.
+
     def _rows(self, key: str, params: Params) -> list[Row]:
         self._check_open()
-        return self._conn.execute(_SQL[key], params).fetchall()
+        try:
+            return self._conn.execute(_SQL[key], params).fetchall()
+        except _REFUSED as exc:
+            error = sanitized(exc, self.backend)
+        raise error
 
     def _exec(self, key: str, params: Params) -> int:
-        return self._conn.execute(_SQL[key], params).rowcount
+        try:
+            return self._conn.execute(_SQL[key], params).rowcount
+        except sqlite3.IntegrityError:
+            raise  # the append path turns it into a conflict or a StoreError
+        except _REFUSED as exc:
+            error = sanitized(exc, self.backend)
+        raise error
 
     def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
-        self._conn.executemany(_SQL[key], rows)
+        try:
+            self._conn.executemany(_SQL[key], rows)
+            return
+        except sqlite3.IntegrityError:
+            raise
+        except _REFUSED as exc:
+            error = sanitized(exc, self.backend)
+        raise error
 
     def _query(self, sql: str, params: Params) -> list[Row]:
         self._check_open()
-        return self._conn.execute(sql, params).fetchall()
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except _REFUSED as exc:
+            error = sanitized(exc, self.backend)
+        raise error
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
