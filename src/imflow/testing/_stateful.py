@@ -23,13 +23,13 @@ from imflow.hooks import Hooks
 from imflow.period import add_months, last_day
 from imflow.serialization import dumps, loads
 from imflow.testing._strategies import (
-    _progress,
-    _valid_command,
     actors,
     commands,
+    foreign_managers,
     manager_for,
     opening_commands,
 )
+from imflow.testing._trajectories import _choose, _next_command
 from imflow.workflow import Workflow
 
 __all__ = ["CaseMachine"]
@@ -345,26 +345,37 @@ class CaseMachine(RuleBasedStateMachine):
     def take_next_steps(self, case_id: str, data: st.DataObject, steps: int) -> None:
         """Up to *steps* commands that the engine allows now, mostly ones that move the case
         along the programme (so that deep phases are reached), with valid values."""
-        final = self.engine.workflow.compiled.final
+        draw = cast(st.DrawFn, data.draw)
         for _ in range(steps):
             case = self.cases[case_id]
             on = min(self.day(case_id, data.draw(_SOON)), self.engine.today())
             allowed = self.engine.allowed(case, by=self.manager(case), on=on)
-            names = sorted(name for name, reasons in allowed.items() if not reasons)
-            if not names:
+            name = _choose(draw, case, sorted(n for n, reasons in allowed.items() if not reasons))
+            if name is None:
                 return
-            wanted = [n for n in names if n in _progress(self.engine, case, final)]
-            if wanted and data.draw(st.integers(0, 9)) < 8:
-                names = wanted
-            name = data.draw(st.sampled_from(names))
-            draw = cast(st.DrawFn, data.draw)
-            self.execute(case_id, _valid_command(draw, case, name, on))
+            command = _next_command(draw, self.engine, case, name, on)
+            if command is not None:
+                self.execute(case_id, command)
 
     @rule(case_id=case_ids, data=st.data())
     def any_command(self, case_id: str, data: st.DataObject) -> None:
         """Any command of the workflow (custom ones of a variant too), valid or not."""
         case = self.cases[case_id]
         self.execute(case_id, data.draw(commands(case, workflow=self.engine.workflow)))
+
+    @rule(case_id=case_ids, data=st.data())
+    def command_by_a_foreign_manager(self, case_id: str, data: st.DataObject) -> None:
+        """A manager of another provider in the same district (or of the same provider in
+        another district) is refused every command with ``forbidden``."""
+        case = self.cases[case_id]
+        by = data.draw(foreign_managers(case))
+        command = data.draw(commands(case, workflow=self.engine.workflow))
+        codes = {r.code for r in self.engine.check(case, command, by=by)}
+        assert "forbidden" in codes, f"{by} was not refused {command.type}: {codes}"
+        assert self.execute(case_id, command, by=by) is None
+        allowed = self.engine.allowed(case, by=by, on=command.on)
+        assert all("forbidden" in {r.code for r in reasons} for reasons in allowed.values())
+        self.outcomes["refused:forbidden (foreign manager)"] += 1
 
     @rule(case_id=case_ids, data=st.data())
     def command_by_someone_else(self, case_id: str, data: st.DataObject) -> None:
