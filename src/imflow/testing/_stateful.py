@@ -386,9 +386,11 @@ class CaseMachine(RuleBasedStateMachine):
 
     # -- time -------------------------------------------------------------------------
 
-    @rule(days=st.one_of(st.integers(1, 60), st.integers(0, 800)))
-    def advance_clock(self, days: int) -> None:
-        self.clock.advance(days=days)
+    @rule(days=st.one_of(st.integers(1, 60), st.integers(0, 800)), minutes=st.integers(0, 1439))
+    def advance_clock(self, days: int, minutes: int) -> None:
+        """Move the clock forward, to any time of day (so also to late evenings in UTC, when
+        it is already the next day in Berlin)."""
+        self.clock.advance(days=days, minutes=minutes)
 
     @rule()
     def sweep(self) -> None:
