@@ -27,16 +27,12 @@ _ONE_DAY = timedelta(days=1)
 _NOTES = st.sampled_from(
     ["Sprachkurs B1", "Wohnung gesucht", "Kita-Platz", "Ausbildung im Handwerk", "Jobcenter", "ok"]
 )
-# the strategies every step draws from, built once
-_D20 = st.integers(0, 19)
-_D3 = st.integers(0, 2)
-_D4 = st.integers(0, 3)
-_D40 = st.integers(0, 30)
-_D50 = st.integers(0, 49)
-_D10 = st.integers(0, 9)
-_MINUTES = st.integers(1, 240)
-_DAYS_AFTER_PERIOD = st.integers(1, 60)
+# the strategies every step draws from, built once; _Dn are dice with n faces from 0
+_D2, _D3, _D4, _D10, _D20, _D50 = (st.integers(0, n - 1) for n in (2, 3, 4, 10, 20, 50))
+_SHORT_GAP = st.integers(0, 30)
 _LONG_GAP = st.integers(31, 500)
+_DAYS_AFTER_PERIOD = st.integers(1, 60)
+_MINUTES = st.integers(1, 240)
 _CHANNELS = st.sampled_from(Channel)
 _AREAS = st.sampled_from(LifeArea)
 _TOPICS = st.lists(_AREAS, max_size=3, unique=True)
@@ -50,11 +46,24 @@ _STATUSES = (
     GoalStatus.DROPPED,
     GoalStatus.OPEN,
 )
-# openings: half of them in the years around the 2025 system change (so that rule-set
-# migrations happen), the others anywhere from 2018 to 2034
+# openings: many in the years around the 2025 system change (so that rule-set
+# migrations happen), the others anywhere from 2018 to 2034, some on the edges of a
+# year or a month (1 January, 31 December, month ends)
+_EDGES = tuple(
+    day
+    for year in range(2018, 2035)
+    for day in (
+        date(year, 1, 1),
+        date(year, 1, 31),
+        date(year, 2, 28),
+        date(year, 11, 30),
+        date(year, 12, 31),
+    )
+)
 _OPENED = st.one_of(
     st.dates(min_value=date(2023, 6, 6), max_value=date(2025, 6, 30)),
     st.dates(min_value=date(2018, 1, 1), max_value=date(2034, 12, 31)),
+    st.sampled_from(_EDGES),
 )
 _STATUS = st.sampled_from(_STATUSES)
 # commands a walk takes only now and then: they end or interrupt the programme
@@ -226,12 +235,22 @@ def _next_command(
     return cls(on=on)  # type: ignore[call-arg]  # the commands with only `on`
 
 
+def _month_end(day: date) -> date:
+    """The last day of *day*'s month."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1) - _ONE_DAY
+
+
 def _next_day(draw: st.DrawFn, engine: Engine, case: Case) -> date:
-    """A date soon after the case's latest event, mostly within the period."""
+    """A date soon after the case's latest event, mostly within the period; now and then
+    after a long pause, or on the edge of a month or year (31 December, 1 January)."""
     latest = case.latest_on
-    long_pause = draw(_D20) == 19  # now and then
-    gap = draw(_LONG_GAP) if long_pause else draw(_D40)
-    on = latest + timedelta(days=gap)
+    pace = draw(_D20)
+    if pace == 19:
+        on = latest + timedelta(days=draw(_LONG_GAP))
+    elif pace == 18:
+        on = _month_end(latest) + _ONE_DAY * draw(_D2)  # the month's last or next first day
+    else:
+        on = latest + timedelta(days=draw(_SHORT_GAP))
     end = case.period_end
     if end is not None and on > end and latest <= end and draw(_D4) != 3:
         on = end  # mostly keep working within the period
