@@ -194,6 +194,7 @@ def test_the_last_day_of_the_period_ends_at_midnight_in_berlin() -> None:
     assert refused.value.codes == ("period_ended",)
     closed = engine.handle(case, c.CloseCase(on=date(2028, 1, 15), reason="period_expired"), by=IM)
     assert closed.closure is not None
+    assert (closed.closure.reason, closed.closure.on) == ("period_expired", date(2028, 1, 15))
 
 
 def test_a_deadline_due_on_berlin_s_today_is_not_overdue_at_23_30_utc_the_day_before() -> None:
