@@ -47,7 +47,11 @@ class CaseMachine(RuleBasedStateMachine):
     """Drives cases through a real :class:`~imflow.Engine` and checks its invariants.
 
     Every command type has a rule, with valid and invalid arguments, sent by the case's
-    manager (and, in one rule, by any actor). After every step the machine checks:
+    manager; one rule sends any command by any actor, another by a manager of another
+    provider in the same district (or of the same provider elsewhere), who must always
+    be refused with ``forbidden``. The clock moves to any time of day, so "today" is
+    also tried late in the evening, when Berlin is a day ahead of UTC. After every step
+    the machine checks:
 
     - ``engine.replay(case.events) == case`` for every case;
     - the JSON round trip ``loads(dumps(case), Case) == case``;
