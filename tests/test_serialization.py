@@ -338,6 +338,7 @@ def test_mutated_commands_raise_only_invalid_document_and_write_nothing(
 ) -> None:
     store = service.store
     by = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
+
     def state() -> tuple[int, list[tuple[str, int]]]:
         return store.outbox.count_pending(), [(x.case_id, x.version) for x in store.iter_cases()]
 
