@@ -72,7 +72,10 @@ _RARE = frozenset({"close_case", "withdraw_consent"})
 
 @attrs.frozen
 class Step:
-    """One accepted command of a trajectory: what was sent, by whom, and the case after it."""
+    """One accepted command of a trajectory: what was sent, by whom, and the case after it.
+
+    .. versionadded:: 0.2.0
+    """
 
     command: c.Command
     by: Actor
