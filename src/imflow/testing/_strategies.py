@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import typing
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -185,7 +187,27 @@ def _valid_command(draw: st.DrawFn, case: Case, name: str, on: date) -> c.Comman
     cls = c.COMMAND_TYPES.get(name)
     if cls is None or cls is c.CustomAction:
         return c.CustomAction(on=on, name=name, note=draw(st.sampled_from(["", "n"])))
-    return cls(on=on)  # type: ignore[call-arg]  # commands with only `on`
+    return cls(on=on, **_plain_values(cls, on))  # type: ignore[arg-type]
+
+
+def _plain_values(cls: type[c.Command], on: date) -> dict[str, object]:
+    """Plain values for the required fields of *cls* other than ``on`` (a command this
+    module has no dedicated values for): texts, numbers, dates, enum members."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, object] = {}
+    for f in attrs.fields(cls):
+        if f.name == "on" or f.default is not attrs.NOTHING:
+            continue
+        hint = hints[f.name]
+        if hint is str:
+            values[f.name] = _PROVIDERS[0]
+        elif hint is int:
+            values[f.name] = 1
+        elif hint is date:
+            values[f.name] = on
+        elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+            values[f.name] = next(iter(hint))
+    return values
 
 
 def _engine(workflow: Workflow | None) -> Engine:

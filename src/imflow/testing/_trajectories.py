@@ -66,6 +66,7 @@ _OPENED = st.one_of(
     st.sampled_from(_EDGES),
 )
 _STATUS = st.sampled_from(_STATUSES)
+_CUSTOM_NOTES = st.sampled_from(["", "Sprachkurs im Ausland"])
 # commands a walk takes only now and then: they end or interrupt the programme
 _RARE = frozenset({"close_case", "withdraw_consent"})
 
@@ -233,8 +234,11 @@ def _next_command(
         ]
         return draw(st.sampled_from(fitting)) if fitting else None
     cls = c.COMMAND_TYPES.get(name)
-    if cls is None or cls is c.CustomAction or cls is c.OpenCase:
-        return c.CustomAction(on=on, name=name, note=draw(st.sampled_from(["", "n"])))
+    if cls is None or cls is c.CustomAction:  # a command a workflow variant added
+        return c.CustomAction(on=on, name=name, note=draw(_CUSTOM_NOTES))
+    required = {f.name for f in attrs.fields(cls) if f.default is attrs.NOTHING}
+    if required != {"on"}:  # an opening, or a command whose values the walk cannot choose
+        return None
     return cls(on=on)  # type: ignore[call-arg]  # the commands with only `on`
 
 
