@@ -8,11 +8,10 @@ warnings (the library never configures it). Tests that inspect logs use
 from __future__ import annotations
 
 import logging
-import os
 
 import structlog
-from hypothesis import HealthCheck, settings
 from structlog.typing import EventDict
+from tests.profiles import register_profiles
 
 
 def _warnings_only(logger: object, method: str, event_dict: EventDict) -> EventDict:
@@ -28,17 +27,4 @@ structlog.configure(
     cache_logger_on_first_use=False,
 )
 
-settings.register_profile(
-    "ci",
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    print_blob=True,
-)
-settings.register_profile(
-    "dev",
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+register_profiles()  # ci, dev, thorough (tests/profiles.py)

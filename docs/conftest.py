@@ -7,7 +7,8 @@
   name are written to that file, so the page's Python can read it like a reader would;
   every TOML and JSON block must parse.
 - ```` ```console ```` blocks run each ``$ `` line in a shell and compare the output
-  that follows it (with ``...`` as a wildcard).
+  that follows it (with ``...`` as a wildcard). The command must exit with 0, unless
+  its output ends with a line ``[exit N]``: then it must exit with N.
 
 The examples of one page share a namespace and run in order, so under pytest-xdist they
 must stay on one worker: ``--dist loadfile`` in pyproject's addopts keeps each page (a
@@ -25,6 +26,7 @@ from __future__ import annotations
 import doctest
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +47,7 @@ collect_ignore = ["conf.py", "_ext", "_build"]
 POSTGRES_PAGES = ["how-to/persist.md"]
 
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+_EXIT = re.compile(r"\[exit (\d+)\]")
 _BIN = Path(sys.executable).parent
 
 
@@ -111,13 +114,22 @@ class ConsoleParser:
                 steps[-1][1].append(line)
         return [(cmd, "\n".join(out).strip()) for cmd, out in steps]
 
+    @staticmethod
+    def _exit_status(expected: str) -> tuple[str, int]:
+        """The expected output without a final ``[exit N]`` line, and N (default 0)."""
+        lines = expected.splitlines()
+        if lines and (found := _EXIT.fullmatch(lines[-1].strip())):
+            return "\n".join(lines[:-1]).strip(), int(found.group(1))
+        return expected, 0
+
     @classmethod
     def evaluate(cls, example: Example) -> str | None:
         env = {**os.environ, "PATH": f"{_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         env.pop("CI", None)  # the CLI's own behaviour, not the test run's
         env["COLUMNS"] = "100"
         checker = doctest.OutputChecker()
-        for command, expected in cls._steps(example.parsed):
+        for command, shown in cls._steps(example.parsed):
+            expected, status = cls._exit_status(shown)
             done = subprocess.run(
                 command,
                 shell=True,
@@ -130,8 +142,8 @@ class ConsoleParser:
             got = (done.stdout + done.stderr).strip()
             if expected and not checker.check_output(expected + "\n", got + "\n", _FLAGS):
                 return f"$ {command}\nexpected:\n{expected}\ngot (exit {done.returncode}):\n{got}"
-            if not expected and done.returncode != 0:
-                return f"$ {command}\nexited {done.returncode}:\n{got}"
+            if done.returncode != status:
+                return f"$ {command}\nexited {done.returncode}, not {status}:\n{got}"
         return None
 
 

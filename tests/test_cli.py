@@ -255,20 +255,33 @@ def test_sweep_closes_expired_cases_once(tmp_path: Path) -> None:
     made = run("simulate", "--cases", "200", "--seed", "5", "--until", "2026-06-30",
                "--db", "s.db", cwd=tmp_path)  # fmt: skip
     assert made.returncode == 0
+    due_sql = "SELECT count(*) FROM cases WHERE closed_on IS NULL AND period_end < '2029-06-30'"
+    expired_sql = (
+        "SELECT count(*) FROM events WHERE type = 'case_closed'"
+        " AND json_extract(payload, '$.reason') = 'period_expired'"
+    )
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        (due,) = conn.execute(due_sql).fetchone()
+        (expired_before,) = conn.execute(expired_sql).fetchone()
+    assert due >= 20  # the cohort runs until mid-2026; many periods end by mid-2029
     first = run("sweep", "--on", "2029-06-30", "--db", "s.db", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    closed = int(first.stdout.split()[0])
-    assert closed > 0
+    assert first.stdout.split()[0] == str(due)
     assert "„Beratungszeitraum abgelaufen“ abgeschlossen (Stichtag 30.06.2029)" in first.stdout
     second = run("--lang", "en", "sweep", "--on", "2029-06-30", "--db", "s.db", cwd=tmp_path)
     assert second.returncode == 0
     assert second.stdout == "0 cases closed as “Counselling period expired” (sweep of 2029-06-30)\n"
     with sqlite3.connect(tmp_path / "s.db") as conn:
-        (expired,) = conn.execute(
-            "SELECT count(*) FROM events WHERE type = 'case_closed'"
-            " AND payload LIKE '%period_expired%' AND on_date <= '2029-06-30'"
+        assert conn.execute(due_sql).fetchone() == (0,)
+        assert conn.execute(expired_sql).fetchone() == (expired_before + due,)
+        late = conn.execute(  # each closed the day after its last day, by the system actor
+            "SELECT count(*) FROM events e JOIN cases c ON c.case_id = e.case_id"
+            " WHERE e.type = 'case_closed' AND e.seq = c.version"
+            " AND json_extract(e.payload, '$.reason') = 'period_expired'"
+            " AND json_extract(e.payload, '$.actor.role') = 'system'"
+            " AND e.on_date = date(c.period_end, '+1 day')"
         ).fetchone()
-    assert expired >= closed
+    assert late[0] >= due
 
 
 # -- diagram and schema -----------------------------------------------------------------------

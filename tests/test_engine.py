@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-import attrs
 import pytest
 
 from imflow import (
@@ -27,6 +26,7 @@ from imflow import (
 from imflow import commands as c
 from imflow.actors import SYSTEM
 from imflow.events import CaseClosed, ContactRecorded, Event, PlanAgreed
+from imflow.serialization import dumps
 
 D0 = date(2025, 3, 1)
 MANAGER = Actor("im-7", Role.MANAGER, provider="caritas-wt", district="08337")
@@ -463,12 +463,23 @@ def test_decide_is_pure_and_check_explains(engine: Engine) -> None:
     ]
 
 
-def test_a_rejected_command_leaves_the_case_untouched(engine: Engine) -> None:
+def test_a_rejected_command_leaves_the_case_untouched(clock: FrozenClock) -> None:
+    seen: list[str] = []
+    hooks = Hooks()
+    hooks.subscribe(lambda event, case: seen.append(event.type))
+    engine = Engine(clock=clock, hooks=hooks)
     case = open_household(engine)
-    snapshot = attrs.evolve(case)
+    document, events = dumps(case), case.events
     with pytest.raises(Rejected):
         engine.handle(case, c.AgreePlan(on=D0), by=MANAGER)
-    assert case == snapshot and case.version == 1
+    assert dumps(case) == document and case.events is events and case.version == 1
+    assert seen == ["case_opened"]  # no hook ran for the refusal
+    # and the case goes on exactly as one that was never refused anything
+    untouched = open_household(Engine(clock=clock))
+    consent = c.RecordConsent(on=D0)
+    assert engine.handle(case, consent, by=MANAGER) == Engine(clock=clock).handle(
+        untouched, consent, by=MANAGER
+    )
 
 
 def test_commands_check_their_field_types() -> None:

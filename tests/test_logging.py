@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 
 import pytest
@@ -70,7 +71,10 @@ def test_every_command_is_logged_with_its_outcome() -> None:
     ]
     assert accepted[2]["phase_from"] == "intake"
     assert accepted[2]["phase_to"] == "assessment"
-    assert all(e["case_id"] == "ka-1" and e["duration_ms"] >= 0 for e in accepted)
+    assert all(e["case_id"] == "ka-1" for e in accepted)
+    for entry in accepted + rejected:  # a measured time in milliseconds, not asserted upon
+        duration = entry.pop("duration_ms")
+        assert isinstance(duration, float) and math.isfinite(duration) and duration >= 0
     assert rejected == [
         {
             "event": "command_rejected",
@@ -79,7 +83,6 @@ def test_every_command_is_logged_with_its_outcome() -> None:
             "command": "close_case",
             "phase": "monitoring",
             "reasons": ["note_missing"],
-            "duration_ms": rejected[0]["duration_ms"],
         }
     ]
 

@@ -18,11 +18,13 @@ from imflow import (
     Actor,
     Case,
     CaseService,
+    ConcurrencyConflict,
     Engine,
     FrozenClock,
     InvalidDocument,
     LifeArea,
     Phase,
+    Rejected,
     Role,
     SQLiteStore,
     dumps,
@@ -343,17 +345,29 @@ def test_mutated_commands_raise_only_invalid_document_and_write_nothing(
 ) -> None:
     store = service.store
     by = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
+
+    def state() -> tuple[int, list[tuple[str, int]]]:
+        return store.outbox.count_pending(), [(x.case_id, x.version) for x in store.iter_cases()]
+
     for kind, text in mutants:
-        before = (store.outbox.count_pending(), [x.version for x in store.iter_cases()])
+        before = state()
         try:
             service.execute(text, case_id="base", by=by)
         except InvalidDocument:
-            assert (store.outbox.count_pending(), [x.version for x in store.iter_cases()]) == before
-            check_mutant(kind, text, Command)
-        except Exception as exc:  # a valid document may still be refused or conflict
-            assert check_mutant(kind, text, Command) is not None, exc
+            assert state() == before
+            assert check_mutant(kind, text, Command) is None
+        except (Rejected, ConcurrencyConflict):  # a valid command the engine or store refuses
+            assert state() == before
+            assert check_mutant(kind, text, Command) is not None
+        except ValueError as exc:  # an opening of another case, sent to this one
+            assert state() == before
+            value = check_mutant(kind, text, Command)
+            assert isinstance(value, c.OpenCase) and value.case_id != "base", exc
         else:
             assert check_mutant(kind, text, Command) is not None
+            pending, versions = state()
+            assert pending == before[0] + 1  # exactly one event written
+            assert sum(v for _, v in versions) == sum(v for _, v in before[1]) + 1
 
 
 @settings(max_examples=200)

@@ -26,21 +26,27 @@ from imflow.testing._strategies import (
     command_sequences,
     commands,
     event_histories,
+    foreign_managers,
     manager_for,
     opening_commands,
 )
+from imflow.testing._trajectories import Step, Trajectory, trajectories
 
 __all__ = [
     "FAR_FUTURE",
     "CaseMachine",
     "CommandSequence",
     "FrozenClock",
+    "Step",
     "SteppingClock",
+    "Trajectory",
     "actors",
     "cases",
     "command_sequences",
     "commands",
     "event_histories",
+    "foreign_managers",
     "manager_for",
     "opening_commands",
+    "trajectories",
 ]

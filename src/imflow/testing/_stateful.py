@@ -23,13 +23,13 @@ from imflow.hooks import Hooks
 from imflow.period import last_day
 from imflow.serialization import dumps, loads
 from imflow.testing._strategies import (
-    _progress,
-    _valid_command,
     actors,
     commands,
+    foreign_managers,
     manager_for,
     opening_commands,
 )
+from imflow.testing._trajectories import _choose, _next_command
 from imflow.workflow import Workflow
 
 __all__ = ["CaseMachine"]
@@ -47,7 +47,11 @@ class CaseMachine(RuleBasedStateMachine):
     """Drives cases through a real :class:`~imflow.Engine` and checks its invariants.
 
     Every command type has a rule, with valid and invalid arguments, sent by the case's
-    manager (and, in one rule, by any actor). After every step the machine checks:
+    manager; one rule sends any command by any actor, another by a manager of another
+    provider in the same district (or of the same provider elsewhere), who must always
+    be refused with ``forbidden``. The clock moves to any time of day, so "today" is
+    also tried late in the evening, when Berlin is a day ahead of UTC. After every step
+    the machine checks:
 
     - ``engine.replay(case.events) == case`` for every case;
     - the JSON round trip ``loads(dumps(case), Case) == case``;
@@ -345,26 +349,37 @@ class CaseMachine(RuleBasedStateMachine):
     def take_next_steps(self, case_id: str, data: st.DataObject, steps: int) -> None:
         """Up to *steps* commands that the engine allows now, mostly ones that move the case
         along the programme (so that deep phases are reached), with valid values."""
-        final = self.engine.workflow.compiled.final
+        draw = cast(st.DrawFn, data.draw)
         for _ in range(steps):
             case = self.cases[case_id]
             on = min(self.day(case_id, data.draw(_SOON)), self.engine.today())
             allowed = self.engine.allowed(case, by=self.manager(case), on=on)
-            names = sorted(name for name, reasons in allowed.items() if not reasons)
-            if not names:
+            name = _choose(draw, case, sorted(n for n, reasons in allowed.items() if not reasons))
+            if name is None:
                 return
-            wanted = [n for n in names if n in _progress(self.engine, case, final)]
-            if wanted and data.draw(st.integers(0, 9)) < 8:
-                names = wanted
-            name = data.draw(st.sampled_from(names))
-            draw = cast(st.DrawFn, data.draw)
-            self.execute(case_id, _valid_command(draw, case, name, on))
+            command = _next_command(draw, self.engine, case, name, on)
+            if command is not None:
+                self.execute(case_id, command)
 
     @rule(case_id=case_ids, data=st.data())
     def any_command(self, case_id: str, data: st.DataObject) -> None:
         """Any command of the workflow (custom ones of a variant too), valid or not."""
         case = self.cases[case_id]
         self.execute(case_id, data.draw(commands(case, workflow=self.engine.workflow)))
+
+    @rule(case_id=case_ids, data=st.data())
+    def command_by_a_foreign_manager(self, case_id: str, data: st.DataObject) -> None:
+        """A manager of another provider in the same district (or of the same provider in
+        another district) is refused every command with ``forbidden``."""
+        case = self.cases[case_id]
+        by = data.draw(foreign_managers(case))
+        command = data.draw(commands(case, workflow=self.engine.workflow))
+        codes = {r.code for r in self.engine.check(case, command, by=by)}
+        assert "forbidden" in codes, f"{by} was not refused {command.type}: {codes}"
+        assert self.execute(case_id, command, by=by) is None
+        allowed = self.engine.allowed(case, by=by, on=command.on)
+        assert all("forbidden" in {r.code for r in reasons} for reasons in allowed.values())
+        self.outcomes["refused:forbidden (foreign manager)"] += 1
 
     @rule(case_id=case_ids, data=st.data())
     def command_by_someone_else(self, case_id: str, data: st.DataObject) -> None:
@@ -375,9 +390,11 @@ class CaseMachine(RuleBasedStateMachine):
 
     # -- time -------------------------------------------------------------------------
 
-    @rule(days=st.one_of(st.integers(1, 60), st.integers(0, 800)))
-    def advance_clock(self, days: int) -> None:
-        self.clock.advance(days=days)
+    @rule(days=st.one_of(st.integers(1, 60), st.integers(0, 800)), minutes=st.integers(0, 1439))
+    def advance_clock(self, days: int, minutes: int) -> None:
+        """Move the clock forward, to any time of day (so also to late evenings in UTC, when
+        it is already the next day in Berlin)."""
+        self.clock.advance(days=days, minutes=minutes)
 
     @rule()
     def sweep(self) -> None:

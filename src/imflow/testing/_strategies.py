@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import enum
+import typing
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,9 +17,9 @@ from imflow.clock import FrozenClock
 from imflow.districts import DISTRICTS
 from imflow.engine import Engine
 from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea, Role
-from imflow.errors import Rejected
 from imflow.events import Event
 from imflow.guards import goals_achieved
+from imflow.testing._trajectories import Trajectory, trajectories
 from imflow.workflow import Workflow
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "command_sequences",
     "commands",
     "event_histories",
+    "foreign_managers",
     "manager_for",
     "opening_commands",
 ]
@@ -42,6 +44,8 @@ _TEXT = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöüß -", min_size=1, max
     lambda s: s.strip() != ""
 )
 _OPENED = st.dates(min_value=date(2018, 1, 1), max_value=date(2034, 12, 31))
+_CASE_NUMBERS = st.integers(0, 999_999)
+_PERSON_NUMBERS = st.integers(0, 0xFFFF)
 
 
 def actors(
@@ -70,6 +74,42 @@ def manager_for(case: Case) -> Actor:
     return Actor("im-1", Role.MANAGER, provider=case.provider, district=case.district)
 
 
+def foreign_managers(case: Case) -> st.SearchStrategy[Actor]:
+    """Managers who may not work on *case*: of another provider in the case's own
+    district, or of the case's own provider in another district.
+
+    >>> from hypothesis import find
+    >>> from imflow import Engine, FrozenClock, commands as c
+    >>> case = Engine(clock=FrozenClock(FAR_FUTURE)).open(
+    ...     c.OpenCase(case_id="c-1", person="p-1", district="08337", provider="drk",
+    ...                on=date(2025, 1, 2)),
+    ...     by=Actor("im-1", Role.MANAGER, provider="drk", district="08337"))
+    >>> neighbour = find(foreign_managers(case), lambda a: a.district == "08337")
+    >>> neighbour.role, neighbour.district, neighbour.provider != "drk"
+    (<Role.MANAGER: 'manager'>, '08337', True)
+
+    .. versionadded:: 0.2.0
+    """
+    others = [p for p in (*_PROVIDERS, "stadt-2") if p != case.provider]
+    districts = [d for d in _AGS if d != case.district]
+    return st.one_of(
+        st.builds(
+            Actor,
+            id=st.just("im-2"),
+            role=st.just(Role.MANAGER),
+            provider=st.sampled_from(others),
+            district=st.just(case.district),
+        ),
+        st.builds(
+            Actor,
+            id=st.just("im-3"),
+            role=st.just(Role.MANAGER),
+            provider=st.just(case.provider),
+            district=st.sampled_from(districts),
+        ),
+    )
+
+
 def opening_commands(*, opened: st.SearchStrategy[date] = _OPENED) -> st.SearchStrategy[c.OpenCase]:
     """Valid :class:`~imflow.commands.OpenCase` commands for any of the 44 districts."""
 
@@ -78,8 +118,8 @@ def opening_commands(*, opened: st.SearchStrategy[date] = _OPENED) -> st.SearchS
         household = draw(st.integers(1, 6))
         members = tuple(f"p-{i}" for i in range(draw(st.integers(0, household - 1))))
         return c.OpenCase(
-            case_id=draw(st.from_regex(r"\Acase-[0-9]{1,6}\Z")),
-            person=draw(st.from_regex(r"\Ap-[0-9a-f]{4}\Z")),
+            case_id=f"case-{draw(_CASE_NUMBERS)}",
+            person=f"p-{draw(_PERSON_NUMBERS):04x}",
             district=draw(st.sampled_from(_AGS)),
             provider=draw(st.sampled_from(_PROVIDERS)),
             household=household,
@@ -150,63 +190,31 @@ def _valid_command(draw: st.DrawFn, case: Case, name: str, on: date) -> c.Comman
     cls = c.COMMAND_TYPES.get(name)
     if cls is None or cls is c.CustomAction:
         return c.CustomAction(on=on, name=name, note=draw(st.sampled_from(["", "n"])))
-    return cls(on=on)  # type: ignore[call-arg]  # commands with only `on`
+    return cls(on=on, **_plain_values(cls, on))  # type: ignore[arg-type]
+
+
+def _plain_values(cls: type[c.Command], on: date) -> dict[str, object]:
+    """Plain values for the required fields of *cls* other than ``on`` (a command this
+    module has no dedicated values for): texts, numbers, dates, enum members."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, object] = {}
+    for f in attrs.fields(cls):
+        if f.name == "on" or f.default is not attrs.NOTHING:
+            continue
+        hint = hints[f.name]
+        if hint is str:
+            values[f.name] = _PROVIDERS[0]
+        elif hint is int:
+            values[f.name] = 1
+        elif hint is date:
+            values[f.name] = on
+        elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+            values[f.name] = next(iter(hint))
+    return values
 
 
 def _engine(workflow: Workflow | None) -> Engine:
     return Engine(workflow=workflow, clock=FrozenClock(FAR_FUTURE))
-
-
-def _progress(engine: Engine, case: Case, final: frozenset[str]) -> set[str]:
-    """The commands that move *case* along the programme's happy path."""
-    wanted = {c.name for c in engine.workflow.commands if c.target not in (None, *final)} - {
-        "reopen_case"
-    }
-    if case.consent.value != "given":
-        wanted.add("record_consent")
-    if not case.needs:
-        wanted.add("record_need")
-    plan = case.plan
-    if plan is not None and plan.agreed_on is None and len(plan.goals) < 3:
-        wanted.add("add_goal")
-    if plan is not None and plan.agreed_on is not None:
-        wanted.update({"set_goal_status", "review_plan", "record_contact"})
-        wanted.discard("revise_plan")
-    return wanted
-
-
-@st.composite
-def _walk(
-    draw: st.DrawFn, engine: Engine, max_steps: int, opening: st.SearchStrategy[c.OpenCase]
-) -> Case:
-    opener = draw(opening)
-    case = engine.open(
-        opener, by=Actor("im-1", Role.MANAGER, provider=opener.provider, district=opener.district)
-    )
-    actor = manager_for(case)
-    final = engine.workflow.compiled.final
-    for _ in range(draw(st.integers(0, max_steps))):
-        on = case.latest_on + timedelta(days=draw(st.integers(0, 90)))
-        allowed = engine.allowed(case, by=actor, on=on)
-        names = sorted(n for n, reasons in allowed.items() if not reasons)
-        if not names:
-            break
-        # mostly take the next step of the programme, so that deep phases are reached
-        wanted = [n for n in names if n in _progress(engine, case, final)]
-        if wanted and draw(st.integers(0, 9)) < 8:
-            names = wanted
-        name = draw(st.sampled_from(names))
-        try:
-            case = engine.handle(case, _valid_command(draw, case, name, on), by=actor)
-        except Rejected:
-            continue  # a guard on field values said no: the case is unchanged
-        actor = manager_for(case)  # after a transfer, the new provider's manager acts
-    if draw(st.integers(0, 3)) == 0:  # close a quarter of the cases
-        on = case.latest_on + timedelta(days=draw(st.integers(0, 90)))
-        if not engine.allowed(case, by=actor, on=on).get("close_case", ("absent",)):
-            with contextlib.suppress(Rejected):
-                case = engine.handle(case, _valid_command(draw, case, "close_case", on), by=actor)
-    return case
 
 
 def cases(
@@ -217,11 +225,14 @@ def cases(
 ) -> st.SearchStrategy[Case]:
     """Valid cases, each reached through real commands on a real engine.
 
-    Every step picks a command that :meth:`Engine.allowed` allows, with valid values.
+    The final states of :func:`~imflow.testing.trajectories`: every step picks a command
+    that :meth:`Engine.allowed` allows, with valid values, mostly the programme's next one.
     """
-    return _walk(
-        _engine(workflow), max_steps, opening if opening is not None else opening_commands()
-    )
+    return trajectories(workflow, max_steps=max_steps, opening=opening).map(_final_case)
+
+
+def _final_case(trajectory: Trajectory) -> Case:
+    return trajectory.case
 
 
 def commands(case: Case, *, workflow: Workflow | None = None) -> st.SearchStrategy[c.Command]:
