@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from imflow import Actor, Case, Engine, FrozenClock, Role
 from imflow import commands as c
-from imflow.events import CaseOpened, Event
+from imflow.events import CaseOpened, CaseTransferred, Event
 from imflow.kennzahlen import CATALOGUE, report
 from imflow.simulation import SimulationParams, simulate
 from imflow.store import SQLiteStore
@@ -31,10 +31,11 @@ from imflow.testing import FAR_FUTURE, opening_commands, trajectories
 from tests import kennzahlen_oracle as oracle
 from tests.kennzahlen_history import STAFFING, YEAR, hand_history
 from tests.profiles import CORE_EXAMPLES, core
+from tests.test_kennzahlen_transfers import STAFFING as MOVED_STAFFING
+from tests.test_kennzahlen_transfers import history as walk_and_move
 
 WT, S = "08337", "08111"
 PROVIDERS = ("drk", "awo", "stadt")
-UNITS = st.sampled_from([(d, p) for d in (WT, S) for p in PROVIDERS])
 
 
 def same(library: Mapping[str, Any], expected: Mapping[str, Any], where: str) -> None:
@@ -116,6 +117,28 @@ def test_the_oracle_agrees_with_the_report_on_the_hand_written_history() -> None
             )
 
 
+def test_the_oracle_agrees_with_the_report_on_the_walk_and_the_move() -> None:
+    """The household handed over drk → caritas → drk in Waldshut and the one that moved
+    from Stuttgart with ``continues`` (tests/test_kennzahlen_transfers.py), figure by
+    figure at every provider, district and the state."""
+    events = walk_and_move()
+    units = sorted({(e.district, e.provider) for e in events if isinstance(e, CaseOpened)})
+    units.append((WT, "caritas-wt"))  # only ever transferred to
+    scopes: list[dict[str, str]] = [{}, {"district": WT}, {"district": S}]
+    scopes += [{"district": d, "provider": p} for d, p in units]
+    for year in (2025, 2026, 2027):
+        lib = report(events, year=year, staffing=MOVED_STAFFING)
+        for scope in scopes:
+            same(
+                lib.figures(**scope),
+                oracle.figures(events, year, staffing=MOVED_STAFFING, **scope),
+                f"{scope} {year}",
+            )
+    moved = oracle.figures(events, 2026, district=WT, provider="caritas-wt")
+    assert (moved["cases_active"], moved["transferred_in"], moved["transferred_out"]) == (1, 1, 1)
+    assert oracle.figures(events, 2026, district=WT)["cases_continued"] == 1
+
+
 # -- random histories -------------------------------------------------------------------------
 
 
@@ -140,7 +163,7 @@ def histories(draw: st.DrawFn, max_cases: int = 6) -> tuple[Event, ...]:
             district=draw(st.sampled_from([WT, S])),
             provider=draw(st.sampled_from(PROVIDERS)),
         )
-        walk = draw(trajectories(max_steps=30, opening=st.just(opener)))
+        walk = draw(trajectories(max_steps=30, opening=st.just(opener), providers=PROVIDERS))
         found.extend(walk.case.events)
     return tuple(found)
 
@@ -158,14 +181,19 @@ def year_of(events: Iterable[Event], data: st.DataObject) -> int:
     return data.draw(st.one_of(st.sampled_from(years), around), label="year")
 
 
-def compare(
-    library: Any, events: Iterable[Event], year: int, staffing: Any, unit: tuple[str, str]
-) -> None:
-    """The state, each district and one provider *unit*, against the oracle."""
+SCOPES: list[dict[str, str]] = [
+    {},
+    *({"district": d} for d in (WT, S)),
+    *({"district": d, "provider": p} for d in (WT, S) for p in PROVIDERS),
+    *({"provider": p} for p in PROVIDERS),  # one provider id in both districts
+]
+
+
+def compare(library: Any, events: Iterable[Event], year: int, staffing: Any) -> None:
+    """The state, each district, each provider in each district and each provider id,
+    against the oracle."""
     events = list(events)
-    scopes: list[dict[str, str]] = [{}, {"district": WT}, {"district": S}]
-    scopes.append({"district": unit[0], "provider": unit[1]})
-    for scope in scopes:
+    for scope in SCOPES:
         same(
             library.figures(**scope),
             oracle.figures(events, year, staffing=staffing, **scope),
@@ -176,6 +204,13 @@ def compare(
     assert past == ([tuple(ids)] if ids else [])
     if ids:
         event("a case open past its period")
+    transfers = [e for e in events if isinstance(e, CaseTransferred)]
+    if any(e.on.year == year for e in transfers):
+        event("a transfer in the year")
+    elif transfers:
+        event("a transfer in another year")
+    if any(isinstance(e, CaseOpened) and e.continues is not None for e in events):
+        event("a case continued from another district")
 
 
 @core
@@ -186,7 +221,7 @@ def test_the_report_from_events_equals_the_oracle(
     year = year_of(events, data)
     staffing = staffing_of(events, data)
     lib = report(events, year=year, staffing=staffing)
-    compare(lib, events, year, staffing, data.draw(UNITS, label="unit"))
+    compare(lib, events, year, staffing)
     district = data.draw(st.sampled_from([WT, S]), label="scoped to")
     scoped = report(events, year=year, district=district, staffing=staffing)
     assert scoped.figures() == lib.figures(district=district)
@@ -224,8 +259,7 @@ def test_the_report_from_a_sqlite_store_equals_the_oracle_also_after_erasures(
         lib = report(store, year=year, staffing=staffing)
     if erase:
         event("persons erased")
-    unit = data.draw(UNITS, label="unit")
-    compare(lib, events, year, staffing, unit)  # the oracle reads the events before erasure
+    compare(lib, events, year, staffing)  # the oracle reads the events before erasure
 
 
 # -- a simulated cohort -----------------------------------------------------------------------
@@ -245,7 +279,9 @@ def _open_on_its_last_day_31_december(case: Case) -> bool:
 def test_a_simulated_cohort_of_five_years_equals_the_oracle_every_year(tmp_path: Path) -> None:
     """800 simulated cases, 2023 to 2027; the seed is one whose cohort has the edges."""
     params = SimulationParams(district_weights={WT: 2, S: 1})
-    with SQLiteStore(tmp_path / "sim.db") as store:
+    # the store re-decides each event with its own engine, on the simulation's clock
+    engine = Engine(clock=FrozenClock.on(date(2023, 7, 1)))
+    with SQLiteStore(tmp_path / "sim.db", engine=engine) as store:
         cohort = simulate(
             800, seed=6, start=date(2023, 7, 1), until=date(2027, 12, 31), params=params,
             store=store,
@@ -255,6 +291,7 @@ def test_a_simulated_cohort_of_five_years_equals_the_oracle_every_year(tmp_path:
         assert any(c.closure and _on(c.closure.on, 1, 1) for c in cases)
         assert any(_open_on_its_last_day_31_december(c) for c in cases)
         events = [e for case in cases for e in case.events]
+        assert sum(isinstance(e, CaseTransferred) for e in events) >= 10
         staffing = {unit: str(fte) for unit, fte in params.staffing().items()}
         providers = sorted({(e.district, e.provider) for e in events if isinstance(e, CaseOpened)})
         assert len(providers) >= 4
@@ -265,6 +302,12 @@ def test_a_simulated_cohort_of_five_years_equals_the_oracle_every_year(tmp_path:
                 report(store, year=year, staffing=staffing),
             ):
                 same(lib.figures(), expected, f"state {year}")
+                for district in (WT, S):
+                    same(
+                        lib.figures(district=district),
+                        oracle.figures(events, year, district=district, staffing=staffing),
+                        f"{district} {year}",
+                    )
                 for district, provider in providers:
                     same(
                         lib.figures(district=district, provider=provider),
