@@ -292,13 +292,15 @@ def _month_end(day: date) -> date:
 
 def _next_day(draw: st.DrawFn, engine: Engine, case: Case) -> date:
     """A date soon after the case's latest event, mostly within the period; now and then
-    after a long pause, or on the edge of a month or year (31 December, 1 January)."""
+    after a long pause, or on the edge of a month or of the year (31 December, 1 January)."""
     latest = case.latest_on
     pace = draw(_D20)
     if pace == 19:
         on = latest + timedelta(days=draw(_LONG_GAP))
     elif pace == 18:
         on = _month_end(latest) + _ONE_DAY * draw(_D2)  # the month's last or next first day
+    elif pace == 17:
+        on = date(latest.year, 12, 31) + _ONE_DAY * draw(_D2)  # 31 December or 1 January
     else:
         on = latest + timedelta(days=draw(_SHORT_GAP))
     end = case.period_end
