@@ -27,7 +27,7 @@ from imflow.events import CaseOpened, CaseTransferred, Event
 from imflow.kennzahlen import CATALOGUE, report
 from imflow.simulation import SimulationParams, simulate
 from imflow.store import SQLiteStore
-from imflow.testing import FAR_FUTURE, opening_commands, trajectories
+from imflow.testing import FAR_FUTURE, manager_for, opening_commands, trajectories
 from tests import kennzahlen_oracle as oracle
 from tests.kennzahlen_history import STAFFING, YEAR, hand_history
 from tests.profiles import CORE_EXAMPLES, core
@@ -36,6 +36,7 @@ from tests.test_kennzahlen_transfers import history as walk_and_move
 
 WT, S = "08337", "08111"
 PROVIDERS = ("drk", "awo", "stadt")
+WALKER = Engine(clock=FrozenClock(FAR_FUTURE))
 
 
 def same(library: Mapping[str, Any], expected: Mapping[str, Any], where: str) -> None:
@@ -164,8 +165,31 @@ def histories(draw: st.DrawFn, max_cases: int = 6) -> tuple[Event, ...]:
             provider=draw(st.sampled_from(PROVIDERS)),
         )
         walk = draw(trajectories(max_steps=30, opening=st.just(opener), providers=PROVIDERS))
-        found.extend(walk.case.events)
+        case = walk.case
+        if case.is_open and draw(st.booleans(), label="handed over at New Year"):
+            case = handed_over_at_new_year(draw, case)
+        found.extend(case.events)
     return tuple(found)
+
+
+def handed_over_at_new_year(draw: st.DrawFn, case: Case) -> Case:
+    """*case* handed over on the next 31 December or 1 January within its period, with a
+    contact at the new provider that day: on the day of a transfer a case is with both
+    providers, and the year's first and last days belong to it."""
+    latest = case.latest_on
+    day = draw(st.sampled_from([date(latest.year, 12, 31), date(latest.year + 1, 1, 1)]))
+    if case.period_end is not None and day > case.period_end:
+        return case
+    target = draw(st.sampled_from([p for p in PROVIDERS if p != case.provider]))
+    transfer = c.TransferCase(to_provider=target, on=day)
+    if WALKER.check(case, transfer, by=manager_for(case)):
+        return case
+    case = WALKER.handle(case, transfer, by=manager_for(case))
+    event(f"handed over on {day:%d %B}")
+    contact = c.RecordContact(on=day, minutes=draw(st.integers(1, 90)))
+    if not WALKER.check(case, contact, by=manager_for(case)):
+        case = WALKER.handle(case, contact, by=manager_for(case))
+    return case
 
 
 def staffing_of(events: Iterable[Event], data: st.DataObject) -> dict[tuple[str, str], str]:
