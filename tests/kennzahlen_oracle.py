@@ -146,7 +146,7 @@ def _recorded_at(evs: list[Any]) -> list[tuple[Any, str]]:
 def _provider_on(evs: list[Any], day: date) -> str:
     """The provider the case is with at the end of *day*: the receiving provider of the
     last transfer dated on or before *day*, else the opening provider."""
-    provider = evs[0].provider
+    provider: str = evs[0].provider
     for e in evs:
         if e.type == "case_transferred" and e.on <= day:
             provider = e.to_provider
