@@ -18,23 +18,25 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
 from imflow import Actor, Case, Engine, FrozenClock, Role
 from imflow import commands as c
-from imflow.events import CaseOpened, Event
+from imflow.events import CaseOpened, CaseTransferred, Event
 from imflow.kennzahlen import CATALOGUE, report
 from imflow.simulation import SimulationParams, simulate
 from imflow.store import SQLiteStore
-from imflow.testing import FAR_FUTURE, opening_commands, trajectories
+from imflow.testing import FAR_FUTURE, manager_for, opening_commands, trajectories
 from tests import kennzahlen_oracle as oracle
 from tests.kennzahlen_history import STAFFING, YEAR, hand_history
 from tests.profiles import CORE_EXAMPLES, core
+from tests.test_kennzahlen_transfers import STAFFING as MOVED_STAFFING
+from tests.test_kennzahlen_transfers import history as walk_and_move
 
 WT, S = "08337", "08111"
 PROVIDERS = ("drk", "awo", "stadt")
-UNITS = st.sampled_from([(d, p) for d in (WT, S) for p in PROVIDERS])
+WALKER = Engine(clock=FrozenClock(FAR_FUTURE))
 
 
 def same(library: Mapping[str, Any], expected: Mapping[str, Any], where: str) -> None:
@@ -116,6 +118,94 @@ def test_the_oracle_agrees_with_the_report_on_the_hand_written_history() -> None
             )
 
 
+def test_the_oracle_agrees_with_the_report_on_the_walk_and_the_move() -> None:
+    """The household handed over drk → caritas → drk in Waldshut and the one that moved
+    from Stuttgart with ``continues`` (tests/test_kennzahlen_transfers.py), figure by
+    figure at every provider, district and the state."""
+    events = walk_and_move()
+    units = sorted({(e.district, e.provider) for e in events if isinstance(e, CaseOpened)})
+    units.append((WT, "caritas-wt"))  # only ever transferred to
+    scopes: list[dict[str, str]] = [{}, {"district": WT}, {"district": S}]
+    scopes += [{"district": d, "provider": p} for d, p in units]
+    for year in (2025, 2026, 2027):
+        lib = report(events, year=year, staffing=MOVED_STAFFING)
+        for scope in scopes:
+            same(
+                lib.figures(**scope),
+                oracle.figures(events, year, staffing=MOVED_STAFFING, **scope),
+                f"{scope} {year}",
+            )
+    moved = oracle.figures(events, 2026, district=WT, provider="caritas-wt")
+    assert (moved["cases_active"], moved["transferred_in"], moved["transferred_out"]) == (1, 1, 1)
+    assert oracle.figures(events, 2026, district=WT)["cases_continued"] == 1
+
+
+def new_year_moves() -> list[Event]:
+    """Two Waldshut cases handed over on the year's edges (see the test below)."""
+    drk, awo, stadt = (Actor("im", Role.MANAGER, provider=p, district=WT) for p in PROVIDERS)
+    e1 = WALKER.open(
+        c.OpenCase(case_id="ny-1", person="p", district=WT, provider="drk", on=date(2025, 11, 3)),
+        by=drk,
+    )
+    steps: tuple[tuple[Actor, c.Command], ...] = (
+        (drk, c.RecordConsent(on=date(2025, 11, 3))),
+        (drk, c.RecordContact(on=date(2025, 12, 31), minutes=10)),
+        (drk, c.TransferCase(to_provider="awo", on=date(2025, 12, 31))),
+        (awo, c.RecordContact(on=date(2025, 12, 31), minutes=20)),
+        (awo, c.TransferCase(to_provider="drk", on=date(2026, 1, 1))),
+        (drk, c.RecordContact(on=date(2026, 1, 1), minutes=40)),
+    )
+    for by, cmd in steps:
+        e1 = WALKER.handle(e1, cmd, by=by)
+    # plan due 31 December 2025 (last_day of 3 months from 1 October), the day it moves
+    e2 = WALKER.open(
+        c.OpenCase(case_id="ny-2", person="q", district=WT, provider="stadt", on=date(2025, 10, 1)),
+        by=stadt,
+    )
+    steps = (
+        (stadt, c.RecordConsent(on=date(2025, 10, 1))),
+        (stadt, c.StartAssessment(on=date(2025, 10, 1))),
+        (stadt, c.RecordNeed(on=date(2025, 10, 1), area="housing")),
+        (stadt, c.StartPlanning(on=date(2025, 10, 1))),
+        (
+            stadt,
+            c.AddGoal(
+                on=date(2025, 10, 1),
+                goal_id="g",
+                area="housing",
+                description="d",
+                target_date=date(2026, 6, 30),
+            ),
+        ),
+        (stadt, c.TransferCase(to_provider="awo", on=date(2025, 12, 31))),
+        (awo, c.AgreePlan(on=date(2026, 1, 1))),
+        (awo, c.ExtendPeriod(on=date(2026, 1, 1), months=2, justification="j")),
+    )
+    for by, cmd in steps:
+        e2 = WALKER.handle(e2, cmd, by=by)
+    return [*e1.events, *e2.events]
+
+
+def test_the_oracle_agrees_on_transfers_on_the_edges_of_the_year(tmp_path: Path) -> None:
+    """Handed over on 31 December and back on 1 January, with contacts on both days; a
+    plan deadline on the day of a transfer, the plan agreed and the period extended on
+    1 January after another: from events and from SQLite, in every scope."""
+    events = new_year_moves()
+    with SQLiteStore(tmp_path / "ny.db", engine=WALKER) as store:
+        for case_id in ("ny-1", "ny-2"):
+            store.append(case_id, [e for e in events if e.case_id == case_id], expected_version=0)
+        for year in (2025, 2026):
+            lib = report(events, year=year)
+            compare(lib, events, year, None)
+            compare_scoped(events, events, year, None)
+            compare_scoped(store, events, year, None)
+            compare(report(store, year=year), events, year, None)
+    late = oracle.figures(events, 2025, district=WT, provider="awo")
+    assert (late["cases_active"], late["plan_on_time_share"], late["contacts"]) == (2, 0.0, 1)
+    both = oracle.figures(events, 2026, district=WT, provider="awo")
+    assert (both["cases_active"], both["transferred_out"], both["extensions_granted"]) == (2, 1, 1)
+
+
 # -- random histories -------------------------------------------------------------------------
 
 
@@ -140,9 +230,32 @@ def histories(draw: st.DrawFn, max_cases: int = 6) -> tuple[Event, ...]:
             district=draw(st.sampled_from([WT, S])),
             provider=draw(st.sampled_from(PROVIDERS)),
         )
-        walk = draw(trajectories(max_steps=30, opening=st.just(opener)))
-        found.extend(walk.case.events)
+        walk = draw(trajectories(max_steps=30, opening=st.just(opener), providers=PROVIDERS))
+        case = walk.case
+        if case.is_open and draw(st.booleans(), label="handed over at New Year"):
+            case = handed_over_at_new_year(draw, case)
+        found.extend(case.events)
     return tuple(found)
+
+
+def handed_over_at_new_year(draw: st.DrawFn, case: Case) -> Case:
+    """*case* handed over on the next 31 December or 1 January within its period, with a
+    contact at the new provider that day: on the day of a transfer a case is with both
+    providers, and the year's first and last days belong to it."""
+    latest = case.latest_on
+    day = draw(st.sampled_from([date(latest.year, 12, 31), date(latest.year + 1, 1, 1)]))
+    if case.period_end is not None and day > case.period_end:
+        return case
+    target = draw(st.sampled_from([p for p in PROVIDERS if p != case.provider]))
+    transfer = c.TransferCase(to_provider=target, on=day)
+    if WALKER.check(case, transfer, by=manager_for(case)):
+        return case
+    case = WALKER.handle(case, transfer, by=manager_for(case))
+    event(f"handed over on {day:%d %B}")
+    contact = c.RecordContact(on=day, minutes=draw(st.integers(1, 90)))
+    if not WALKER.check(case, contact, by=manager_for(case)):
+        case = WALKER.handle(case, contact, by=manager_for(case))
+    return case
 
 
 def staffing_of(events: Iterable[Event], data: st.DataObject) -> dict[tuple[str, str], str]:
@@ -153,29 +266,68 @@ def staffing_of(events: Iterable[Event], data: st.DataObject) -> dict[tuple[str,
 
 
 def year_of(events: Iterable[Event], data: st.DataObject) -> int:
-    years = sorted({e.on.year for e in events})
-    around = st.integers(years[0] - 1, years[-1] + 1)  # also years before and after
-    return data.draw(st.one_of(st.sampled_from(years), around), label="year")
-
-
-def compare(
-    library: Any, events: Iterable[Event], year: int, staffing: Any, unit: tuple[str, str]
-) -> None:
-    """The state, each district and one provider *unit*, against the oracle."""
+    """A year of the events, often one with a transfer, now and then one before or after."""
     events = list(events)
-    scopes: list[dict[str, str]] = [{}, {"district": WT}, {"district": S}]
-    scopes.append({"district": unit[0], "provider": unit[1]})
-    for scope in scopes:
+    years = sorted({e.on.year for e in events})
+    moved = sorted({e.on.year for e in events if isinstance(e, CaseTransferred)})
+    around = st.integers(years[0] - 1, years[-1] + 1)  # also years before and after
+    choices = [st.sampled_from(years), around, *([st.sampled_from(moved)] * 2 if moved else [])]
+    return data.draw(st.one_of(choices), label="year")
+
+
+SCOPES: list[dict[str, str]] = [
+    {},
+    *({"district": d} for d in (WT, S)),
+    *({"district": d, "provider": p} for d in (WT, S) for p in PROVIDERS),
+    *({"provider": p} for p in PROVIDERS),  # one provider id in both districts
+]
+
+
+def compare(library: Any, events: Iterable[Event], year: int, staffing: Any) -> None:
+    """The state, each district, each provider in each district and each provider id,
+    against the oracle."""
+    events = list(events)
+    for scope in SCOPES:
         same(
             library.figures(**scope),
             oracle.figures(events, year, staffing=staffing, **scope),
             str(scope),
         )
     past = [f.case_ids for f in library.findings if f.code == "open_past_period"]
+    assert set(oracle.open_past_period_ids(events, year)) == {
+        cid for scope in SCOPES[1:3] for cid in oracle.open_past_period_ids(events, year, **scope)
+    }
     ids = oracle.open_past_period_ids(events, year)
     assert past == ([tuple(ids)] if ids else [])
+    if not currently_in_test_context():
+        return
     if ids:
         event("a case open past its period")
+    transfers = [e for e in events if isinstance(e, CaseTransferred)]
+    if any(e.on.year == year for e in transfers):
+        event("a transfer in the year")
+    elif transfers:
+        event("a transfer in another year")
+    if any(isinstance(e, CaseOpened) and e.continues is not None for e in events):
+        event("a case continued from another district")
+
+
+def compare_scoped(source: Any, events: Iterable[Event], year: int, staffing: Any) -> None:
+    """Reports made for each scope of :data:`SCOPES` (the library then reads only that
+    scope's cases), against the oracle."""
+    events = list(events)
+    for scope in SCOPES[1:]:
+        same(
+            report(
+                source,
+                year=year,
+                district=scope.get("district"),
+                provider=scope.get("provider"),
+                staffing=staffing,
+            ).figures(),
+            oracle.figures(events, year, staffing=staffing, **scope),
+            f"report for {scope}",
+        )
 
 
 @core
@@ -186,10 +338,8 @@ def test_the_report_from_events_equals_the_oracle(
     year = year_of(events, data)
     staffing = staffing_of(events, data)
     lib = report(events, year=year, staffing=staffing)
-    compare(lib, events, year, staffing, data.draw(UNITS, label="unit"))
-    district = data.draw(st.sampled_from([WT, S]), label="scoped to")
-    scoped = report(events, year=year, district=district, staffing=staffing)
-    assert scoped.figures() == lib.figures(district=district)
+    compare(lib, events, year, staffing)
+    compare_scoped(events, events, year, staffing)
     figures = lib.figures()
     active = figures["cases_active"]
     assert isinstance(active, int)
@@ -222,10 +372,10 @@ def test_the_report_from_a_sqlite_store_equals_the_oracle_also_after_erasures(
         for person in erase:
             store.erase_person(person, on=date(2039, 12, 1))
         lib = report(store, year=year, staffing=staffing)
+        compare_scoped(store, events, year, staffing)  # the SQL path's own scope
     if erase:
         event("persons erased")
-    unit = data.draw(UNITS, label="unit")
-    compare(lib, events, year, staffing, unit)  # the oracle reads the events before erasure
+    compare(lib, events, year, staffing)  # the oracle reads the events before erasure
 
 
 # -- a simulated cohort -----------------------------------------------------------------------
@@ -245,7 +395,9 @@ def _open_on_its_last_day_31_december(case: Case) -> bool:
 def test_a_simulated_cohort_of_five_years_equals_the_oracle_every_year(tmp_path: Path) -> None:
     """800 simulated cases, 2023 to 2027; the seed is one whose cohort has the edges."""
     params = SimulationParams(district_weights={WT: 2, S: 1})
-    with SQLiteStore(tmp_path / "sim.db") as store:
+    # the store re-decides each event with its own engine, on the simulation's clock
+    engine = Engine(clock=FrozenClock.on(date(2023, 7, 1)))
+    with SQLiteStore(tmp_path / "sim.db", engine=engine) as store:
         cohort = simulate(
             800, seed=6, start=date(2023, 7, 1), until=date(2027, 12, 31), params=params,
             store=store,
@@ -255,6 +407,7 @@ def test_a_simulated_cohort_of_five_years_equals_the_oracle_every_year(tmp_path:
         assert any(c.closure and _on(c.closure.on, 1, 1) for c in cases)
         assert any(_open_on_its_last_day_31_december(c) for c in cases)
         events = [e for case in cases for e in case.events]
+        assert sum(isinstance(e, CaseTransferred) for e in events) >= 10
         staffing = {unit: str(fte) for unit, fte in params.staffing().items()}
         providers = sorted({(e.district, e.provider) for e in events if isinstance(e, CaseOpened)})
         assert len(providers) >= 4
@@ -265,6 +418,12 @@ def test_a_simulated_cohort_of_five_years_equals_the_oracle_every_year(tmp_path:
                 report(store, year=year, staffing=staffing),
             ):
                 same(lib.figures(), expected, f"state {year}")
+                for district in (WT, S):
+                    same(
+                        lib.figures(district=district),
+                        oracle.figures(events, year, district=district, staffing=staffing),
+                        f"{district} {year}",
+                    )
                 for district, provider in providers:
                     same(
                         lib.figures(district=district, provider=provider),

@@ -288,6 +288,14 @@ def moved(actor: Actor, district: str) -> Actor:
     return attrs.evolve(actor, district=district) if actor.role is Role.MANAGER else actor
 
 
+def elsewhere(earlier: c.Continuation | None, district: str) -> c.Continuation | None:
+    """*earlier*, from a district other than *district* (a continuation never names the
+    case's own district)."""
+    if earlier is None or earlier.district != district:
+        return earlier
+    return attrs.evolve(earlier, district=S if district == WT else WT)
+
+
 @st.composite
 def moved_histories(draw: st.DrawFn, max_cases: int = 4) -> tuple[Event, ...]:
     """Valid cases in one of two districts, most of them handed over at least once."""
@@ -299,7 +307,11 @@ def moved_histories(draw: st.DrawFn, max_cases: int = 4) -> tuple[Event, ...]:
         district = draw(st.sampled_from([WT, S]))
         case = engine.replay(
             attrs.evolve(
-                e, case_id=f"{prefix}-{i}", district=district, actor=moved(e.actor, district)
+                e,
+                case_id=f"{prefix}-{i}",
+                district=district,
+                actor=moved(e.actor, district),
+                continues=elsewhere(e.continues, district),
             )
             if isinstance(e, CaseOpened)
             else attrs.evolve(e, case_id=f"{prefix}-{i}", actor=moved(e.actor, district))

@@ -42,6 +42,8 @@ from tests.profiles import core
 
 ENGINE = Engine(clock=FrozenClock(FAR_FUTURE))
 PHASES = [p.value for p in Phase]
+# an opening that continues a case from another district (OpenCase(continues=...))
+CONTINUES = "open_case(continues)"
 # the commands the trajectories choose values for (a command added later is walked only
 # once the strategy learns its values; it is then added here)
 WALKED = (
@@ -60,6 +62,8 @@ WALKED = (
     "close_case",
     "reopen_case",
     "migrate_rule_set",
+    "transfer_case",
+    CONTINUES,
 )
 
 
@@ -83,15 +87,19 @@ def check_invariants(case: Case, *, json: bool = True) -> None:
         assert case.period_end is None
         return
     assert case.period_end is not None
-    base = last_day(case.period_start, months=rules.period_months)
-    assert case.extended_months <= 12
+    # counted from the opening, or from an earlier district's start with its extensions
+    start, credited = case.counted_from, case.credited_extension_months
+    assert start <= case.period_start
+    assert (start, credited) == (case.period_start, 0) or case.continues is not None
+    base = last_day(start, months=rules.period_months)
+    assert credited + case.extended_months <= 12
     assert case.extended_months == sum(
         e.months for e in case.events if isinstance(e, PeriodExtended)
     )
     assert case.period_end == last_day(
-        case.period_start, months=rules.period_months + case.extended_months
+        start, months=rules.period_months + credited + case.extended_months
     )
-    assert base <= case.period_end <= last_day(case.period_start, months=rules.period_months + 12)
+    assert base <= case.period_end <= last_day(start, months=rules.period_months + 12)
 
 
 @core
@@ -188,8 +196,14 @@ def test_a_refused_command_changes_nothing(t: Trajectory, data: st.DataObject) -
     check_invariants(new)
 
 
+def walked(t: Trajectory) -> set[str]:
+    """What the trajectory *t* did: its accepted commands, and a continued opening."""
+    return {*t.commands, *([CONTINUES] if t.opening.continues is not None else [])}
+
+
 def test_the_trajectories_reach_every_phase() -> None:
-    """On a fixed sample of 300 trajectories most reach monitoring, many end closed."""
+    """On a fixed sample of 300 trajectories most reach monitoring, many end closed,
+    some move to another provider and some continue a case from another district."""
     reached: Counter[str] = Counter()
     accepted: Counter[str] = Counter()
     refused: list[tuple[str, tuple[str, ...]]] = []
@@ -200,7 +214,7 @@ def test_the_trajectories_reach_every_phase() -> None:
     @given(trajectories())
     def sample(t: Trajectory) -> None:
         reached.update(t.phases)
-        accepted.update(set(t.commands))
+        accepted.update(walked(t))
         refused.extend(t.refused)
 
     sample()
@@ -211,6 +225,9 @@ def test_the_trajectories_reach_every_phase() -> None:
     assert share["planning"] >= 0.7, share
     assert share["monitoring"] >= 0.5, share
     assert share["closed"] >= 0.3, share
+    assert accepted["transfer_case"] / total >= 0.1, accepted
+    assert accepted[CONTINUES] / total >= 0.05, accepted
     assert set(accepted) >= {"open_case", *WALKED}  # every command the walk knows
-    assert set(accepted) <= {"open_case", *(cmd.name for cmd in ENGINE.workflow.commands)}
+    known = {"open_case", CONTINUES, *(cmd.name for cmd in ENGINE.workflow.commands)}
+    assert set(accepted) <= known
     assert refused == []

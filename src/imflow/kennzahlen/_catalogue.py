@@ -191,6 +191,25 @@ _MOVED_EN = (
     "the year; on the day of the transfer at both), but once per district and state."
 )
 
+# where a figure counts per provider when a case moved (case_transferred); a district
+# or the state counts each case and each event once
+_AT_EVENT_DE = (
+    " Beim Träger: bei dem Träger, bei dem der Fall war, als das Ereignis erfasst wurde "
+    "(dem eröffnenden, nach einer Übergabe, case_transferred nach seq, dem übernehmenden)."
+)
+_AT_EVENT_EN = (
+    " Per provider: at the provider the case was with when the event was recorded (the "
+    "opening provider, after a transfer, case_transferred by seq, the receiving one)."
+)
+_AT_END_DE = (
+    " Beim Träger: bei dem Träger, bei dem der Fall am 31.12.Y ist (to_provider der letzten "
+    "Übergabe bis dahin, sonst der eröffnende)."
+)
+_AT_END_EN = (
+    " Per provider: at the provider the case is with on 31.12.Y (the to_provider of its "
+    "last transfer by then, else the opening provider)."
+)
+
 _FIGURES = (
     Figure(
         id="cases_active",
@@ -227,8 +246,14 @@ _FIGURES = (
         unit_de="Fälle",
         unit_en="cases",
         kind=FigureKind.COUNT,
-        rule_de="Fälle, deren Eröffnung (case_opened) im Jahr datiert ist.",
-        rule_en="Cases whose opening (case_opened) is dated in the year.",
+        rule_de=(
+            "Fälle, deren Eröffnung (case_opened) im Jahr datiert ist. Beim Träger: beim "
+            "eröffnenden Träger (case_opened.provider)."
+        ),
+        rule_en=(
+            "Cases whose opening (case_opened) is dated in the year. Per provider: at the "
+            "opening provider (case_opened.provider)."
+        ),
         edge_cases=("A reopening is not an opening (see cases_reopened).",),
         compute=lambda g: g.tally.cases_opened,
     ),
@@ -239,8 +264,16 @@ _FIGURES = (
         unit_de="Fälle",
         unit_en="cases",
         kind=FigureKind.COUNT,
-        rule_de="Aktive Fälle mit mindestens einer Wiederaufnahme (case_reopened) im Jahr.",
-        rule_en="Active cases with at least one reopening (case_reopened) dated in the year.",
+        rule_de=(
+            "Aktive Fälle mit mindestens einer Wiederaufnahme (case_reopened) im Jahr. Beim "
+            "Träger: bei dem Träger, bei dem der Fall bei seiner ersten Wiederaufnahme im Jahr "
+            "war (je Fall einmal, auch im Kreis und im Land)."
+        ),
+        rule_en=(
+            "Active cases with at least one reopening (case_reopened) dated in the year. Per "
+            "provider: at the provider the case was with at its first reopening in the year "
+            "(once per case, in a district and the state too)."
+        ),
         edge_cases=("A case reopened twice in the year counts once.",),
         compute=lambda g: g.tally.cases_reopened,
     ),
@@ -254,11 +287,11 @@ _FIGURES = (
         rule_de=(
             "Fälle, die am 31.12.Y abgeschlossen sind (das letzte Eröffnungs-, Abschluss- oder "
             "Wiederaufnahme-Ereignis ist ein Abschluss) und deren letzter Abschluss im Jahr "
-            "datiert ist."
+            "datiert ist." + _AT_END_DE
         ),
         rule_en=(
             "Cases closed on 31.12.Y (the last opening, closure or reopening event is a "
-            "closure) whose last closure is dated in the year."
+            "closure) whose last closure is dated in the year." + _AT_END_EN
         ),
         edge_cases=(
             "Closed and reopened in the same year and open on 31 December: not closed.",
@@ -287,8 +320,11 @@ _FIGURES = (
         unit_de="Fälle",
         unit_en="cases",
         kind=FigureKind.COUNT,
-        rule_de="Aktive Fälle, deren letztes Eröffnungs-/Abschlussereignis kein Abschluss ist.",
-        rule_en="Active cases whose last opening/closure event is not a closure.",
+        rule_de=(
+            "Aktive Fälle, deren letztes Eröffnungs-/Abschlussereignis kein Abschluss ist."
+            + _AT_END_DE
+        ),
+        rule_en="Active cases whose last opening/closure event is not a closure." + _AT_END_EN,
         edge_cases=("cases_active = cases_closed + cases_open_at_year_end for valid data.",),
         compute=lambda g: g.tally.cases_open_at_year_end,
     ),
@@ -384,11 +420,11 @@ _FIGURES = (
         kind=FigureKind.COUNT,
         rule_de=(
             "Zahl der Planvereinbarungen (plan_agreed) im Jahr in aktiven Fällen; jede "
-            "vereinbarte Planversion zählt, auch eine Fortschreibung."
+            "vereinbarte Planversion zählt, auch eine Fortschreibung." + _AT_EVENT_DE
         ),
         rule_en=(
             "Number of plan agreements (plan_agreed) dated in the year in active cases; every "
-            "agreed plan version counts, a revision too."
+            "agreed plan version counts, a revision too." + _AT_EVENT_EN
         ),
         compute=lambda g: g.tally.plans_agreed,
     ),
@@ -405,7 +441,9 @@ _FIGURES = (
             "Monaten ab der Eröffnung nach §§ 187 Abs. 2, 188 Abs. 2 und 3 BGB "
             "(imflow.period.last_day, wie bei allen Fristen: Eröffnung 31.01. → Frist 30.04.). "
             "Zähler: erste Planvereinbarung bis zur Frist. Nicht in der Kohorte: Fälle, die "
-            "bis zur Frist ohne Plan abgeschlossen wurden."
+            "bis zur Frist ohne Plan abgeschlossen wurden. Beim Träger: bei dem Träger, bei dem "
+            "der Fall am Ende des Fristtages ist (bei einer Übergabe an dem Tag beim "
+            "übernehmenden)."
         ),
         rule_en=(
             "Cohort: cases under a rule set with mandatory plans (the one they were opened "
@@ -414,7 +452,8 @@ _FIGURES = (
             "188 (2), (3) BGB (imflow.period.last_day, as every deadline: opened 31 January, "
             "due 30 April). Numerator: the first plan agreement is dated on or before the "
             "deadline. Cases closed on or before the deadline without a plan are left out of "
-            "the cohort."
+            "the cohort. Per provider: at the provider the case is with at the end of the "
+            "deadline day (after a transfer that day, the receiving one)."
         ),
         edge_cases=(
             "A case opened in November counts in the next year, when its deadline falls.",
@@ -434,12 +473,14 @@ _FIGURES = (
         kind=FigureKind.COUNT,
         rule_de=(
             "Ziele aktiver Fälle, die im Jahr zum ersten Mal vereinbart wurden: das Datum "
-            "der ersten Planvereinbarung nach dem goal_added des Ziels liegt im Jahr."
+            "der ersten Planvereinbarung nach dem goal_added des Ziels liegt im Jahr. Beim "
+            "Träger: bei dem Träger, bei dem der Fall bei dieser Planvereinbarung war."
         ),
         rule_en=(
             "Goals of active cases first agreed in the year: the earliest plan_agreed after the "
             "goal's goal_added is dated in the year. Goals carried into a revised plan do not "
-            "count again; draft goals never agreed do not count."
+            "count again; draft goals never agreed do not count. Per provider: at the provider "
+            "the case was with at that plan agreement."
         ),
         compute=lambda g: sum(n for _, n in g.tally.goals_agreed),
     ),
@@ -466,12 +507,15 @@ _FIGURES = (
         rule_de=(
             "Ziele aktiver Fälle, vereinbart bis 31.12.Y, nach dem Status am 31.12.Y (letztes "
             "goal_status_set): ein abschließender Status zählt im Jahr seines Ereignisses; "
-            "„offen“ zählt jedes Jahr, in dem der Fall aktiv ist."
+            "„offen“ zählt jedes Jahr, in dem der Fall aktiv ist. Beim Träger: ein "
+            "abschließender Status bei dem Träger, bei dem der Fall war, als er gesetzt wurde, "
+            "„offen“ bei dem Träger am 31.12.Y."
         ),
         rule_en=(
             "Goals of active cases agreed by 31.12.Y, by their status on 31.12.Y (the last "
             "goal_status_set): a final status counts in the year of its event only; 'open' "
-            "counts in every year the case is active."
+            "counts in every year the case is active. Per provider: a final status at the "
+            "provider the case was with when it was set, 'open' at the provider on 31.12.Y."
         ),
         edge_cases=(
             "A goal achieved in the year counts as achieved once, in that year.",
@@ -519,8 +563,10 @@ _FIGURES = (
         unit_de="Verlängerungen",
         unit_en="extensions",
         kind=FigureKind.COUNT,
-        rule_de="Zahl der Verlängerungen (period_extended) im Jahr in aktiven Fällen.",
-        rule_en="Number of extensions (period_extended) dated in the year in active cases.",
+        rule_de="Zahl der Verlängerungen (period_extended) im Jahr in aktiven Fällen."
+        + _AT_EVENT_DE,
+        rule_en="Number of extensions (period_extended) dated in the year in active cases."
+        + _AT_EVENT_EN,
         edge_cases=("Two extensions of one case count twice.",),
         compute=lambda g: g.tally.extensions,
     ),
@@ -531,8 +577,8 @@ _FIGURES = (
         unit_de="Monate",
         unit_en="months",
         kind=FigureKind.COUNT,
-        rule_de="Summe der Monate der im Jahr gewährten Verlängerungen.",
-        rule_en="Sum of the months of the extensions granted in the year.",
+        rule_de="Summe der Monate der im Jahr gewährten Verlängerungen (wie extensions_granted).",
+        rule_en="Sum of the months of the extensions granted in the year (as extensions_granted).",
         compute=lambda g: g.tally.extension_months,
     ),
     Figure(
@@ -542,8 +588,8 @@ _FIGURES = (
         unit_de="Kontakte",
         unit_en="contacts",
         kind=FigureKind.COUNT,
-        rule_de="Kontakte (contact_recorded) im Jahr in aktiven Fällen.",
-        rule_en="Contacts (contact_recorded) dated in the year in active cases.",
+        rule_de="Kontakte (contact_recorded) im Jahr in aktiven Fällen." + _AT_EVENT_DE,
+        rule_en="Contacts (contact_recorded) dated in the year in active cases." + _AT_EVENT_EN,
         edge_cases=("Contacts before a plan exists count (everyday questions come first).",),
         compute=lambda g: g.tally.contacts,
     ),
@@ -554,8 +600,9 @@ _FIGURES = (
         unit_de="Minuten",
         unit_en="minutes",
         kind=FigureKind.COUNT,
-        rule_de="Summe der Minuten der Kontakte im Jahr in aktiven Fällen.",
-        rule_en="Sum of the minutes of the contacts dated in the year in active cases.",
+        rule_de="Summe der Minuten der Kontakte im Jahr in aktiven Fällen (wie contacts).",
+        rule_en="Sum of the minutes of the contacts dated in the year in active cases (as "
+        "contacts).",
         compute=lambda g: g.tally.contact_minutes,
     ),
     Figure(
@@ -629,11 +676,17 @@ _FIGURES = (
         kind=FigureKind.RATIO,
         rule_de=(
             "Aktive Fälle der Träger mit VZÄ-Angabe geteilt durch deren VZÄ; Träger mit aktiven "
-            "Fällen ohne VZÄ werden als Prüfhinweis fte_missing gemeldet."
+            "Fällen ohne VZÄ werden als Prüfhinweis fte_missing gemeldet. Beim Träger zählen "
+            "seine aktiven Fälle wie cases_active (auch ein im Jahr abgegebener Fall); im Kreis "
+            "und im Land zählt jeder aktive Fall einmal, wenn der Träger, bei dem er am 31.12.Y "
+            "ist, eine VZÄ-Angabe hat."
         ),
         rule_en=(
             "Active cases of the providers with FTE given, divided by their FTE; providers with "
-            "active cases but no FTE are reported as the finding fte_missing."
+            "active cases but no FTE are reported as the finding fte_missing. Per provider, its "
+            "active cases count as in cases_active (a case it handed over in the year too); in "
+            "a district and the state each active case counts once, if the provider it is with "
+            "on 31.12.Y has FTE given."
         ),
         compute=lambda g: _ratio(g.staffed_active * 100, g.fte_centi),
     ),
@@ -646,11 +699,11 @@ _FIGURES = (
         kind=FigureKind.COUNT,
         rule_de=(
             "Am 31.12.Y offene Fälle, deren Beratungszeitraum (letztes period_end aus "
-            "Eröffnung, Verlängerung oder Regelwerkswechsel) vor dem 31.12.Y endete."
+            "Eröffnung, Verlängerung oder Regelwerkswechsel) vor dem 31.12.Y endete." + _AT_END_DE
         ),
         rule_en=(
             "Cases open on 31.12.Y whose counselling period (the last period_end set by the "
-            "opening, an extension or a rule-set migration) ended before 31.12.Y."
+            "opening, an extension or a rule-set migration) ended before 31.12.Y." + _AT_END_EN
         ),
         edge_cases=("An extended period counts with its new end.", "Unlimited periods never."),
         compute=lambda g: g.tally.open_past_period,

@@ -14,11 +14,13 @@ from imflow import commands as c
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
 from imflow.clock import FrozenClock
+from imflow.districts import DISTRICTS
 from imflow.engine import Engine
 from imflow.enums import Channel, ClosureReason, ConsentStatus, GoalStatus, LifeArea, Role
 from imflow.errors import Rejected
 from imflow.events import CaseClosed
 from imflow.guards import goals_achieved
+from imflow.period import last_day
 from imflow.workflow import Workflow
 
 __all__ = ["Step", "Trajectory", "trajectories"]
@@ -69,6 +71,15 @@ _STATUS = st.sampled_from(_STATUSES)
 _CUSTOM_NOTES = st.sampled_from(["", "Sprachkurs im Ausland"])
 # commands a walk takes only now and then: they end or interrupt the programme
 _RARE = frozenset({"close_case", "withdraw_consent"})
+# the providers a case is handed over to unless the caller names others
+_PROVIDERS = ("drk", "caritas", "diakonie", "awo", "stadt")
+_AGS = tuple(sorted(DISTRICTS))
+# a continued case: how many days before this opening the earlier period began (under
+# 36 months, so the credited period never ended before the opening; often near its
+# end) and the months it was extended by (mostly none)
+_DAYS_BEFORE = st.one_of(st.integers(0, 1094), st.integers(1000, 1094))
+_CREDITED_MONTHS = st.one_of(st.just(0), st.integers(1, 12))
+_EARLIEST = date(2018, 1, 1)
 
 
 @attrs.frozen
@@ -172,8 +183,33 @@ def _closure_reason(draw: st.DrawFn, case: Case, on: date, engine: Engine) -> Cl
     return draw(st.sampled_from(reasons))
 
 
+def _manager(case: Case) -> Actor:
+    """A manager of the provider the case is with now (after a transfer, the new one)."""
+    return Actor("im-1", Role.MANAGER, provider=case.provider, district=case.district)
+
+
+def _continued(draw: st.DrawFn, opener: c.OpenCase) -> c.OpenCase:
+    """*opener* continuing a case from another district (domain.md § 4) whose credited
+    period has not ended by the opening."""
+    others = [d for d in _AGS if d != opener.district]
+    start = max(opener.on - timedelta(days=draw(_DAYS_BEFORE)), _EARLIEST)
+    earlier = c.Continuation(
+        case_id=f"prior-{draw(_D50)}",
+        district=draw(st.sampled_from(others)),
+        period_start=start,
+        extended_months=draw(_CREDITED_MONTHS),
+    )
+    assert last_day(start, months=36 + earlier.extended_months) >= opener.on
+    return attrs.evolve(opener, continues=earlier)
+
+
 def _next_command(
-    draw: st.DrawFn, engine: Engine, case: Case, name: str, on: date
+    draw: st.DrawFn,
+    engine: Engine,
+    case: Case,
+    name: str,
+    on: date,
+    providers: Sequence[str] = _PROVIDERS,
 ) -> c.Command | None:
     """A command *name* for *case* on *on* with field values that pass the engine's checks
     (``None`` when no such value exists, e.g. no newer rule set in force)."""
@@ -211,9 +247,10 @@ def _next_command(
         )
     if name == "review_plan":
         return c.ReviewPlan(on=on, note=draw(_NOTES))
-    if name == "extend_period":
+    if name == "extend_period":  # within the limit, shared with credited extensions
         rules = engine.rule_sets[case.rule_set]
-        remaining = rules.extension_max_months - case.extended_months
+        used = case.credited_extension_months + case.extended_months
+        remaining = rules.extension_max_months - used
         if remaining < 1:
             return None
         return c.ExtendPeriod(
@@ -222,9 +259,15 @@ def _next_command(
     if name == "close_case":
         reason = _closure_reason(draw, case, on, engine)
         return c.CloseCase(on=on, reason=reason, note=draw(_NOTES))
+    if name == "transfer_case":  # to another provider the engine accepts for the district
+        targets = [p for p in providers if p != case.provider]
+        if not targets:
+            return None
+        cmd = c.TransferCase(on=on, to_provider=draw(st.sampled_from(targets)), note=draw(_NOTES))
+        return None if engine.check(case, cmd, by=_manager(case)) else cmd
     if name == "migrate_rule_set":  # to a newer rule set in force that keeps the case valid
         current = engine.rule_sets[case.rule_set]
-        by = Actor("im-1", Role.MANAGER, provider=case.provider, district=case.district)
+        by = _manager(case)
         fitting = [
             cmd
             for rs in sorted(engine.rule_sets.values(), key=lambda rs: rs.effective_from)
@@ -249,13 +292,15 @@ def _month_end(day: date) -> date:
 
 def _next_day(draw: st.DrawFn, engine: Engine, case: Case) -> date:
     """A date soon after the case's latest event, mostly within the period; now and then
-    after a long pause, or on the edge of a month or year (31 December, 1 January)."""
+    after a long pause, or on the edge of a month or of the year (31 December, 1 January)."""
     latest = case.latest_on
     pace = draw(_D20)
     if pace == 19:
         on = latest + timedelta(days=draw(_LONG_GAP))
     elif pace == 18:
         on = _month_end(latest) + _ONE_DAY * draw(_D2)  # the month's last or next first day
+    elif pace == 17:
+        on = date(latest.year, 12, 31) + _ONE_DAY * draw(_D2)  # 31 December or 1 January
     else:
         on = latest + timedelta(days=draw(_SHORT_GAP))
     end = case.period_end
@@ -287,6 +332,10 @@ def _record(trajectory: Trajectory) -> None:
         event(f"command accepted: {name}")
     for name, codes in trajectory.refused:
         event(f"command refused: {name} ({', '.join(codes)})")
+    if trajectory.opening.continues is not None:
+        event("opened continuing a case from another district")
+    moves = sum(1 for s in trajectory.steps if isinstance(s.command, c.TransferCase))
+    event(f"transfers: {min(moves, 2)}{'+' if moves >= 2 else ''}")
 
 
 def _walk(
@@ -294,11 +343,13 @@ def _walk(
     engine: Engine,
     opener: c.OpenCase,
     max_steps: int,
+    providers: Sequence[str],
 ) -> Trajectory:
+    if opener.continues is None and draw(_D10) == 0:
+        opener = _continued(draw, opener)
     start = engine.open(
         opener, by=Actor("im-1", Role.MANAGER, provider=opener.provider, district=opener.district)
     )
-    actor = Actor("im-1", Role.MANAGER, provider=start.provider, district=start.district)
     case = start
     steps: list[Step] = []
     refused: list[tuple[str, tuple[str, ...]]] = []
@@ -320,16 +371,18 @@ def _walk(
         if not case.is_open and draw(_D3) != 0:
             break  # a closed case mostly stays closed
         on = _next_day(draw, engine, case)
+        actor = _manager(case)  # the current provider's manager acts
         allowed = engine.allowed(case, by=actor, on=on)
         name = _choose(draw, case, sorted(n for n, reasons in allowed.items() if not reasons))
         if name is None:
             break
-        cmd = _next_command(draw, engine, case, name, on)
+        cmd = _next_command(draw, engine, case, name, on, providers)
         if cmd is not None:
             send(cmd, actor)
     ending = draw(_D10)
     if case.is_open and 6 <= ending <= 8:  # the manager closes the case
         on = _next_day(draw, engine, case)
+        actor = _manager(case)
         closing = _next_command(draw, engine, case, "close_case", on)
         if closing is not None and not engine.allowed(case, by=actor, on=on)["close_case"]:
             send(closing, actor)
@@ -352,6 +405,7 @@ def trajectories(
     max_steps: int = 40,
     opening: st.SearchStrategy[c.OpenCase] | None = None,
     engine: Engine | None = None,
+    providers: Sequence[str] = _PROVIDERS,
 ) -> st.SearchStrategy[Trajectory]:
     """Valid trajectories of one case through the programme, each step a real command.
 
@@ -361,8 +415,14 @@ def trajectories(
     latest event and mostly within the counselling period. Three times in four the walk
     takes the programme's next step, so most trajectories reach ``monitoring`` and many
     end ``closed`` (by the manager, as ``goals_achieved`` or otherwise, or by the nightly
-    sweep as ``period_expired``). Under a Hypothesis test it records statistics
-    (:func:`hypothesis.event`) of the phases and commands reached; see them with
+    sweep as ``period_expired``). Now and then the case is handed over to another
+    provider of its district (``transfer_case``, to one of *providers* the engine
+    accepts; the new provider's manager acts from then on), and about one walk in ten
+    opens a case that continues one from another district
+    (``OpenCase(continues=Continuation(...))``, unless the opening names one already;
+    the earlier period has not ended on the opening day). Under a Hypothesis test it
+    records statistics (:func:`hypothesis.event`) of the phases and commands reached,
+    continuations and the number of transfers; see them with
     ``pytest --hypothesis-show-statistics``.
 
     *engine* defaults to one on *workflow* whose clock stands at :data:`FAR_FUTURE`.
@@ -384,7 +444,7 @@ def trajectories(
 
     @st.composite
     def build(draw: st.DrawFn) -> Trajectory:
-        trajectory = _walk(draw, walker, draw(openings), max_steps)
+        trajectory = _walk(draw, walker, draw(openings), max_steps, tuple(providers))
         _record(trajectory)
         return trajectory
 
