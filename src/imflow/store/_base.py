@@ -22,6 +22,7 @@ from imflow.errors import (
     InvalidHistory,
     OutOfBounds,
 )
+from imflow.erasure import Erasure
 from imflow.events import CaseOpened, Event, PersonErased
 
 if TYPE_CHECKING:
@@ -178,8 +179,12 @@ class Store(Protocol):
         """Open cases whose period ended before *on* (``period_end < on``), by period end and id."""
         ...
 
-    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:
-        """Erase the person's personal content from every case they appear in."""
+    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> Erasure:
+        """Erase the person's personal content from every case they appear in.
+
+        Returns an :class:`~imflow.erasure.Erasure`: the erased cases' ids (as a tuple)
+        with what was rewritten, deleted and purged.
+        """
         ...
 
     @property

@@ -14,7 +14,7 @@ import structlog
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
 from imflow.engine import Engine, trusted_fold
-from imflow.erasure import TOMBSTONE
+from imflow.erasure import TOMBSTONE, Erasure
 from imflow.errors import CaseNotFound
 from imflow.events import Event
 from imflow.store._base import (
@@ -193,36 +193,42 @@ class MemoryStore:
         events = self._cases[stored_case].events[first - 1 : last]
         return replay_of(stored_case, events, digest, case_id=case_id, batch=batch, by=by)
 
-    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:
+    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> Erasure:
         """Replace the person's personal content in every case they appear in (not undoable).
 
-        Appends a :class:`~imflow.events.PersonErased` event to each case; returns their ids.
-        The idempotency keys of the erased cases are never replayed again.
+        Appends a :class:`~imflow.events.PersonErased` event to each case; returns an
+        :class:`~imflow.erasure.Erasure` (the erased cases' ids). The idempotency keys
+        of the erased cases are never replayed again. Nothing is encrypted in memory
+        (the cases are values in this process), so no keys are deleted.
         """
         check_erasure(person_ref, on, by)
         with self._lock:
             self._check_open()
             case_ids = tuple(sorted(self._persons.get(person_ref, ())))
-            rewritten = 0
-            for case_id in case_ids:
-                case = self._cases[case_id]
-                event = erasure_event(self.engine, case, on=on, by=by)
-                new = trusted_fold(self.engine, case, (event,))
-                rewritten += sum(a != b for a, b in zip(case.events, new.events, strict=False))
-                self._cases[case_id] = new
-                self._outbox.add((event,))
-                self._outbox.forget_errors(case_id)
-                for refs in self._persons.values():
-                    refs.discard(case_id)
-                for k, (stored_case, first, last, _) in list(self._keys.items()):
-                    if stored_case == case_id:
-                        self._keys[k] = (stored_case, first, last, ERASED_FINGERPRINT)
-            self._persons = {ref: ids for ref, ids in self._persons.items() if ids}
+            rewritten = self._erase_cases(case_ids, on=on, by=by)
         if case_ids:
             structlog.get_logger("imflow").info(
                 "person_erased", case_ids=list(case_ids), events_rewritten=rewritten
             )
-        return case_ids
+        return Erasure(case_ids, events_rewritten=rewritten)
+
+    def _erase_cases(self, case_ids: Sequence[str], *, on: date, by: Actor) -> int:
+        rewritten = 0
+        for case_id in case_ids:
+            case = self._cases[case_id]
+            event = erasure_event(self.engine, case, on=on, by=by)
+            new = trusted_fold(self.engine, case, (event,))
+            rewritten += sum(a != b for a, b in zip(case.events, new.events, strict=False))
+            self._cases[case_id] = new
+            self._outbox.add((event,))
+            self._outbox.forget_errors(case_id)
+            for refs in self._persons.values():
+                refs.discard(case_id)
+            for k, (stored_case, first, last, _) in list(self._keys.items()):
+                if stored_case == case_id:
+                    self._keys[k] = (stored_case, first, last, ERASED_FINGERPRINT)
+        self._persons = {ref: ids for ref, ids in self._persons.items() if ids}
+        return rewritten
 
     # -- reading ---------------------------------------------------------------------------
 
