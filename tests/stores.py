@@ -26,9 +26,9 @@ from tests.pg import PostgresUnavailable, fresh_schema, server_dsn
 
 __all__ = [
     "DAY",
-    "TEST_MASTER_KEY",
     "KINDS",
     "SQL_KINDS",
+    "TEST_MASTER_KEY",
     "StoreMaker",
     "advance",
     "far_future_engine",

@@ -15,6 +15,7 @@ import attrs
 from imflow import _bounds
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
+from imflow.erasure import Erasure
 from imflow.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
@@ -22,7 +23,6 @@ from imflow.errors import (
     InvalidHistory,
     OutOfBounds,
 )
-from imflow.erasure import Erasure
 from imflow.events import CaseOpened, Event, PersonErased
 
 if TYPE_CHECKING:

@@ -54,7 +54,6 @@ class PostgresKeyStore:
     ) -> None:
         if not _IDENTIFIER.fullmatch(schema):
             raise ValueError(f"schema must be a lower-case SQL identifier, not {schema!r}")
-        import psycopg
 
         self.conninfo = conninfo
         self.schema = schema

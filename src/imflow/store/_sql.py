@@ -20,9 +20,9 @@ from typing import Any, ClassVar, Self
 import cattrs
 import structlog
 
+from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
-from imflow._keys import KeyStore, Purge
 from imflow.engine import Engine, trusted_fold
 from imflow.erasure import TOMBSTONE, Erasure
 from imflow.errors import (
