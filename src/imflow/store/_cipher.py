@@ -280,7 +280,7 @@ def crypto_statements(p: Callable[[str], str], *, json_cast: str = "") -> dict[s
         "shred_queue": "SELECT key_id FROM imflow_shred ORDER BY key_id",
         "shred_done": f"DELETE FROM imflow_shred WHERE key_id = {p('key_id')}",
         "retention_candidates": (
-            "SELECT case_id, district, closed_on FROM cases WHERE closed_on IS NOT NULL"
+            "SELECT case_id, district, rule_set, closed_on FROM cases WHERE closed_on IS NOT NULL"
             f" AND closed_on < {p('before')}"
             " AND (erased_version IS NULL OR erased_version < version)"
             " ORDER BY closed_on, case_id"

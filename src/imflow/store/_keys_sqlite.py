@@ -26,19 +26,25 @@ def checkpoint(conn: sqlite3.Connection, timeout: float) -> bool:
     """
     deadline = time.monotonic() + timeout
     pause = 0.005
-    while True:
-        try:
-            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY:
-                raise
-            busy = 1
-        if busy == 0:
-            return True
-        if time.monotonic() + pause > deadline:
-            return False
-        time.sleep(pause)
-        pause = min(pause * 2, 0.25)
+    saved = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    # the checkpoint itself waits in the busy handler: let it wait a slice at a time
+    conn.execute(f"PRAGMA busy_timeout = {max(1, min(int(timeout * 1000), 200))}")
+    try:
+        while True:
+            try:
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY:
+                    raise
+                busy = 1
+            if busy == 0:
+                return True
+            if time.monotonic() + pause > deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(saved)}")
 
 
 class SQLiteKeyStore:

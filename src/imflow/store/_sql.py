@@ -55,6 +55,7 @@ from imflow.store._base import (
     valid_id,
 )
 from imflow.store._cipher import Sealer, generation_of, open_error
+from imflow.store._reseal import Encryption
 
 __all__: list[str] = []
 
@@ -142,6 +143,9 @@ class SqlStore:
     def _moment_in(self, raw: Any) -> datetime:
         assert isinstance(raw, datetime)
         return raw
+
+    def _day_in(self, raw: Any) -> date:
+        return date.fromisoformat(raw) if isinstance(raw, str) else raw
 
     def _doc(self, raw: Any) -> Any:
         return json.loads(raw) if isinstance(raw, str | bytes) else raw
@@ -404,21 +408,101 @@ class SqlStore:
         """
         check_erasure(person_ref, on, by)
         with self._lock:
+            case_ids = self.cases_of(person_ref)
+            rewritten = sum(self._erase_case(case_id, on=on, by=by) for case_id in case_ids)
+            if self._sealer is not None:
+                with self._transaction():
+                    kid = self._sealer.person_key_id(person_ref)
+                    self._exec("queue_shred", {"key_id": kid})
+            result = self._shred(case_ids, rewritten)
+        if case_ids:
+            self._log.info("person_erased", case_ids=list(case_ids), events_rewritten=rewritten)
+        return result
+
+    def erase_cases(self, case_ids: Sequence[str], *, on: date, by: Actor = SYSTEM) -> Erasure:
+        """Erase the personal content of the cases *case_ids* (retention, see
+        :mod:`imflow.retention`), as :meth:`erase_person` does for a person's cases: the
+        case keys are deleted, the persons' keys stay (they may have other cases).
+
+        .. versionadded:: 0.2.0
+        """
+        if isinstance(case_ids, str):
+            raise TypeError("case_ids must be a sequence of case ids, not one str")
+        ids = tuple(dict.fromkeys(case_ids))
+        for case_id in ids:
+            if not valid_id(case_id):
+                raise CaseNotFound(case_id)
+        check_erasure("", on, by)
+        with self._lock:
+            rewritten = sum(self._erase_case(case_id, on=on, by=by) for case_id in ids)
+            result = self._shred(ids, rewritten)
+        if ids:
+            self._log.info("cases_erased", case_ids=list(ids), events_rewritten=rewritten)
+        return result
+
+    def retention_candidates(self, *, closed_before: date) -> list[tuple[str, str, str, date]]:
+        """``(case id, district, rule set, closed on)`` of the cases closed before
+        *closed_before* and not erased since their latest event (see
+        :func:`imflow.retention.due`).
+
+        .. versionadded:: 0.2.0
+        """
+        with self._lock:
+            rows = self._rows("retention_candidates", {"before": self._day(closed_before)})
+        return [(r[0], r[1], r[2], self._day_in(r[3])) for r in rows]
+
+    def cases_of(self, person_ref: str) -> tuple[str, ...]:
+        """The ids of the cases *person_ref* appears in (as the person or a member).
+
+        .. versionadded:: 0.2.0
+        """
+        if type(person_ref) is not str:
+            raise TypeError("person_ref must be a str")
+        with self._lock:
             refs = [person_ref]
             if self._sealer is not None:
                 refs.insert(0, self._sealer.person_key_id(person_ref))
             found: set[str] = set()
             for ref in refs:  # an older store's rows name the person in clear
                 found.update(r[0] for r in self._rows("person_cases", {"person_ref": ref}))
-            case_ids = tuple(sorted(found))
-            rewritten = sum(self._erase_case(case_id, on=on, by=by) for case_id in case_ids)
-            if self._sealer is not None:
-                with self._transaction():
-                    self._exec("queue_shred", {"key_id": refs[0]})
-            result = self._shred(case_ids, rewritten)
-        if case_ids:
-            self._log.info("person_erased", case_ids=list(case_ids), events_rewritten=rewritten)
-        return result
+        return tuple(sorted(found))
+
+    def export_person(self, person_ref: str, *, by: Actor) -> str:
+        """The person's cases and events in clear as one JSON document (DSGVO Art. 15),
+        for a manager of the cases' provider; see :func:`imflow.export.export_person`.
+
+        .. versionadded:: 0.2.0
+        """
+        from imflow.export import export_person
+
+        return export_person(self, person_ref, by=by)
+
+    def encrypt_existing(
+        self, *, batch: int = 100, progress: Callable[[int], None] | None = None
+    ) -> Encryption:
+        """Seal the personal fields an older imflow stored in clear (the upgrade path).
+
+        One transaction per case; a run that is stopped or killed resumes where it left
+        off, and a run over a sealed store changes nothing. *progress* is called with
+        the number of cases done so far. Returns an
+        :class:`~imflow.store.Encryption` (``done`` once every case was looked at).
+
+        .. versionadded:: 0.2.0
+        """
+        from imflow.store._reseal import encrypt_existing
+
+        return encrypt_existing(self, batch=batch, progress=progress)
+
+    @property
+    def encryption_pending(self) -> bool:
+        """Whether rows of an older imflow may still hold personal fields in clear
+        (until :meth:`encrypt_existing` has finished once).
+
+        .. versionadded:: 0.2.0
+        """
+        with self._lock:
+            rows = self._rows("encryption_state", {})
+        return not rows or not int(rows[0][1])
 
     def _shred(self, case_ids: tuple[str, ...], rewritten: int) -> Erasure:
         """Delete the queued keys, then purge the key store and flush the store's log."""
