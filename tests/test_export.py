@@ -33,7 +33,7 @@ def setup(stores: StoreMaker) -> tuple[Any, Any, Any]:
 
 
 def test_a_manager_exports_the_persons_cases_of_its_provider_in_clear(stores: StoreMaker) -> None:
-    store, own, member = setup(stores)
+    store, own, _ = setup(stores)
     doc = json.loads(store.export_person("p-ex", by=IM))
     assert (doc["type"], doc["schema_version"], doc["person"]) == ("person_export", 1, "p-ex")
     assert doc["exported_by"] == {

@@ -73,9 +73,10 @@ def test_a_key_store_refuses_another_master_key(tmp_path: Path, pg_dsn: str) -> 
 
 
 def test_rotation_rewraps_every_key(tmp_path: Path, pg_dsn: str) -> None:
+    schema = fresh_schema()
     for make in (
         lambda m: SQLiteKeyStore(tmp_path / "r.keys", master_key=m),
-        lambda m, s=fresh_schema(): PostgresKeyStore(pg_dsn, master_key=m, schema=s),
+        lambda m: PostgresKeyStore(pg_dsn, master_key=m, schema=schema),
     ):
         ks: Any = make(MASTER)
         ids = [ks.key_id("person", f"p-{i}") for i in range(5)]
