@@ -40,6 +40,7 @@ __all__ = ["Sealer", "crypto_schema", "crypto_statements", "is_sealed_error"]
 
 TOMBSTONE = "<erased>"  # imflow.erasure.TOMBSTONE, without importing the events here
 _REFS = frozenset({"person", "members"})
+_TEXTS = "sealed_texts"  # a snapshot's free texts, sealed together
 _Path = tuple[str | int, ...]
 
 
@@ -57,22 +58,33 @@ def _plain(value: Any) -> bool:
     return type(value) is str and value != "" and value != TOMBSTONE
 
 
+# where event and case documents nest values with personal fields: the case's events
+# and its needs, plans (with goals), extensions, transfers and closure; nothing else
+# nests any (a test plants a marker in every personal field of every event type)
+_CONTAINERS = frozenset({"events", "needs", "plans", "goals", "extensions", "transfers", "closure"})
+
+
 def _visit(doc: Any, path: _Path, found: Callable[[_Path, str, Any, Any], None]) -> None:
     """Call *found(path, field, container, key)* for every personal field in *doc*."""
     if type(doc) is dict:
-        for name, value in doc.items():
-            if name in PERSONAL_FIELDS:
-                if type(value) is list:
-                    for i in range(len(value)):
-                        found((*path, name, i), name, value, i)
-                else:
-                    found((*path, name), name, doc, name)
-            elif type(value) is dict or type(value) is list:
-                _visit(value, (*path, name), found)
+        for name in _ORDER:
+            if name in doc:
+                value = doc[name]
+                if name in PERSONAL_FIELDS:
+                    if type(value) is list:
+                        for i in range(len(value)):
+                            found((*path, name, i), name, value, i)
+                    else:
+                        found((*path, name), name, doc, name)
+                elif type(value) is dict or type(value) is list:
+                    _visit(value, (*path, name), found)
     elif type(doc) is list:
         for i, item in enumerate(doc):
-            if type(item) is dict or type(item) is list:
+            if type(item) is dict:
                 _visit(item, (*path, i), found)
+
+
+_ORDER = tuple(sorted(PERSONAL_FIELDS)) + tuple(sorted(_CONTAINERS))
 
 
 class Sealer:
@@ -83,6 +95,9 @@ class Sealer:
         self._size = max(cache_size, 0)
         # case id -> (generation, its case key): the keys new events of a case need
         self._case_keys: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        # person key id -> key, for reading only: sealing always asks the key store, so
+        # a key deleted by another process is never used to write
+        self._read_keys: OrderedDict[str, bytes] = OrderedDict()
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -106,8 +121,24 @@ class Sealer:
             self._case_keys.popitem(last=False)
 
     def forget(self, case_id: str) -> None:
-        """Drop the cached key of *case_id* (its case keys are being deleted)."""
+        """Drop the cached keys of *case_id* (its case keys are being deleted)."""
         self._case_keys.pop(case_id, None)
+        self._read_keys.clear()  # cheap to refill; an erased person's key goes with them
+
+    def _person_keys(self, kids: set[str], extra: list[str]) -> dict[str, bytes]:
+        """The person keys of *kids* (cached for reading) and the keys of *extra*."""
+        found = {k: self._read_keys[k] for k in kids if k in self._read_keys}
+        wanted = [*extra, *(k for k in kids if k not in found)]
+        if wanted:
+            fetched = self.keys.keys(wanted)
+            found.update(fetched)
+            if self._size:
+                for kid in kids:
+                    if kid in fetched:
+                        self._read_keys[kid] = fetched[kid]
+                while len(self._read_keys) > 4 * self._size:
+                    self._read_keys.popitem(last=False)
+        return found
 
     def case_key_ids(self, case_id: str, generations: Iterable[int]) -> list[str]:
         return [case_key_id(self.keys, case_id, g) for g in generations]
@@ -117,8 +148,21 @@ class Sealer:
 
     # -- sealing ---------------------------------------------------------------------------
 
-    def seal(self, doc: dict[str, Any], case_id: str, place: str, generation: int) -> None:
-        """Seal every personal field of *doc* (in place) for its *place* in *case_id*."""
+    def seal(
+        self,
+        doc: dict[str, Any],
+        case_id: str,
+        place: str,
+        generation: int,
+        *,
+        together: bool = False,
+    ) -> None:
+        """Seal every personal field of *doc* (in place) for its *place* in *case_id*.
+
+        *together* (snapshots) seals all free texts as one ciphertext under the key
+        ``"texts"`` of *doc*, each field holding its index (``{"t": n}``): one
+        cipher operation instead of one per field.
+        """
         texts: list[tuple[_Path, Any, Any]] = []
         refs: list[tuple[_Path, Any, Any]] = []
 
@@ -133,6 +177,13 @@ class Sealer:
         assert case_key is not None
         case_aead = _crypto.Aead(case_key)
         extra = {"g": generation} if generation else {}
+        if together and texts:
+            values = [container[key] for _, container, key in texts]
+            for n, (_, container, key) in enumerate(texts):
+                container[key] = {"t": n}
+            plain = json.dumps(values, ensure_ascii=False)
+            doc[_TEXTS] = {"c": case_aead.seal_text(plain, _ad(case_id, place, (_TEXTS,))), **extra}
+            texts = []
         for path, container, key in texts:
             sealed = case_aead.seal_text(container[key], _ad(case_id, place, path))
             container[key] = {"c": sealed, **extra}
@@ -164,7 +215,13 @@ class Sealer:
         sealed: list[tuple[str, _Path, Any, Any, dict[str, Any]]] = []
         generations: set[int] = set()
         persons: set[str] = set()
+        blobs: list[tuple[str, dict[str, Any], Any]] = []
         for place, doc in docs:
+            if type(doc) is dict and _TEXTS in doc:
+                blob = doc.pop(_TEXTS)
+                blobs.append((place, doc, blob))
+                g = blob.get("g", 0) if type(blob) is dict else -1
+                generations.add(g if type(g) is int else -1)
 
             def found(path: _Path, name: str, container: Any, key: Any, place: str = place) -> None:
                 value = container[key]
@@ -186,12 +243,26 @@ class Sealer:
                 case_keys[g] = cached[1]
             elif g >= 0:
                 wanted[case_key_id(self.keys, case_id, g)] = g
-        fetched = self.keys.keys([*wanted, *persons])
+        fetched = self._person_keys(persons, list(wanted))
         for kid, g in wanted.items():
             if kid in fetched:
                 case_keys[g] = fetched[kid]
+        aeads: dict[tuple[int, str], _crypto.Aead | None] = {}
+        texts: dict[str, list[Any]] = {}
+        for place, _, blob in blobs:
+            opened = _opened(case_id, place, (_TEXTS,), blob, case_keys, fetched, aeads)
+            try:
+                values = json.loads(opened) if opened != TOMBSTONE else []
+            except ValueError:
+                values = []
+            texts[place] = values if type(values) is list else []
         for place, path, container, key, value in sealed:
-            container[key] = _opened(case_id, place, path, value, case_keys, fetched)
+            if "t" in value:  # one of the texts sealed together
+                values, n = texts.get(place, []), value["t"]
+                ok = type(n) is int and 0 <= n < len(values) and type(values[n]) is str
+                container[key] = values[n] if ok else TOMBSTONE
+                continue
+            container[key] = _opened(case_id, place, path, value, case_keys, fetched, aeads)
 
 
 def _ref_key(case_key: bytes, person_key: bytes) -> bytes:
@@ -205,19 +276,27 @@ def _opened(
     value: dict[str, Any],
     case_keys: dict[int, bytes],
     persons: dict[str, bytes],
+    aeads: dict[tuple[int, str], _crypto.Aead | None],
 ) -> str:
     g = value.get("g", 0)
-    case_key = case_keys.get(g) if type(g) is int else None
     ciphertext = value.get("c")
-    if case_key is None or type(ciphertext) is not str:
+    if type(g) is not int or type(ciphertext) is not str:
         return TOMBSTONE
-    key = case_key
-    if "k" in value:
-        person_key = persons.get(str(value["k"]))
-        if person_key is None:
-            return TOMBSTONE
-        key = _ref_key(case_key, person_key)
-    plain = _crypto.Aead(key).open_text(ciphertext, _ad(case_id, place, path))
+    person = str(value.get("k", ""))
+    slot = (g, person)
+    if slot in aeads:
+        aead = aeads[slot]
+    else:  # one cipher per key and load, not per field
+        case_key = case_keys.get(g)
+        person_key = persons.get(person) if person else b""
+        if case_key is None or person_key is None:
+            aead = None
+        else:
+            aead = _crypto.Aead(_ref_key(case_key, person_key) if person else case_key)
+        aeads[slot] = aead
+    if aead is None:
+        return TOMBSTONE
+    plain = aead.open_text(ciphertext, _ad(case_id, place, path))
     return TOMBSTONE if plain is None else plain
 
 

@@ -8,6 +8,7 @@ zeroed (SQLite ``secure_delete``) and the WAL is checkpointed at the end.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,9 @@ def _reseal_case(store: SqlStore, case_id: str) -> bool:
     if snap and snap[0][1] is not None:
         version, doc = int(snap[0][0]), store._doc(snap[0][1])
         if _plain_fields(doc):
-            text = store._sealed(doc, case_id, f"s{version}", _generation_at(erasures, version + 1))
+            generation = _generation_at(erasures, version + 1)
+            sealer.seal(doc, case_id, f"s{version}", generation, together=True)
+            text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
             store._exec(
                 "set_snapshot", {"case_id": case_id, "snapshot": text, "snapshot_version": version}
             )

@@ -306,7 +306,10 @@ class SqlStore:
 
     def _snapshot(self, case: Case) -> str:
         doc = to_document(case, converter=self._conv)
-        return self._sealed(doc, case.case_id, f"s{case.version}", generation_of(case.events))
+        if self._sealer is not None:
+            place, generation = f"s{case.version}", generation_of(case.events)
+            self._sealer.seal(doc, case.case_id, place, generation, together=True)
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
     def _snapshot_due(self, before: int, after: int) -> bool:
         every = self.snapshot_every
