@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from _common import Reporter, quiet, show
 
@@ -161,7 +160,7 @@ def run(report: Reporter) -> None:
     with _postgres() as dsn:
 
         def postgres(name: str, *, encrypt: bool, cache_size: int = 256) -> Store:
-            store: Any = PostgresStore(
+            return PostgresStore(
                 dsn,
                 schema=f"bench_crypto_{name}_{int(encrypt)}",
                 engine=_engine(),
@@ -169,7 +168,6 @@ def run(report: Reporter) -> None:
                 encrypt=encrypt,
                 master_key=MASTER,
             )
-            return store
 
         _measure(report, "postgres", postgres)
 
