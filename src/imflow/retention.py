@@ -2,7 +2,7 @@
 
 domain.md § 8: a closed case's personal content is erased at the **end of the third
 calendar year after its closure**, configurable per district (inferred). The number of
-years comes from the case's rule set (:attr:`imflow.rules.RuleSet.retention_years`,
+years comes from the case's rule set (``RuleSet.retention_years`` (:class:`imflow.rules.RuleSet`),
 3 in every shipped rule set) unless :class:`Retention` names another for the case's
 district. A case closed on any day of 2025 is due on 1 January 2029: the three calendar
 years 2026, 2027 and 2028 have ended. A case reopened since is open, and not due.
@@ -67,7 +67,7 @@ class Retention:
     """The retention rule: years after the closure year, per district.
 
     ``districts`` maps an AGS code to its own number of years; every other district
-    uses the rule set's :attr:`~imflow.rules.RuleSet.retention_years` (or ``default``,
+    uses the rule set's ``retention_years`` (or ``default``,
     when set, for every rule set).
 
     >>> Retention(districts={"08337": 5}).years_for("08337", 3), Retention().years_for("08111", 3)
