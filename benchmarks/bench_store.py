@@ -31,6 +31,7 @@ from _common import Reporter, quiet, show
 from imflow import Actor, Case, CaseService, Engine, FrozenClock, Hooks, Role
 from imflow import commands as c
 from imflow.events import Event
+from imflow.keys import MasterKey
 from imflow.store import PostgresStore, SQLiteStore, Store
 
 __all__ = ["main", "run"]
@@ -42,6 +43,7 @@ CASES = 50
 COMMANDS = 2000
 LONG = 200
 LOADS = 50
+MASTER = MasterKey.generate()  # a PostgreSQL store needs its host's master key
 
 
 def _engine() -> Engine:
@@ -239,15 +241,21 @@ def _run_postgres(report: Reporter) -> None:
     with _postgres() as dsn:
         for name, cache_size in (("", 256), (", no case cache", 0)):
             schema = f"bench_cmd_{cache_size}"
-            store = PostgresStore(dsn, schema=schema, engine=_engine(), cache_size=cache_size)
+            store = PostgresStore(
+                dsn, schema=schema, engine=_engine(), cache_size=cache_size, master_key=MASTER
+            )
             report(f"postgres: load+handle+append{name}", _commands_per_second(store), "commands/s")
             store.close()
         for every, what in ((50, "with snapshot"), (0, "without snapshot")):
             schema = f"bench_long_{every}"
-            store = PostgresStore(dsn, schema=schema, engine=_engine(), snapshot_every=every)
+            store = PostgresStore(
+                dsn, schema=schema, engine=_engine(), snapshot_every=every, master_key=MASTER
+            )
             case = _long_case(store, "long")
             store.close()
-            fresh = PostgresStore(dsn, schema=schema, engine=_engine(), cache_size=0)
+            fresh = PostgresStore(
+                dsn, schema=schema, engine=_engine(), cache_size=0, master_key=MASTER
+            )
             report(
                 f"postgres: load a case of {LONG} events, {what}",
                 _load_ms(fresh, "long", case),

@@ -18,7 +18,8 @@ Each page runs in a fresh temporary directory as the working directory, so the f
 writes (SQLite databases, TOML files, reports) never touch the repository. Pages that
 talk to PostgreSQL (listed in ``POSTGRES_PAGES``) get a real server: the test suite's
 throw-away server on loopback (or ``IMFLOW_TEST_PG_DSN``), announced to the page the way
-a deployment would, in ``IMFLOW_PG_DSN`` and ``IMFLOW_PG_SCHEMA``.
+a deployment would, in ``IMFLOW_PG_DSN`` and ``IMFLOW_PG_SCHEMA`` (and a master key
+in ``IMFLOW_MASTER_KEY``).
 """
 
 from __future__ import annotations
@@ -164,10 +165,15 @@ def postgres_env() -> Iterator[str]:
     """A PostgreSQL server for the pages that use one, named in the environment."""
     from tests.pg import fresh_schema, server_dsn
 
+    from imflow.keys import MasterKey
+
     with server_dsn() as dsn:
-        saved = {k: os.environ.get(k) for k in ("IMFLOW_PG_DSN", "IMFLOW_PG_SCHEMA")}
+        names = ("IMFLOW_PG_DSN", "IMFLOW_PG_SCHEMA", "IMFLOW_MASTER_KEY")
+        saved = {k: os.environ.get(k) for k in names}
         os.environ["IMFLOW_PG_DSN"] = dsn
         os.environ["IMFLOW_PG_SCHEMA"] = fresh_schema()
+        # a deployment configures its master key; PostgreSQL has no default
+        os.environ.setdefault("IMFLOW_MASTER_KEY", MasterKey.generate().text())
         try:
             yield dsn
         finally:

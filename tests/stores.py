@@ -28,6 +28,7 @@ __all__ = [
     "DAY",
     "KINDS",
     "SQL_KINDS",
+    "TEST_MASTER_KEY",
     "StoreMaker",
     "advance",
     "far_future_engine",
@@ -39,6 +40,9 @@ __all__ = [
     "stores",
     "working_case",
 ]
+
+TEST_MASTER_KEY = "aW1mbG93LXRlc3RzLW1hc3Rlci1rZXktMzItYnl0ZXM="
+"""The master key the tests configure (base64 of 32 bytes), as a host would."""
 
 KINDS = ("memory", "sqlite", "postgres")
 SQL_KINDS = ("sqlite", "postgres")
@@ -107,6 +111,7 @@ class StoreMaker:
         if self.kind == "postgres" and self.dsn is not None:
             with psycopg.connect(self.dsn, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+                conn.execute(f"DROP SCHEMA IF EXISTS {self.schema}_keys CASCADE")
 
 
 @pytest.fixture(scope="session")

@@ -44,10 +44,22 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def events_hash(db: Path) -> str:
+    """The events as the store reads them, in clear: the same for the same seed, while
+    the rows on disk differ (each database has its own keys, each field a fresh nonce)."""
+    from imflow.serialization import dumps
+    from imflow.store import SQLiteStore
+
     digest = hashlib.sha256()
     with sqlite3.connect(db) as conn:
-        for row in conn.execute("SELECT * FROM events ORDER BY case_id, seq"):
+        for row in conn.execute(
+            "SELECT case_id, seq, type, on_date, recorded_at, district, provider FROM events"
+            " ORDER BY case_id, seq"
+        ):
             digest.update(repr(row).encode())
+    with SQLiteStore(db, cache_size=0) as store:
+        for case in store.iter_cases():
+            for event in case.events:
+                digest.update(dumps(event).encode())
     return digest.hexdigest()
 
 

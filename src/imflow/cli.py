@@ -323,6 +323,7 @@ def _parser(lang: Lang) -> _Parser:
     p = subcommand("sweep", _sweep)
     p.add_argument("--on", type=_date_type(lang), required=True, metavar=DATE, help=t("sweep.on"))
     p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("db"))
+    p.add_argument("--retention", action="store_true", help=t("sweep.retention"))
     return parser
 
 
@@ -732,10 +733,18 @@ def _sweep(args: argparse.Namespace, lang: Lang) -> int:
     engine = Engine(clock=FrozenClock.on(on))
     with _open_store(args.db, lang, must_exist=True, engine=engine) as store:
         result = sweep(store, on=on, engine=engine)
+        if getattr(args, "retention", False):
+            from imflow._cli_retention import retention_sweep
+
+            erased = retention_sweep(store, on, lang)
+        else:
+            erased = ""
     from imflow.enums import ClosureReason
 
     closed = len(result.closed)
     _emit(_say("sweep.done", lang, n=closed, on=on, reason=ClosureReason.PERIOD_EXPIRED))
+    if erased:
+        _emit(erased)
     for case_id, reasons in result.refused:
         codes = ", ".join(r.code for r in reasons)
         print(_say("sweep.refused", lang, case_id=case_id, codes=codes), file=sys.stderr)

@@ -21,6 +21,7 @@ Stores apply it to every event of a person and append a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 import attrs
@@ -37,7 +38,7 @@ from imflow.events import (
     PlanReviewed,
 )
 
-__all__ = ["TOMBSTONE", "tombstone"]
+__all__ = ["TOMBSTONE", "Erasure", "tombstone"]
 
 TOMBSTONE = "<erased>"
 """What erased personal content reads as."""
@@ -65,3 +66,74 @@ def tombstone(event: E) -> E:
     else:
         return event
     return changed
+
+
+class Erasure(tuple[str, ...]):
+    """What ``erase_person`` did: the ids of the erased cases (it *is* that tuple, so
+    ``store.erase_person(...) == ("c-1",)`` holds), with the details as attributes.
+
+    - ``events_rewritten``: stored events whose personal fields became tombstones;
+    - ``keys_deleted``: data keys deleted from the key store (the person's and those of
+      the erased cases; 0 for a store that does not encrypt);
+    - ``keys_purged``: whether the deleted keys are physically gone from the key
+      store's files (see :class:`imflow.keys.Purge`);
+    - ``log_flushed``: whether the store's own write-ahead log was emptied (SQLite:
+      the ``-wal`` checkpoint finished; true where there is nothing to flush);
+    - ``pending``: what kept either from finishing (``"readers"``, ``"old_snapshot"``,
+      ``"locked"``, ``"checkpoint_forbidden"``); ``store.purge()`` finishes later;
+    - ``complete``: both finished.
+
+    >>> done = Erasure(("c-1",), events_rewritten=3, keys_deleted=2)
+    >>> done == ("c-1",), done.complete, done.case_ids
+    (True, True, ('c-1',))
+
+    .. versionadded:: 0.2.0
+    """
+
+    events_rewritten: int
+    keys_deleted: int
+    keys_purged: bool
+    log_flushed: bool
+    pending: tuple[str, ...]
+
+    def __new__(
+        cls,
+        case_ids: Iterable[str],
+        *,
+        events_rewritten: int = 0,
+        keys_deleted: int = 0,
+        keys_purged: bool = True,
+        log_flushed: bool = True,
+        pending: tuple[str, ...] = (),
+    ) -> Erasure:
+        self = super().__new__(cls, tuple(case_ids))
+        details = {
+            "events_rewritten": events_rewritten,
+            "keys_deleted": keys_deleted,
+            "keys_purged": keys_purged,
+            "log_flushed": log_flushed,
+            "pending": tuple(pending),
+        }
+        for name, value in details.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("an Erasure cannot be changed")
+
+    def __repr__(self) -> str:
+        return (
+            f"Erasure({tuple(self)!r}, events_rewritten={self.events_rewritten},"
+            f" keys_deleted={self.keys_deleted}, keys_purged={self.keys_purged},"
+            f" log_flushed={self.log_flushed}, pending={self.pending!r})"
+        )
+
+    @property
+    def case_ids(self) -> tuple[str, ...]:
+        """The ids of the erased cases, in order."""
+        return tuple(self)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the deleted keys and the store's log are physically flushed."""
+        return self.keys_purged and self.log_flushed

@@ -26,6 +26,8 @@ __all__ = [
     "InvalidDocument",
     "InvalidHistory",
     "InvalidWorkflow",
+    "MasterKeyMismatch",
+    "MasterKeyMissing",
     "OutOfBounds",
     "Rejected",
     "StoreError",
@@ -238,6 +240,23 @@ class StoreError(ImflowError, RuntimeError):
     The message names the driver's error class and code only: the statement's
     parameters and the server's detail text (which may quote personal content) are
     never part of it, and the driver's exception is not chained.
+
+    .. versionadded:: 0.2.0
+    """
+
+
+class MasterKeyMissing(ImflowError, LookupError):
+    """No master key was configured where one is required (see :mod:`imflow.keys`).
+
+    Pass ``master_key=``, or set ``IMFLOW_MASTER_KEY`` (the key as base64) or
+    ``IMFLOW_MASTER_KEY_FILE`` (a file holding it).
+
+    .. versionadded:: 0.2.0
+    """
+
+
+class MasterKeyMismatch(ImflowError, ValueError):
+    """The master key does not open the key store (another key, or a damaged store).
 
     .. versionadded:: 0.2.0
     """

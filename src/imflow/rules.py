@@ -65,7 +65,12 @@ class RuleSet:
     (:class:`~imflow.commands.Continuation`) end where the earlier one would have.
     ``permissions`` maps each role to the command types it may issue
     (:data:`ALL_COMMANDS` for every one); managers are further limited to their own
-    provider's cases by the engine.
+    provider's cases by the engine. ``retention_years`` is the Löschfrist: a closed
+    case's personal content is erased at the end of that many calendar years after the
+    year of its closure (see :mod:`imflow.retention`; a district may set its own).
+
+    .. versionchanged:: 0.2.0
+       ``retention_years``.
     """
 
     id: str
@@ -83,6 +88,7 @@ class RuleSet:
     info_months: int | None = None
     warning_months: int | None = None
     credit_prior_counselling: bool = True
+    retention_years: int = 3
     closure_reasons: frozenset[ClosureReason] = attrs.field(
         default=frozenset(ClosureReason), converter=_frozen_reasons
     )

@@ -55,11 +55,13 @@ from imflow.store._base import (
 )
 from imflow.store._memory import MemoryStore
 from imflow.store._postgres import PostgresStore
+from imflow.store._reseal import Encryption
 from imflow.store._sqlite import SQLiteStore
 
 __all__ = [
     "AppendResult",
     "Delivery",
+    "Encryption",
     "IdempotencyKeyReused",
     "MemoryStore",
     "OutboxLog",

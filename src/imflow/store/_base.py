@@ -15,6 +15,7 @@ import attrs
 from imflow import _bounds
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
+from imflow.erasure import Erasure
 from imflow.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
@@ -178,8 +179,12 @@ class Store(Protocol):
         """Open cases whose period ended before *on* (``period_end < on``), by period end and id."""
         ...
 
-    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:
-        """Erase the person's personal content from every case they appear in."""
+    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> Erasure:
+        """Erase the person's personal content from every case they appear in.
+
+        Returns an :class:`~imflow.erasure.Erasure`: the erased cases' ids (as a tuple)
+        with what was rewritten, deleted and purged.
+        """
         ...
 
     @property

@@ -14,7 +14,7 @@ import structlog
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
 from imflow.engine import Engine, trusted_fold
-from imflow.erasure import TOMBSTONE
+from imflow.erasure import TOMBSTONE, Erasure
 from imflow.errors import CaseNotFound
 from imflow.events import Event
 from imflow.store._base import (
@@ -33,6 +33,7 @@ from imflow.store._base import (
     replay_of,
     tenant,
 )
+from imflow.store._cipher import generation_of
 
 __all__ = ["MemoryStore"]
 
@@ -193,36 +194,103 @@ class MemoryStore:
         events = self._cases[stored_case].events[first - 1 : last]
         return replay_of(stored_case, events, digest, case_id=case_id, batch=batch, by=by)
 
-    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:
+    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> Erasure:
         """Replace the person's personal content in every case they appear in (not undoable).
 
-        Appends a :class:`~imflow.events.PersonErased` event to each case; returns their ids.
-        The idempotency keys of the erased cases are never replayed again.
+        Appends a :class:`~imflow.events.PersonErased` event to each case; returns an
+        :class:`~imflow.erasure.Erasure` (the erased cases' ids). The idempotency keys
+        of the erased cases are never replayed again. Nothing is encrypted in memory
+        (the cases are values in this process), so no keys are deleted.
         """
         check_erasure(person_ref, on, by)
         with self._lock:
             self._check_open()
-            case_ids = tuple(sorted(self._persons.get(person_ref, ())))
-            rewritten = 0
-            for case_id in case_ids:
-                case = self._cases[case_id]
-                event = erasure_event(self.engine, case, on=on, by=by)
-                new = trusted_fold(self.engine, case, (event,))
-                rewritten += sum(a != b for a, b in zip(case.events, new.events, strict=False))
-                self._cases[case_id] = new
-                self._outbox.add((event,))
-                self._outbox.forget_errors(case_id)
-                for refs in self._persons.values():
-                    refs.discard(case_id)
-                for k, (stored_case, first, last, _) in list(self._keys.items()):
-                    if stored_case == case_id:
-                        self._keys[k] = (stored_case, first, last, ERASED_FINGERPRINT)
-            self._persons = {ref: ids for ref, ids in self._persons.items() if ids}
+            case_ids = self.cases_of(person_ref)
+            rewritten = self._erase_cases(case_ids, on=on, by=by)
         if case_ids:
             structlog.get_logger("imflow").info(
                 "person_erased", case_ids=list(case_ids), events_rewritten=rewritten
             )
-        return case_ids
+        return Erasure(case_ids, events_rewritten=rewritten)
+
+    def erase_cases(self, case_ids: Sequence[str], *, on: date, by: Actor = SYSTEM) -> Erasure:
+        """Erase the personal content of the cases *case_ids* (retention, see
+        :mod:`imflow.retention`).
+
+        .. versionadded:: 0.2.0
+        """
+        if isinstance(case_ids, str):
+            raise TypeError("case_ids must be a sequence of case ids, not one str")
+        ids = tuple(dict.fromkeys(case_ids))
+        check_erasure("", on, by)
+        with self._lock:
+            self._check_open()
+            for case_id in ids:
+                if case_id not in self._cases:
+                    raise CaseNotFound(case_id)
+            rewritten = self._erase_cases(ids, on=on, by=by)
+        if ids:
+            structlog.get_logger("imflow").info(
+                "cases_erased", case_ids=list(ids), events_rewritten=rewritten
+            )
+        return Erasure(ids, events_rewritten=rewritten)
+
+    def retention_candidates(self, *, closed_before: date) -> list[tuple[str, str, str, date]]:
+        """``(case id, district, rule set, closed on)`` of the cases closed before
+        *closed_before* and not erased since their latest event, by closure date.
+
+        .. versionadded:: 0.2.0
+        """
+        with self._lock:
+            self._check_open()
+            cases = list(self._cases.values())
+        found = [
+            (c.case_id, c.district, c.rule_set, c.closure.on)
+            for c in cases
+            if c.closure is not None
+            and c.closure.on < closed_before
+            and generation_of(c.events) < c.version
+        ]
+        return sorted(found, key=lambda f: (f[3], f[0]))
+
+    def cases_of(self, person_ref: str) -> tuple[str, ...]:
+        """The ids of the cases *person_ref* appears in (as the person or a member).
+
+        .. versionadded:: 0.2.0
+        """
+        if type(person_ref) is not str:
+            raise TypeError("person_ref must be a str")
+        with self._lock:
+            self._check_open()
+            return tuple(sorted(self._persons.get(person_ref, ())))
+
+    def export_person(self, person_ref: str, *, by: Actor) -> str:
+        """The person's cases and events as one JSON document (DSGVO Art. 15); see
+        :func:`imflow.export.export_person`.
+
+        .. versionadded:: 0.2.0
+        """
+        from imflow.export import export_person
+
+        return export_person(self, person_ref, by=by)
+
+    def _erase_cases(self, case_ids: Sequence[str], *, on: date, by: Actor) -> int:
+        rewritten = 0
+        for case_id in case_ids:
+            case = self._cases[case_id]
+            event = erasure_event(self.engine, case, on=on, by=by)
+            new = trusted_fold(self.engine, case, (event,))
+            rewritten += sum(a != b for a, b in zip(case.events, new.events, strict=False))
+            self._cases[case_id] = new
+            self._outbox.add((event,))
+            self._outbox.forget_errors(case_id)
+            for refs in self._persons.values():
+                refs.discard(case_id)
+            for k, (stored_case, first, last, _) in list(self._keys.items()):
+                if stored_case == case_id:
+                    self._keys[k] = (stored_case, first, last, ERASED_FINGERPRINT)
+        self._persons = {ref: ids for ref, ids in self._persons.items() if ids}
+        return rewritten
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import cattrs
 
+from imflow._keys import KeyStore, MasterKeySource, master_key_from
 from imflow.engine import Engine
+from imflow.store._cipher import crypto_schema, crypto_statements
+from imflow.store._keys_postgres import PostgresKeyStore
 from imflow.store._sql import (
     Params,
     Row,
@@ -30,7 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresStore"]
 
-_SQL = statements(lambda name: f"%({name})s", json_cast="::jsonb", greatest="GREATEST")
+_SQL = {
+    **statements(lambda name: f"%({name})s", json_cast="::jsonb", greatest="GREATEST"),
+    **crypto_statements(lambda name: f"%({name})s", json_cast="::jsonb"),
+}
 
 _MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
     (
@@ -54,6 +60,7 @@ _MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
             actor_provider="e.payload->'actor'->>'provider'",
         ),
     ),
+    (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
 )
 
 
@@ -99,6 +106,19 @@ class PostgresStore(SqlStore):
     :param engine: folds events into cases (default: ``Engine()``).
     :param snapshot_every: store a snapshot every this many events (``0``: never).
     :param cache_size: how many recently used cases to keep in memory (``0``: none).
+    :param key_store: where the data keys live (see :mod:`imflow.keys`); default: a
+        :class:`~imflow.keys.PostgresKeyStore` in the schema *key_schema* of the same
+        database.
+    :param master_key: the master key of the default key store (a
+        :class:`~imflow.keys.MasterKey`, its bytes or a key file's path); default:
+        ``IMFLOW_MASTER_KEY`` or ``IMFLOW_MASTER_KEY_FILE`` from the environment.
+        There is no file default on PostgreSQL: without a key,
+        :class:`~imflow.MasterKeyMissing` is raised.
+    :param key_schema: the schema of the default key store (default: ``<schema>_keys``,
+        or ``imflow_keys`` without *schema*).
+    :param encrypt: ``False`` stores personal fields in clear, as imflow 0.1 did.
+    :param purge_timeout: seconds an erasure waits for older transactions and locks
+        before it reports the purge of the key store as not finished.
 
     Example (needs a running server)::
 
@@ -122,13 +142,34 @@ class PostgresStore(SqlStore):
         cache_size: int = 256,
         connect_timeout: int = 10,
         converter: cattrs.Converter | None = None,
+        key_store: KeyStore | None = None,
+        master_key: MasterKeySource = None,
+        key_schema: str | None = None,
+        encrypt: bool = True,
+        purge_timeout: float = 5.0,
     ) -> None:
-        super().__init__(
-            engine=engine, snapshot_every=snapshot_every, cache_size=cache_size, converter=converter
-        )
         if schema is not None and not _IDENTIFIER.fullmatch(schema):
             raise ValueError(f"schema must be a lower-case SQL identifier, not {schema!r}")
         _require_psycopg()
+        owns = False
+        if encrypt and key_store is None:
+            master = master_key_from(master_key)
+            owns = True
+            key_store = PostgresKeyStore(
+                conninfo,
+                master_key=master,
+                schema=key_schema or f"{schema or 'imflow'}_keys",
+                connect_timeout=connect_timeout,
+            )
+        super().__init__(
+            engine=engine,
+            snapshot_every=snapshot_every,
+            cache_size=cache_size,
+            converter=converter,
+            key_store=key_store if encrypt else None,
+            owns_key_store=owns,
+            purge_timeout=purge_timeout,
+        )
         import psycopg
 
         self.integrity_errors = (psycopg.IntegrityError,)
@@ -236,3 +277,5 @@ class PostgresStore(SqlStore):
     def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+        if self._owns_keys and self.key_store is not None:
+            self.key_store.close()

@@ -20,10 +20,11 @@ from typing import Any, ClassVar, Self
 import cattrs
 import structlog
 
+from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
 from imflow.engine import Engine, trusted_fold
-from imflow.erasure import TOMBSTONE
+from imflow.erasure import TOMBSTONE, Erasure
 from imflow.errors import (
     CaseNotFound,
     ConcurrencyConflict,
@@ -31,8 +32,8 @@ from imflow.errors import (
     InvalidHistory,
     StoreError,
 )
-from imflow.events import CaseTransferred, Event
-from imflow.serialization import _default_converter, dumps, from_stored_document, to_document
+from imflow.events import CaseTransferred, Event, PersonErased
+from imflow.serialization import _default_converter, from_stored_document, to_document
 from imflow.store._base import (
     ERASED_FINGERPRINT,
     AppendResult,
@@ -53,6 +54,8 @@ from imflow.store._base import (
     tenant,
     valid_id,
 )
+from imflow.store._cipher import Sealer, generation_of, open_error
+from imflow.store._reseal import Encryption
 
 __all__: list[str] = []
 
@@ -92,6 +95,9 @@ class SqlStore:
         snapshot_every: int,
         cache_size: int,
         converter: cattrs.Converter | None,
+        key_store: KeyStore | None = None,
+        owns_key_store: bool = False,
+        purge_timeout: float = 5.0,
     ) -> None:
         if snapshot_every < 0:
             raise ValueError("snapshot_every must be 0 (never) or positive")
@@ -103,6 +109,10 @@ class SqlStore:
         self._log = structlog.get_logger("imflow")
         self._outbox = SqlOutbox(self)
         self._closed = False
+        self.key_store = key_store
+        self._owns_keys = owns_key_store
+        self._sealer = None if key_store is None else Sealer(key_store, cache_size=cache_size)
+        self.purge_timeout = purge_timeout
 
     # -- what a backend supplies -----------------------------------------------------------
 
@@ -133,6 +143,9 @@ class SqlStore:
     def _moment_in(self, raw: Any) -> datetime:
         assert isinstance(raw, datetime)
         return raw
+
+    def _day_in(self, raw: Any) -> date:
+        return date.fromisoformat(raw) if isinstance(raw, str) else raw
 
     def _doc(self, raw: Any) -> Any:
         return json.loads(raw) if isinstance(raw, str | bytes) else raw
@@ -260,6 +273,7 @@ class SqlStore:
 
     def _event_rows(self, case: Case, batch: Sequence[Event]) -> list[dict[str, Any]]:
         district, provider, conv = case.district, case.provider, self._conv
+        generation = generation_of(case.events) if self._sealer is not None else 0
         moves = [e for e in batch if isinstance(e, CaseTransferred)]
         if moves:  # each row names the provider the case was with after its event
             provider = moves[0].from_provider
@@ -268,6 +282,7 @@ class SqlStore:
             if moves and isinstance(e, CaseTransferred):
                 provider = e.to_provider
             doc = to_document(e, converter=conv)
+            payload = self._sealed(doc, e.case_id, f"e{e.seq}", generation)
             rows.append(
                 {
                     "case_id": e.case_id,
@@ -278,10 +293,23 @@ class SqlStore:
                     "district": district,
                     "provider": provider,
                     "schema_version": doc["schema_version"],
-                    "payload": json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
+                    "payload": payload,
                 }
             )
         return rows
+
+    def _sealed(self, doc: dict[str, Any], case_id: str, place: str, generation: int) -> str:
+        """*doc* as the JSON text the store writes, its personal fields sealed."""
+        if self._sealer is not None:
+            self._sealer.seal(doc, case_id, place, generation)
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+    def _snapshot(self, case: Case) -> str:
+        doc = to_document(case, converter=self._conv)
+        if self._sealer is not None:
+            place, generation = f"s{case.version}", generation_of(case.events)
+            self._sealer.seal(doc, case.case_id, place, generation, together=True)
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
     def _snapshot_due(self, before: int, after: int) -> bool:
         every = self.snapshot_every
@@ -298,7 +326,7 @@ class SqlStore:
         row = self._case_row(new)
         row["expected"] = expected
         snapshot = self._snapshot_due(expected, new.version)
-        row["snapshot"] = dumps(new, converter=self._conv) if snapshot else None
+        row["snapshot"] = self._snapshot(new) if snapshot else None
         row["snapshot_version"] = new.version if snapshot else None
         if base is None:
             written = self._exec("insert_case", row)
@@ -311,7 +339,7 @@ class SqlStore:
             "insert_outbox",
             [{"case_id": e.case_id, "seq": e.seq, "type": e.type} for e in batch],
         )
-        persons = persons_of(batch)
+        persons = [self._person_ref(p) for p in persons_of(batch)]
         if persons:
             self._exec_many(
                 "insert_person", [{"person_ref": p, "case_id": new.case_id} for p in persons]
@@ -331,6 +359,10 @@ class SqlStore:
                     "created_at": self._moment(self.engine.clock()),
                 },
             )
+
+    def _person_ref(self, person_ref: str) -> str:
+        """What the person index holds for *person_ref*: its key id when encrypting."""
+        return person_ref if self._sealer is None else self._sealer.person_key_id(person_ref)
 
     def recall(self, idempotency_key: str, *, by: Actor) -> AppendResult | None:
         """The result stored for *idempotency_key* in *by*'s tenant, if it was used before.
@@ -355,7 +387,7 @@ class SqlStore:
             return None
         stored_case, first, last, digest = rows[0][0], int(rows[0][1]), int(rows[0][2]), rows[0][3]
         payloads = self._rows("event_range", {"case_id": stored_case, "first": first, "last": last})
-        events = tuple(self._event(r[0]) for r in payloads)
+        events = self._events_of(stored_case, [(int(r[1]), r[0]) for r in payloads])
         return replay_of(stored_case, events, digest, case_id=case_id, batch=batch, by=by)
 
     def _version(self, case_id: str) -> int:
@@ -364,26 +396,162 @@ class SqlStore:
 
     # -- erasure ---------------------------------------------------------------------------
 
-    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> tuple[str, ...]:
+    def erase_person(self, person_ref: str, *, on: date, by: Actor = SYSTEM) -> Erasure:
         """Erase the person's personal content from every case they appear in; not undoable.
 
         Each case's event payloads are rewritten with :func:`imflow.erasure.tombstone`,
         a :class:`~imflow.events.PersonErased` event is appended, the snapshot is
-        replaced and the person index forgets the case. Types, dates, phases, reasons,
-        areas and minutes stay, so key figures do not change. Logged with case ids only.
-        Returns the ids of the erased cases.
+        replaced and the person index forgets the case. Then the data keys are deleted
+        (the person's and those of the erased cases: every copy of their fields, in the
+        write-ahead log, in free pages, in earlier backups, can no longer be read) and
+        purged from the key store's files. Types, dates, phases, reasons, areas and
+        minutes stay, so key figures do not change. Logged with case ids only.
+        Returns an :class:`~imflow.erasure.Erasure`: the ids of the erased cases, with
+        what was rewritten, deleted and flushed.
         """
         check_erasure(person_ref, on, by)
         with self._lock:
-            case_ids = tuple(r[0] for r in self._rows("person_cases", {"person_ref": person_ref}))
-            rewritten = 0
-            for case_id in case_ids:
-                rewritten += self._erase_case(case_id, on=on, by=by)
-            if case_ids:
-                self._erasure_done()
+            case_ids = self.cases_of(person_ref)
+            rewritten = sum(self._erase_case(case_id, on=on, by=by) for case_id in case_ids)
+            if self._sealer is not None:
+                with self._transaction():
+                    kid = self._sealer.person_key_id(person_ref)
+                    self._exec("queue_shred", {"key_id": kid})
+            result = self._shred(case_ids, rewritten)
         if case_ids:
             self._log.info("person_erased", case_ids=list(case_ids), events_rewritten=rewritten)
-        return case_ids
+        return result
+
+    def erase_cases(self, case_ids: Sequence[str], *, on: date, by: Actor = SYSTEM) -> Erasure:
+        """Erase the personal content of the cases *case_ids* (retention, see
+        :mod:`imflow.retention`), as :meth:`erase_person` does for a person's cases: the
+        case keys are deleted, the persons' keys stay (they may have other cases).
+
+        .. versionadded:: 0.2.0
+        """
+        if isinstance(case_ids, str):
+            raise TypeError("case_ids must be a sequence of case ids, not one str")
+        ids = tuple(dict.fromkeys(case_ids))
+        for case_id in ids:
+            if not valid_id(case_id):
+                raise CaseNotFound(case_id)
+        check_erasure("", on, by)
+        with self._lock:
+            rewritten = sum(self._erase_case(case_id, on=on, by=by) for case_id in ids)
+            result = self._shred(ids, rewritten)
+        if ids:
+            self._log.info("cases_erased", case_ids=list(ids), events_rewritten=rewritten)
+        return result
+
+    def retention_candidates(self, *, closed_before: date) -> list[tuple[str, str, str, date]]:
+        """``(case id, district, rule set, closed on)`` of the cases closed before
+        *closed_before* and not erased since their latest event (see
+        :func:`imflow.retention.due`).
+
+        .. versionadded:: 0.2.0
+        """
+        with self._lock:
+            rows = self._rows("retention_candidates", {"before": self._day(closed_before)})
+        return [(r[0], r[1], r[2], self._day_in(r[3])) for r in rows]
+
+    def cases_of(self, person_ref: str) -> tuple[str, ...]:
+        """The ids of the cases *person_ref* appears in (as the person or a member).
+
+        .. versionadded:: 0.2.0
+        """
+        if type(person_ref) is not str:
+            raise TypeError("person_ref must be a str")
+        with self._lock:
+            refs = [person_ref]
+            if self._sealer is not None:
+                refs.insert(0, self._sealer.person_key_id(person_ref))
+            found: set[str] = set()
+            for ref in refs:  # an older store's rows name the person in clear
+                found.update(r[0] for r in self._rows("person_cases", {"person_ref": ref}))
+        return tuple(sorted(found))
+
+    def export_person(self, person_ref: str, *, by: Actor) -> str:
+        """The person's cases and events in clear as one JSON document (DSGVO Art. 15),
+        for a manager of the cases' provider; see :func:`imflow.export.export_person`.
+
+        .. versionadded:: 0.2.0
+        """
+        from imflow.export import export_person
+
+        return export_person(self, person_ref, by=by)
+
+    def encrypt_existing(
+        self, *, batch: int = 100, progress: Callable[[int], None] | None = None
+    ) -> Encryption:
+        """Seal the personal fields an older imflow stored in clear (the upgrade path).
+
+        One transaction per case; a run that is stopped or killed resumes where it left
+        off, and a run over a sealed store changes nothing. *progress* is called with
+        the number of cases done so far. Returns an
+        :class:`~imflow.store.Encryption` (``done`` once every case was looked at).
+
+        .. versionadded:: 0.2.0
+        """
+        from imflow.store._reseal import encrypt_existing
+
+        return encrypt_existing(self, batch=batch, progress=progress)
+
+    @property
+    def encryption_pending(self) -> bool:
+        """Whether rows of an older imflow may still hold personal fields in clear
+        (until :meth:`encrypt_existing` has finished once).
+
+        .. versionadded:: 0.2.0
+        """
+        with self._lock:
+            rows = self._rows("encryption_state", {})
+        return not rows or not int(rows[0][1])
+
+    def _shred(self, case_ids: tuple[str, ...], rewritten: int) -> Erasure:
+        """Delete the queued keys, then purge the key store and flush the store's log."""
+        deleted = 0
+        if self.key_store is not None:
+            queued = [r[0] for r in self._rows("shred_queue", {})]
+            if queued:
+                deleted = self.key_store.delete(queued)
+                with self._transaction():
+                    self._exec_many("shred_done", [{"key_id": k} for k in queued])
+            purge = self.key_store.purge(timeout=self.purge_timeout)
+        else:
+            purge = Purge(True)
+        flushed = self._flush_log() if case_ids else True
+        pending = purge.pending + (() if flushed else ("readers",))
+        return Erasure(
+            case_ids,
+            events_rewritten=rewritten,
+            keys_deleted=deleted,
+            keys_purged=purge.complete,
+            log_flushed=flushed,
+            pending=tuple(dict.fromkeys(pending)),
+        )
+
+    def purge(self, *, timeout: float | None = None) -> Erasure:
+        """Finish what an erasure could not: delete keys still queued, purge the key store
+        and flush the store's log, waiting up to *timeout* s (default ``purge_timeout``).
+
+        .. versionadded:: 0.2.0
+        """
+        with self._lock:
+            if timeout is not None:
+                saved, self.purge_timeout = self.purge_timeout, timeout
+            try:
+                result = self._shred((), 0)
+                flushed = self._flush_log()
+            finally:
+                if timeout is not None:
+                    self.purge_timeout = saved
+        return Erasure(
+            (),
+            keys_deleted=result.keys_deleted,
+            keys_purged=result.keys_purged,
+            log_flushed=flushed,
+            pending=result.pending + (() if flushed else ("readers",)),
+        )
 
     def _erase_case(self, case_id: str, *, on: date, by: Actor) -> int:
         expected = 0
@@ -393,14 +561,20 @@ class SqlStore:
             event = erasure_event(self.engine, case, on=on, by=by)
             new = trusted_fold(self.engine, case, (event,))
             changed = [
-                {"case_id": case_id, "seq": e.seq, "payload": dumps(e, converter=self._conv)}
+                {
+                    "case_id": case_id,
+                    "seq": e.seq,
+                    "payload": self._sealed(to_document(e, converter=self._conv), case_id, "", 0),
+                }
                 for old, e in zip(case.events, new.events, strict=False)
                 if old != e
             ]
             row = self._case_row(new)
             row["expected"] = case.version
-            row["snapshot"] = dumps(new, converter=self._conv)
+            row["snapshot"] = self._snapshot(new)
             row["snapshot_version"] = new.version
+            # every generation of case keys so far: the next content gets a fresh one
+            generations = {0} | {e.seq for e in case.events if isinstance(e, PersonErased)}
             try:
                 with self._transaction():
                     self._erasure_begins()
@@ -416,9 +590,15 @@ class SqlStore:
                     self._exec("forget_case_persons", {"case_id": case_id})
                     self._exec("forget_errors", {"case_id": case_id, "erased": TOMBSTONE})
                     self._exec("forget_keys", {"case_id": case_id, "erased": ERASED_FINGERPRINT})
+                    self._exec("set_erased", {"case_id": case_id, "erased_version": event.seq})
+                    if self._sealer is not None:
+                        kids = self._sealer.case_key_ids(case_id, sorted(generations))
+                        self._exec_many("queue_shred", [{"key_id": k} for k in kids])
             except _Stale:
                 self._cache.drop(case_id)
                 continue
+            if self._sealer is not None:
+                self._sealer.forget(case_id)
             self._cache.put(new)
             return len(changed)
         raise ConcurrencyConflict(case_id, expected=expected, actual=self._version(case_id))
@@ -426,13 +606,31 @@ class SqlStore:
     def _erasure_begins(self) -> None:
         """A backend's chance to make the rewrite overwrite old content on disk."""
 
-    def _erasure_done(self) -> None:
-        """A backend's chance to flush old content out of its logs after an erasure."""
+    def _flush_log(self) -> bool:
+        """A backend's chance to flush old content out of its log; whether it finished."""
+        return True
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _event(self, raw: Any) -> Event:
-        event: Event = from_stored_document(self._doc(raw), Event, converter=self._conv)
+    def _opened(self, case_id: str, docs: list[tuple[str, Any]]) -> None:
+        """Open the sealed fields of *docs* (``(place, document)``) in place."""
+        if self._sealer is not None:
+            self._sealer.open(case_id, docs)
+            return
+        for _, doc in docs:  # a store opened without keys cannot read sealed fields
+            if any(type(doc.get(k)) is dict for k in ("person", "note")):
+                raise StoreError(
+                    "the store holds encrypted personal fields: open it with its key store"
+                )
+
+    def _events_of(self, case_id: str, rows: list[tuple[int, Any]]) -> tuple[Event, ...]:
+        """The events of ``(seq, payload)`` rows of *case_id*, opened."""
+        docs = [(f"e{seq}", self._doc(raw)) for seq, raw in rows]
+        self._opened(case_id, docs)
+        return tuple(self._event(doc) for _, doc in docs)
+
+    def _event(self, doc: Any) -> Event:
+        event: Event = from_stored_document(doc, Event, converter=self._conv)
         return event
 
     def load(self, case_id: str) -> Case:
@@ -458,14 +656,19 @@ class SqlStore:
             self._cache.drop(case_id)
             return self._load(case_id)
         start = cached
+        docs = [(f"e{int(r[1])}", self._doc(r[3])) for r in rows[1:]]
         snapshot = rows[0][3]
         if snapshot is not None:
+            docs.append((f"s{int(rows[0][2])}", self._doc(snapshot)))
+        self._opened(case_id, docs)
+        if snapshot is not None:
             try:
-                start = from_stored_document(self._doc(snapshot), Case, converter=self._conv)
+                start = from_stored_document(docs[-1][1], Case, converter=self._conv)
             except InvalidDocument:  # written by an older schema: fold every event instead
                 return self._load_all(case_id, version)
+            docs.pop()
         # the store's own rows were admitted when written: fold them without re-deciding
-        case = trusted_fold(self.engine, start, [self._event(r[3]) for r in rows[1:]])
+        case = trusted_fold(self.engine, start, [self._event(doc) for _, doc in docs])
         if case.version != version:
             raise InvalidHistory(f"case {case_id!r}: folded version {case.version} != {version}")
         self._cache.put(case)
@@ -473,7 +676,8 @@ class SqlStore:
 
     def _load_all(self, case_id: str, version: int) -> Case:
         rows = self._rows("events", {"case_id": case_id})
-        case = trusted_fold(self.engine, None, [self._event(r[0]) for r in rows[:version]])
+        events = self._events_of(case_id, [(int(r[1]), r[0]) for r in rows[:version]])
+        case = trusted_fold(self.engine, None, events)
         self._cache.put(case)
         return case
 
@@ -483,9 +687,9 @@ class SqlStore:
             raise CaseNotFound(case_id)
         with self._lock:
             rows = self._rows("events", {"case_id": case_id})
-        if not rows:
-            raise CaseNotFound(case_id)
-        return tuple(self._event(r[0]) for r in rows)
+            if not rows:
+                raise CaseNotFound(case_id)
+            return self._events_of(case_id, [(int(r[1]), r[0]) for r in rows])
 
     def iter_cases(
         self,
@@ -585,6 +789,9 @@ class SqlOutbox:
 
     def _delivery(self, r: Row) -> Delivery:
         s = self._store
+        error = r[7]
+        if error:
+            error = open_error(s._sealer, error, r[2], f"o{int(r[0])}/{r[1]}")
         return Delivery(
             entry_id=int(r[0]),
             hook=r[1],
@@ -593,13 +800,15 @@ class SqlOutbox:
             event_type=r[4],
             status=r[5],
             attempts=int(r[6]),
-            last_error=r[7],
+            last_error=error,
             updated_at=s._moment_in(r[8]),
             next_attempt_at=None if r[9] is None else s._moment_in(r[9]),
         )
 
     def record(self, entry: OutboxEntry, deliveries: Sequence[Delivery], *, done: bool) -> None:
         s = self._store
+        with s._lock:
+            errors = [self._sealed_error(d) for d in deliveries]
         rows = [
             {
                 "entry_id": d.entry_id,
@@ -609,19 +818,29 @@ class SqlOutbox:
                 "event_type": d.event_type,
                 "status": d.status,
                 "attempts": d.attempts,
-                "last_error": d.last_error,
+                "last_error": error,
                 "updated_at": s._moment(d.updated_at),
                 "next_attempt_at": None
                 if d.next_attempt_at is None
                 else s._moment(d.next_attempt_at),
             }
-            for d in deliveries
+            for d, error in zip(deliveries, errors, strict=True)
         ]
         with s._lock, s._transaction():
             if rows:
                 s._exec_many("outbox_upsert", rows)
             if done:
                 s._exec("outbox_done", {"id": entry.id})
+
+    def _sealed_error(self, d: Delivery) -> str:
+        """A hook's error text as stored: sealed under the case's key when encrypting."""
+        s = self._store
+        if s._sealer is None or not d.last_error:
+            return d.last_error
+        rows = s._rows("generation", {"case_id": d.case_id})
+        generation = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        place = f"o{d.entry_id}/{d.hook}"
+        return s._sealer.seal_text(d.last_error, d.case_id, place, generation)
 
     def dead_letters(self) -> list[Delivery]:
         s = self._store
@@ -809,10 +1028,10 @@ def statements(
         ),
         "version": f"SELECT version FROM cases WHERE case_id = {p('case_id')}",
         "event_range": (
-            f"SELECT payload FROM events WHERE case_id = {p('case_id')}"
+            f"SELECT payload, seq FROM events WHERE case_id = {p('case_id')}"
             f" AND seq BETWEEN {p('first')} AND {p('last')} ORDER BY seq"
         ),
-        "events": f"SELECT payload FROM events WHERE case_id = {p('case_id')} ORDER BY seq",
+        "events": f"SELECT payload, seq FROM events WHERE case_id = {p('case_id')} ORDER BY seq",
         # one statement, so the case row and the events come from one consistent snapshot;
         # the snapshot document is sent only when it is newer than the caller's cached case
         "load": (

@@ -12,7 +12,10 @@ from typing import Any, ClassVar, Literal
 
 import cattrs
 
+from imflow._keys import KeyStore, MasterKeySource, MemoryKeyStore, master_key_from
 from imflow.engine import Engine
+from imflow.store._cipher import crypto_schema, crypto_statements
+from imflow.store._keys_sqlite import SQLiteKeyStore, checkpoint
 from imflow.store._sql import (
     Params,
     Row,
@@ -26,7 +29,7 @@ from imflow.store._sql import (
 
 __all__ = ["SQLiteStore"]
 
-_SQL = statements(lambda name: f":{name}")
+_SQL = {**statements(lambda name: f":{name}"), **crypto_statements(lambda name: f":{name}")}
 
 _MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
     (
@@ -44,6 +47,7 @@ _MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
             actor_provider="json_extract(e.payload, '$.actor.provider')",
         ),
     ),
+    (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
 )
 
 # what the store re-raises as StoreError: a refused statement (connection and lock
@@ -101,12 +105,25 @@ class SQLiteStore(SqlStore):
     :param busy_timeout: seconds to wait for another writer's lock.
     :param synchronous: ``"FULL"`` (default: a committed event survives a power cut) or
         ``"NORMAL"`` (faster; survives a crash of the process, not of the machine).
+    :param key_store: where the data keys live (see :mod:`imflow.keys`); default: a
+        :class:`~imflow.keys.SQLiteKeyStore` in the file ``<path>.keys`` beside the
+        database (in memory for ``":memory:"``).
+    :param master_key: the master key of the default key store: a
+        :class:`~imflow.keys.MasterKey`, its bytes or the path of a key file. Default:
+        ``IMFLOW_MASTER_KEY`` or ``IMFLOW_MASTER_KEY_FILE`` from the environment, else
+        the file ``<path>.master-key``, **created beside the database** (``0600``) when
+        missing — convenient, but whoever copies the folder has the key: production
+        hosts configure their own.
+    :param encrypt: ``False`` stores personal fields in clear, as imflow 0.1 did (for
+        benchmarks, or disks encrypted below); erasure then only rewrites.
+    :param purge_timeout: seconds an erasure waits for readers before it reports the
+        checkpoint of the key store or of the WAL as not finished.
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "imflow.db")
     >>> with SQLiteStore(path) as store:
     ...     store.schema_version
-    3
+    4
 
     .. versionadded:: 0.1.0
     """
@@ -126,13 +143,33 @@ class SQLiteStore(SqlStore):
         busy_timeout: float = 30.0,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         converter: cattrs.Converter | None = None,
+        key_store: KeyStore | None = None,
+        master_key: MasterKeySource = None,
+        encrypt: bool = True,
+        purge_timeout: float = 5.0,
     ) -> None:
-        super().__init__(
-            engine=engine, snapshot_every=snapshot_every, cache_size=cache_size, converter=converter
-        )
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
         self.path = os.fspath(path)
+        owns = False
+        if encrypt and key_store is None:
+            owns = True
+            if self.path == ":memory:":
+                key_store = MemoryKeyStore()
+            else:
+                master = master_key_from(master_key, beside=self.path)
+                key_store = SQLiteKeyStore(
+                    self.path + ".keys", master_key=master, busy_timeout=busy_timeout
+                )
+        super().__init__(
+            engine=engine,
+            snapshot_every=snapshot_every,
+            cache_size=cache_size,
+            converter=converter,
+            key_store=key_store if encrypt else None,
+            owns_key_store=owns,
+            purge_timeout=purge_timeout,
+        )
         self._conn = sqlite3.connect(
             self.path,
             timeout=busy_timeout,
@@ -147,6 +184,8 @@ class SQLiteStore(SqlStore):
                 self._migrate_locked()
         except BaseException:
             self._conn.close()
+            if owns and key_store is not None:
+                key_store.close()
             raise
 
     @property
@@ -224,10 +263,15 @@ class SQLiteStore(SqlStore):
         # freed pages (old payloads, the old snapshot) are overwritten with zeros
         self._conn.execute("PRAGMA secure_delete = ON")
 
-    def _erasure_done(self) -> None:
+    def _flush_log(self) -> bool:
         self._conn.execute("PRAGMA secure_delete = OFF")
-        # copy the rewritten pages into the database file and empty the WAL
-        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self.path == ":memory:":
+            return True
+        # copy the rewritten pages into the database file and empty the WAL, waiting
+        # (with retries) while another connection still reads an older snapshot
+        return checkpoint(self._conn, self.purge_timeout)
 
     def _close(self) -> None:
         self._conn.close()
+        if self._owns_keys and self.key_store is not None:
+            self.key_store.close()

@@ -1,0 +1,242 @@
+"""Private: the PostgreSQL key store (the default of :class:`~imflow.store.PostgresStore`).
+
+psycopg is imported when a key store is opened, not when this module is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Collection
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from imflow import _crypto
+from imflow._keys import KeyKind, MasterKey, Purge
+from imflow.errors import MasterKeyMismatch
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresKeyStore"]
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class PostgresKeyStore:
+    """Data keys in a table of their own PostgreSQL schema, wrapped by a master key.
+
+    The schema (default ``imflow_keys``) keeps the keys apart from the data: grant it to
+    the application role only, and leave it out of the data's backups
+    (``pg_dump --exclude-schema``). :meth:`purge` makes deletions physical as far as a
+    server allows: ``VACUUM FULL`` of the key table (a new file; the old one is emptied),
+    waiting while an older transaction might still see a deleted row, then
+    ``CHECKPOINT`` (needs superuser or the ``pg_checkpoint`` role). What stays is the
+    server's write-ahead log: ``pg_wal`` keeps the wrapped key until its segment is
+    recycled, a WAL archive or a base backup keeps it as long as they are kept. A
+    wrapped key is useless without the master key: :meth:`rotate` the master key to
+    make every old copy useless.
+
+    :param conninfo: a libpq connection string.
+    :param schema: the schema of the key tables (created if missing).
+    :param master_key: the master key; another one than the store was made with raises
+        :class:`~imflow.MasterKeyMismatch`.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        master_key: MasterKey,
+        schema: str = "imflow_keys",
+        connect_timeout: int = 10,
+    ) -> None:
+        if not _IDENTIFIER.fullmatch(schema):
+            raise ValueError(f"schema must be a lower-case SQL identifier, not {schema!r}")
+
+        self.conninfo = conninfo
+        self.schema = schema
+        self._master = master_key
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Any] | None = None
+        self._deleted_at: datetime | None = None
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"imflow.keys.{schema}",)
+                )
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {schema}.meta"
+                    " (name TEXT PRIMARY KEY, value BYTEA NOT NULL)"
+                )
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {schema}.data_keys"
+                    " (kid TEXT PRIMARY KEY, wrapped BYTEA NOT NULL)"
+                )
+                self._index = self._index_key(conn)
+        except BaseException:
+            conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresKeyStore(schema={self.schema!r})"
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        import psycopg
+
+        self._conn = psycopg.connect(
+            self.conninfo, autocommit=True, connect_timeout=self._connect_timeout
+        )
+        return self._conn
+
+    def _index_key(self, conn: psycopg.Connection[Any]) -> bytes:
+        row = conn.execute(f"SELECT value FROM {self.schema}.meta WHERE name = 'index'").fetchone()
+        if row is None:
+            index = _crypto.new_key()
+            wrapped = _crypto.wrap(self._master.secret, "index", index)
+            conn.execute(
+                f"INSERT INTO {self.schema}.meta (name, value) VALUES ('index', %s)", (wrapped,)
+            )
+            return index
+        index_key = _crypto.unwrap(self._master.secret, "index", row[0])
+        if index_key is None:
+            raise MasterKeyMismatch(f"the master key does not open the key schema {self.schema!r}")
+        return index_key
+
+    def key_id(self, kind: KeyKind, name: str) -> str:
+        return _crypto.blind(self._index, kind, name)
+
+    def keys(self, key_ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
+        wanted = list(dict.fromkeys(key_ids))
+        if not wanted:
+            return {}
+        found = self._read(wanted)
+        missing = [k for k in wanted if k not in found]
+        if create and missing:
+            master = self._master.secret
+            rows = [(kid, _crypto.wrap(master, kid, _crypto.new_key())) for kid in missing]
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {self.schema}.data_keys (kid, wrapped) VALUES (%s, %s)"
+                    " ON CONFLICT (kid) DO NOTHING",
+                    rows,
+                )
+            found.update(self._read(missing))  # another server may have made them first
+        return found
+
+    def _read(self, key_ids: list[str]) -> dict[str, bytes]:
+        rows = (
+            self._connection()
+            .execute(
+                f"SELECT kid, wrapped FROM {self.schema}.data_keys WHERE kid = ANY(%s)",
+                (key_ids,),
+            )
+            .fetchall()
+        )
+        found: dict[str, bytes] = {}
+        for kid, wrapped in rows:
+            key = _crypto.unwrap(self._master.secret, kid, bytes(wrapped))
+            if key is None:
+                raise MasterKeyMismatch(f"a data key in {self.schema!r} does not unwrap")
+            found[kid] = key
+        return found
+
+    def delete(self, key_ids: Collection[str]) -> int:
+        ids = list(dict.fromkeys(key_ids))
+        if not ids:
+            return 0
+        conn = self._connection()
+        with conn.transaction():
+            cur = conn.execute(f"DELETE FROM {self.schema}.data_keys WHERE kid = ANY(%s)", (ids,))
+            deleted = cur.rowcount
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+        self._deleted_at = row[0] if row else None
+        return deleted
+
+    def purge(self, *, timeout: float = 5.0) -> Purge:
+        import psycopg
+
+        conn = self._connection()
+        since = self._deleted_at or conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
+        deadline = time.monotonic() + timeout
+        pause = 0.01
+        pending: list[str] = []
+        while True:
+            pending = []
+            if self._older_snapshots(conn, since):
+                pending.append("old_snapshot")
+            else:
+                try:
+                    conn.execute("SET lock_timeout = '1s'")
+                    conn.execute(f"VACUUM (FULL) {self.schema}.data_keys")
+                except psycopg.errors.LockNotAvailable:
+                    pending.append("locked")
+                finally:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("RESET lock_timeout")
+            if not pending or time.monotonic() + pause > deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+        if not pending:
+            try:
+                conn.execute("CHECKPOINT")
+            except psycopg.errors.InsufficientPrivilege:
+                pending.append("checkpoint_forbidden")
+        if not pending:
+            self._deleted_at = None
+        return Purge(not pending, tuple(pending))
+
+    @staticmethod
+    def _older_snapshots(conn: psycopg.Connection[Any], since: datetime) -> bool:
+        """Whether a transaction that began before *since* may still see deleted rows."""
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            "   AND backend_xmin IS NOT NULL AND xact_start < %(since)s)"
+            " + (SELECT count(*) FROM pg_prepared_xacts WHERE prepared < %(since)s)"
+            " + (SELECT count(*) FROM pg_replication_slots WHERE xmin IS NOT NULL)",
+            {"since": since},
+        ).fetchone()
+        return bool(row and row[0])
+
+    def rotate(self, new_master_key: MasterKey) -> int:
+        """Re-wrap every data key (and the index key) with *new_master_key*, in one
+        transaction; returns how many data keys were re-wrapped.
+
+        Save the new key where the host keeps it *before* calling this; destroy the old
+        one after: copies wrapped by the old key (``pg_wal``, archives, backups) are then
+        useless.
+        """
+        old, new = self._master.secret, new_master_key.secret
+        conn = self._connection()
+        with conn.transaction():
+            rows = conn.execute(
+                f"SELECT kid, wrapped FROM {self.schema}.data_keys FOR UPDATE"
+            ).fetchall()
+            rewrapped = []
+            for kid, wrapped in rows:
+                key = _crypto.unwrap(old, kid, bytes(wrapped))
+                if key is None:
+                    raise MasterKeyMismatch(f"a data key in {self.schema!r} does not unwrap")
+                rewrapped.append((_crypto.wrap(new, kid, key), kid))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"UPDATE {self.schema}.data_keys SET wrapped = %s WHERE kid = %s", rewrapped
+                )
+            conn.execute(
+                f"UPDATE {self.schema}.meta SET value = %s WHERE name = 'index'",
+                (_crypto.wrap(new, "index", self._index),),
+            )
+        self._master = new_master_key
+        return len(rewrapped)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

@@ -1,0 +1,163 @@
+"""Key stores and master keys: one contract for memory, SQLite and PostgreSQL; rotation;
+the defaults (a key file beside a SQLite database, a clear error on PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imflow import MasterKeyMismatch, MasterKeyMissing
+from imflow.keys import (
+    KeyStore,
+    MasterKey,
+    MemoryKeyStore,
+    PostgresKeyStore,
+    SQLiteKeyStore,
+    master_key_from,
+)
+from imflow.store import PostgresStore, SQLiteStore
+from tests.pg import fresh_schema
+from tests.stores import far_future_engine, store_new, working_case
+
+MASTER = MasterKey.generate()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def key_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryKeyStore(MASTER)
+        return
+    if request.param == "sqlite":
+        ks: Any = SQLiteKeyStore(tmp_path / "k.keys", master_key=MASTER)
+    else:
+        dsn = request.getfixturevalue("pg_dsn")
+        ks = PostgresKeyStore(dsn, master_key=MASTER, schema=fresh_schema())
+    try:
+        yield ks
+    finally:
+        if request.param == "postgres":
+            ks._connection().execute(f"DROP SCHEMA {ks.schema} CASCADE")
+        ks.close()
+
+
+def test_every_key_store_makes_reads_and_deletes_keys_by_id(key_store: Any) -> None:
+    assert isinstance(key_store, KeyStore)
+    a, b = key_store.key_id("person", "p-1"), key_store.key_id("case", "p-1")
+    assert a != b and "p-1" not in a and len(a) == 22  # kind-separated keyed hashes
+    assert key_store.keys([a, b]) == {}
+    made = key_store.keys([a, b], create=True)
+    assert set(made) == {a, b} and len(made[a]) == 32 and made[a] != made[b]
+    assert key_store.keys([a, b, a], create=True) == made  # made once
+    assert key_store.delete([a, "nothing"]) == 1
+    assert key_store.keys([a, b]) == {b: made[b]}
+    assert key_store.purge(timeout=5).complete
+    again = key_store.keys([a], create=True)
+    assert again[a] != made[a]  # a deleted key never comes back
+
+
+def test_a_key_store_refuses_another_master_key(tmp_path: Path, pg_dsn: str) -> None:
+    SQLiteKeyStore(tmp_path / "k.keys", master_key=MASTER).close()
+    with pytest.raises(MasterKeyMismatch):
+        SQLiteKeyStore(tmp_path / "k.keys", master_key=MasterKey.generate())
+    schema = fresh_schema()
+    PostgresKeyStore(pg_dsn, master_key=MASTER, schema=schema).close()
+    with pytest.raises(MasterKeyMismatch):
+        PostgresKeyStore(pg_dsn, master_key=MasterKey.generate(), schema=schema)
+
+
+def test_rotation_rewraps_every_key(tmp_path: Path, pg_dsn: str) -> None:
+    schema = fresh_schema()
+    for make in (
+        lambda m: SQLiteKeyStore(tmp_path / "r.keys", master_key=m),
+        lambda m: PostgresKeyStore(pg_dsn, master_key=m, schema=schema),
+    ):
+        ks: Any = make(MASTER)
+        ids = [ks.key_id("person", f"p-{i}") for i in range(5)]
+        keys = ks.keys(ids, create=True)
+        new = MasterKey.generate()
+        assert ks.rotate(new) == 5
+        ks.close()
+        with pytest.raises(MasterKeyMismatch):
+            make(MASTER)
+        rotated = make(new)
+        assert rotated.keys(ids) == keys
+        assert rotated.key_id("person", "p-0") == ids[0]  # the ids survive rotation
+        rotated.close()
+
+
+def test_a_store_reads_its_cases_after_a_rotation(tmp_path: Path) -> None:
+    engine = far_future_engine()
+    store = SQLiteStore(tmp_path / "c.db", engine=engine, master_key=MASTER)
+    case = working_case(engine, "rot-1")
+    store_new(store, case)
+    new = MasterKey.generate()
+    store.key_store.rotate(new)  # type: ignore[union-attr]
+    store.close()
+    with pytest.raises(MasterKeyMismatch):
+        SQLiteStore(tmp_path / "c.db", engine=engine, master_key=MASTER)
+    with SQLiteStore(tmp_path / "c.db", engine=engine, master_key=new, cache_size=0) as again:
+        assert again.load("rot-1") == case
+
+
+def test_an_embedded_sqlite_store_makes_its_own_master_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IMFLOW_MASTER_KEY", raising=False)
+    monkeypatch.delenv("IMFLOW_MASTER_KEY_FILE", raising=False)
+    engine = far_future_engine()
+    case = working_case(engine, "emb-1")
+    with SQLiteStore(tmp_path / "cases.db", engine=engine) as store:
+        store_new(store, case)
+    key_file = tmp_path / "cases.db.master-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "cases.db.keys").stat().st_mode) == 0o600
+    with SQLiteStore(tmp_path / "cases.db", engine=engine, cache_size=0) as store:
+        assert store.load("emb-1") == case  # the same key file, read again
+    key_file.unlink()  # without its master key the key store cannot be opened
+    with pytest.raises(MasterKeyMismatch):
+        SQLiteStore(tmp_path / "cases.db", engine=engine)
+
+
+def test_postgres_needs_a_configured_master_key(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IMFLOW_MASTER_KEY", raising=False)
+    monkeypatch.delenv("IMFLOW_MASTER_KEY_FILE", raising=False)
+    with pytest.raises(MasterKeyMissing, match="IMFLOW_MASTER_KEY"):
+        PostgresStore(pg_dsn, schema=fresh_schema())
+
+
+def test_master_keys_come_from_the_environment_a_file_or_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = MasterKey.generate()
+    monkeypatch.setenv("IMFLOW_MASTER_KEY", key.text())
+    assert master_key_from(None) == key
+    monkeypatch.delenv("IMFLOW_MASTER_KEY")
+    key.write(tmp_path / "mk")
+    assert stat.S_IMODE(os.stat(tmp_path / "mk").st_mode) == 0o600
+    monkeypatch.setenv("IMFLOW_MASTER_KEY_FILE", str(tmp_path / "mk"))
+    assert master_key_from(None) == key
+    assert master_key_from(tmp_path / "mk") == key == master_key_from(key.secret)
+    assert MasterKey.from_text(key.secret.hex()) == key
+    assert key.text() not in repr(key) and key.secret.hex() not in repr(key)
+    with pytest.raises(FileExistsError):
+        key.write(tmp_path / "mk")  # never overwritten
+    with pytest.raises(MasterKeyMissing):
+        MasterKey.from_file(tmp_path / "none")
+
+
+@given(st.binary(min_size=0, max_size=64) | st.text(max_size=80))
+def test_anything_but_32_bytes_is_no_master_key(value: Any) -> None:
+    if isinstance(value, bytes) and len(value) == 32:
+        assert MasterKey(value).secret == value
+        return
+    with pytest.raises(ValueError, match="master key"):
+        MasterKey(value) if isinstance(value, bytes) else MasterKey.from_text(value)
