@@ -220,3 +220,23 @@ def test_the_case_service_reports_as_the_actor(stores: StoreMaker) -> None:
     assert {u.provider for u in r.units} == {"drk", SUPPRESSED}
     with pytest.raises(Forbidden):
         service.report(year=2025, by=Actor("imflow-system", Role.SYSTEM))
+
+
+def test_an_auditor_sees_no_personal_value_anywhere_in_a_transferred_case() -> None:
+    """Every value an auditor's read holds, searched deeply (not only through repr)."""
+    import attrs
+
+    from imflow.access import read_case
+
+    mark = "MARK-transfer-77e1"
+    case = CASE
+    case = ENGINE.handle(
+        case,
+        c.TransferCase(to_provider="caritas", note=mark, on=ON),
+        by=Actor("im-1", Role.MANAGER, provider="drk", district="08337"),
+    )
+    assert case.transfers[-1].note == mark
+    seen = read_case(case, by=Actor("a-1", Role.AUDITOR, district="08337"))
+    assert seen.transfers[-1].note == HIDDEN
+    assert mark not in str(attrs.asdict(seen, recurse=True))
+    assert seen.transfers[-1].to_provider == "caritas"  # the statistics stay

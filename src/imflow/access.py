@@ -158,6 +158,7 @@ def _hide_case(case: Case) -> Case:
     extensions = tuple(
         attrs.evolve(e, justification=_hidden(e.justification)) for e in case.extensions
     )
+    transfers = tuple(attrs.evolve(t, note=_hidden(t.note)) for t in case.transfers)
     closure = case.closure
     return attrs.evolve(
         case,
@@ -165,6 +166,7 @@ def _hide_case(case: Case) -> Case:
         needs=needs,
         plans=plans,
         extensions=extensions,
+        transfers=transfers,
         closure=None if closure is None else attrs.evolve(closure, note=_hidden(closure.note)),
     )
 
