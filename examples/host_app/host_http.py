@@ -41,9 +41,6 @@ PROBLEM_JSON = "application/problem+json"
 MAX_BODY = 64 * 1024
 """The largest request body the application reads (64 KiB): a command document with a
 4,000-character note is far smaller."""
-DRAIN_LIMIT = 64 * 1024 * 1024
-"""Up to this many bytes of a refused body are read and dropped, so that the client (still
-sending) receives the ``413`` instead of a reset connection; beyond, the connection closes."""
 MAX_VERSION = 2**31 - 1
 FIRST_DAY, LAST_DAY = date(2018, 1, 1), date(2099, 12, 31)
 
@@ -195,8 +192,8 @@ def language(lang: str | None, accept_language: str | None) -> Lang:
                 weight = float(params.strip()[2:])
             except ValueError:
                 weight = 0.0
-            if not 0.0 <= weight <= 1.0:  # nan, inf, negative: ignored
-                weight = 0.0
+            if not 0.0 < weight <= 1.0:  # q=0 is "not acceptable"; nan, inf: ignored
+                continue
         code: Lang = "de" if primary == "de" else "en"
         if best is None or weight > best[0]:
             best = (weight, code)
@@ -215,8 +212,9 @@ class BodyLimit:
     the application runs, so nothing of it is parsed, decided or written.
 
     A declared ``Content-Length`` over the limit is refused at once; a body sent without
-    one is counted as it arrives. The rest of a refused body (up to :data:`DRAIN_LIMIT`)
-    is read and dropped, so a client still sending gets the answer.
+    one is counted as it arrives. The rest of a refused body is never read: the answer
+    says ``Connection: close`` and the server closes the connection after it (a client
+    still sending reads the answer, as httpx and curl do).
     """
 
     def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY) -> None:
@@ -230,11 +228,10 @@ class BodyLimit:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or len(declared) > 18):
-            await self._refuse(scope, receive, send, 400, "invalid_parameter", drain=False)
+            await _refuse(scope, receive, send, 400, "invalid_parameter")
             return
         if declared is not None and int(declared) > self.max_body:
-            drain = int(declared) <= DRAIN_LIMIT
-            await self._refuse(scope, receive, send, 413, "too_large", drain=drain)
+            await _refuse(scope, receive, send, 413, "too_large")
             return
         body = bytearray()
         while True:
@@ -243,26 +240,18 @@ class BodyLimit:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_body:
-                await self._refuse(scope, receive, send, 413, "too_large", drain=True)
+                await _refuse(scope, receive, send, 413, "too_large")
                 return
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(bytes(body), receive), send)
 
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, status: int, code: str, *, drain: bool
-    ) -> None:
-        if drain:
-            read, more = 0, True
-            while more and read <= DRAIN_LIMIT:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                read += len(message.get("body", b""))
-                more = message.get("more_body", False)
-        lang = request_language(Request(scope))
-        headers = {"Connection": "close"} if status == 413 else {}
-        await problem_response(status, code, lang, headers=headers)(scope, receive, send)
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str) -> None:
+    """Answer without reading the rest of the body; the connection closes after it."""
+    lang = request_language(Request(scope))
+    headers = {"Connection": "close"}
+    await problem_response(status, code, lang, headers=headers)(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
