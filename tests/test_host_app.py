@@ -865,3 +865,24 @@ def test_the_server_refuses_to_start_without_a_key(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert short.returncode != 0 and "at least 32 bytes" in short.stderr
+
+
+def test_a_token_minted_as_the_readme_says_opens_the_door(server: Server) -> None:
+    """``examples/host_app/mint_token.py``, run as the README shows, with the server's key."""
+    minted = subprocess.run(
+        [sys.executable, str(APP_DIR / "mint_token.py"), "--role", "manager",
+         "--subject", "im-readme", "--provider", PROVIDER, "--district", DISTRICT],
+        env={**os.environ, "IMFLOW_HOST_TOKEN_KEY": KEY},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    with server.client(bearer(minted.stdout.strip())) as http:
+        case_id = open_case(http)
+        assert http.get(f"/cases/{case_id}").json()["case"]["events"][0]["actor"]["id"] == (
+            "im-readme"
+        )
+    refused = subprocess.run(
+        [sys.executable, str(APP_DIR / "mint_token.py"), "--role", "auditor"],
+        env={k: v for k, v in os.environ.items() if k != "IMFLOW_HOST_TOKEN_KEY"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "IMFLOW_HOST_TOKEN_KEY" in refused.stderr
