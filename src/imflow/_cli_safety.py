@@ -169,7 +169,8 @@ def probe_database(db: str, lang: Lang, *, creating: bool) -> None:
             return
         raise Fail(say("error.missing", lang, path=db))
     if not path.is_file():
-        raise Fail(say("error.database", lang, path=db, problem=os.strerror(errno.EISDIR)))
+        problem = os.strerror(errno.EISDIR) if path.is_dir() else "not a regular file"
+        raise Fail(say("error.database", lang, path=db, problem=problem))
     if creating and path.stat().st_size == 0:
         return
     try:
