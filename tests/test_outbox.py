@@ -20,16 +20,19 @@ from pathlib import Path
 import pytest
 
 from imflow import (
+    Actor,
     CaseNotFound,
     CaseService,
     ConcurrencyConflict,
     Engine,
+    Forbidden,
     FrozenClock,
     GuardContext,
     Hooks,
     InvalidDocument,
     Reason,
     Rejected,
+    Role,
     Runner,
     dumps,
 )
@@ -451,3 +454,29 @@ def test_the_service_refuses_an_engine_that_runs_hooks_before_the_commit(
 
     with pytest.raises(ValueError, match="before the commit"):
         CaseService(stores(engine=Engine(hooks=hooks)))
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_an_expected_version_the_case_is_not_at_is_a_conflict_and_writes_nothing(
+    stores: StoreMaker, retries: int
+) -> None:
+    """``handle(expected_version=)``: the client's If-Match; retries never paper over it."""
+    engine = Engine(clock=FrozenClock.on(date(2025, 6, 1)))
+    service = CaseService(stores(engine=engine), retries=retries)
+    im = manager()
+    service.open(
+        c.OpenCase(case_id="v", person="p", district="08337", provider="drk", on=date(2025, 3, 3)),
+        by=im,
+    )
+    consent = c.RecordConsent(on=date(2025, 3, 3))
+    assert service.handle("v", consent, by=im, expected_version=1).version == 2
+    with pytest.raises(ConcurrencyConflict) as err:
+        service.handle(
+            "v", c.RecordContact(on=date(2025, 3, 4), minutes=5), by=im, expected_version=1
+        )
+    assert (err.value.expected, err.value.actual) == (1, 2)
+    assert service.store.load("v").version == 2
+    # a foreign actor learns nothing, not even the version: forbidden comes first
+    other = Actor("im-9", Role.MANAGER, provider="awo", district="08337")
+    with pytest.raises(Forbidden):
+        service.handle("v", consent, by=other, expected_version=7)

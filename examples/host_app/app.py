@@ -1,52 +1,72 @@
-"""A small web application that embeds imflow: cases over HTTP, kept in SQLite.
+"""A web application that embeds imflow: cases over HTTP, kept in SQLite, every request
+authenticated with a signed bearer token and authorised by the library's guarded calls.
 
 Run it with ``python -m uvicorn app:create_app --factory --app-dir examples/host_app``
-(see ``README.md`` beside this file). The endpoints:
+after setting ``IMFLOW_HOST_TOKEN_KEY`` (see ``README.md`` beside this file). The routes:
 
 - ``POST /cases``: open a case; the body is an ``open_case`` command document.
 - ``POST /cases/{case_id}/commands``: send a command document, with the version you
   based it on in ``If-Match`` (or ``?expected_version=``) and an optional
   ``Idempotency-Key``.
-- ``GET /cases/{case_id}``: the case document, its version as the ``ETag``.
+- ``GET /cases/{case_id}``: the case (its history included), its version as the ``ETag``;
+  pseudonymised for an auditor.
 - ``GET /cases/{case_id}/allowed``: every command with the reasons it is refused now.
 - ``GET /cases/{case_id}/deadlines``: upcoming and overdue deadlines.
+- ``GET /health`` (no token), ``GET /openapi.json``, ``GET /docs``.
 
-Bodies are imflow's JSON documents, exactly as :func:`imflow.serialization.dumps`
-writes them (``imflow schema`` prints their JSON Schema). Answers: ``409`` for a
-concurrent update (with the expected and actual versions), ``422`` for a refused
-command (with every reason code and message) or an invalid document (with the field
-path), ``400`` for a body that is not JSON at all. Messages are German or English by
-``?lang=de|en`` or the ``Accept-Language`` header (German by default).
-
-Who acts is taken from the headers ``X-Actor``, ``X-Role``, ``X-Provider`` and
-``X-District``: good enough for an example, never for production, where the actor
-comes from your authentication.
+The parts a host needs whatever its routes are live beside this file and are reused by
+the async variant: ``host_auth`` (tokens → :class:`imflow.Actor`), ``host_http``
+(problem answers, the body limit, header and path checks) and ``host_openapi`` (the API
+description from imflow's JSON Schema).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Header, Query, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from host_auth import Tokens
+from host_http import (
+    MAX_BODY,
+    MAX_VERSION,
+    BodyLimit,
+    Lang,
+    Problem,
+    business_day,
+    case_id_in_path,
+    case_location,
+    idempotency_key,
+    json_object,
+    language,
+    problem_response,
+    request_language,
+    valid_case_id,
+    version_from,
+)
+from host_openapi import answers, complete, json_body
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imflow import (
     Actor,
     Case,
     CaseNotFound,
+    CaseService,
     ConcurrencyConflict,
     Engine,
+    Forbidden,
     FrozenClock,
+    IdempotencyKeyReused,
     InvalidDocument,
-    Reason,
     Rejected,
     Role,
 )
@@ -54,149 +74,29 @@ from imflow import commands as c
 from imflow.clock import Clock
 from imflow.logging import redact_personal_data
 from imflow.serialization import from_document, to_document
-from imflow.store import IdempotencyKeyReused, SQLiteStore
-
-Lang = Literal["de", "en"]
+from imflow.store import SQLiteStore
 
 DB_ENV = "IMFLOW_HOST_DB"
 """The environment variable that names the SQLite file when the factory gets none."""
 TODAY_ENV = "IMFLOW_HOST_TODAY"
 """If set (``YYYY-MM-DD``), the engine's clock stands still on that day: for demos."""
+KEY_ENV = "IMFLOW_HOST_TOKEN_KEY"
+"""The token key when the factory gets none (``uvicorn --factory`` passes nothing)."""
+ISSUER_ENV, AUDIENCE_ENV = "IMFLOW_HOST_TOKEN_ISSUER", "IMFLOW_HOST_TOKEN_AUDIENCE"
+ISSUER, AUDIENCE = "imflow-host-login", "imflow-host"
+"""The default ``iss`` and ``aud`` tokens must carry."""
 
+WRITERS = frozenset({Role.MANAGER})
+READERS = frozenset({Role.MANAGER, Role.AUDITOR})
 
-ActorId = Annotated[str | None, Header(alias="X-Actor")]
-ActorRole = Annotated[str | None, Header(alias="X-Role")]
-ActorProvider = Annotated[str | None, Header(alias="X-Provider")]
-ActorDistrict = Annotated[str | None, Header(alias="X-District")]
+bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", scheme_name="bearer")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 AcceptLanguage = Annotated[str | None, Header(alias="Accept-Language")]
 LangQuery = Annotated[str | None, Query(pattern="^(de|en)$")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
-
-
-# -- answers ------------------------------------------------------------------------------
-
-
-def problem(status: int, error: str, message: str, **fields: Any) -> JSONResponse:
-    """A JSON error answer: ``{"error": code, "message": text, ...}``."""
-    return JSONResponse({"error": error, "message": message, **fields}, status_code=status)
-
-
-def reasons_json(reasons: Sequence[Reason], lang: Lang) -> list[dict[str, str]]:
-    return [{"code": r.code, "message": r.message(lang)} for r in reasons]
-
-
-def rejected(exc: Rejected, lang: Lang) -> JSONResponse:
-    message = (
-        f"Der Befehl {exc.command_type} wurde abgelehnt."
-        if lang == "de"
-        else f"The command {exc.command_type} was rejected."
-    )
-    return problem(
-        422,
-        "rejected",
-        message,
-        command=exc.command_type,
-        case_id=exc.case_id,
-        reasons=reasons_json(exc.reasons, lang),
-    )
-
-
-def conflict(exc: ConcurrencyConflict, lang: Lang) -> JSONResponse:
-    message = (
-        f"Der Fall {exc.case_id} ist bei Version {exc.actual}, erwartet war {exc.expected}: "
-        "bitte neu laden."
-        if lang == "de"
-        else str(exc)
-    )
-    return problem(
-        409,
-        "conflict",
-        message,
-        case_id=exc.case_id,
-        expected=exc.expected,
-        actual=exc.actual,
-    )
-
-
-def not_found(case_id: str, lang: Lang) -> JSONResponse:
-    message = f"Kein Fall {case_id}." if lang == "de" else f"No case {case_id}."
-    return problem(404, "not_found", message, case_id=case_id)
-
-
-def case_answer(
-    case: Case, *, status: int = 200, location: bool = False, **extra: Any
-) -> JSONResponse:
-    """The case document, with its version as a strong ETag."""
-    body = {"version": case.version, **extra, "case": to_document(case)}
-    headers = {"ETag": f'"{case.version}"'}
-    if location:
-        headers["Location"] = f"/cases/{case.case_id}"
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-# -- request parts ------------------------------------------------------------------------
-
-
-def language(lang: str | None, accept_language: str | None) -> Lang:
-    """``?lang=`` wins; else the preferred of German and English in Accept-Language."""
-    if lang in ("de", "en"):
-        return "de" if lang == "de" else "en"
-    best: tuple[float, Lang] | None = None
-    for part in (accept_language or "").split(","):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in ("de", "en"):
-            continue
-        weight = 1.0
-        if params.strip().startswith("q="):
-            try:
-                weight = float(params.strip()[2:])
-            except ValueError:
-                weight = 0.0
-        code: Lang = "de" if primary == "de" else "en"
-        if best is None or weight > best[0]:
-            best = (weight, code)
-    return best[1] if best else "de"
-
-
-def actor_from(
-    actor: str | None, role: str | None, provider: str | None, district: str | None
-) -> Actor | None:
-    if not actor or not role:
-        return None
-    try:
-        return Actor(actor, Role(role), provider=provider, district=district)
-    except ValueError:
-        return None
-
-
-def parse_version(if_match: str | None, expected_version: int | None) -> int | None:
-    """The version the client based its command on: ``If-Match: "3"`` or ``?expected_version=3``."""
-    if expected_version is not None:
-        return expected_version
-    if if_match is None:
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
-
-
-async def document(request: Request, lang: Lang) -> dict[str, Any] | JSONResponse:
-    """The request body as a JSON object, or a 400 answer that says why not."""
-    raw = await request.body()
-    try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        message = "Kein gültiges JSON" if lang == "de" else "Not valid JSON"
-        return problem(400, "invalid_json", f"{message}: {exc}", path="$")
-    if not isinstance(doc, dict):
-        message = "Ein JSON-Objekt wird erwartet." if lang == "de" else "A JSON object is expected."
-        return problem(400, "invalid_json", message, path="$")
-    return doc
-
-
-def invalid_document(exc: InvalidDocument) -> JSONResponse:
-    return problem(422, "invalid_document", str(exc), path=exc.path)
+ExpectedVersion = Annotated[int | None, Query(ge=0, le=MAX_VERSION)]
+OnQuery = Annotated[date | None, Query()]
 
 
 def configure_logging() -> None:
@@ -212,23 +112,99 @@ def configure_logging() -> None:
     )
 
 
+# -- answers ------------------------------------------------------------------------------
+
+
+def case_view(case: Case) -> dict[str, Any]:
+    """The case as the asking actor may see it (already read through the library)."""
+    return {
+        "case_id": case.case_id,
+        "version": case.version,
+        "phase": str(case.phase),
+        "district": case.district,
+        "provider": case.provider,
+        "rule_set": case.rule_set,
+        "opened_on": case.opened.on.isoformat(),
+        "period_end": case.period_end.isoformat() if case.period_end else None,
+        "events": [to_document(e) for e in case.events],
+    }
+
+
+def case_answer(
+    case: Case, *, status: int = 200, location: bool = False, replayed: bool | None = None
+) -> JSONResponse:
+    """The case, with its version as a strong ETag (and its percent-encoded Location)."""
+    body: dict[str, Any] = {"version": case.version, "case": case_view(case)}
+    if replayed is not None:
+        body["replayed"] = replayed
+    headers = {"ETag": f'"{case.version}"'}
+    if location:
+        headers["Location"] = case_location(case.case_id)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def refused(exc: Rejected) -> Problem:
+    """A refusal by the engine: 403 when it is a matter of permission, else 422."""
+    codes = {r.code for r in exc.reasons}
+    return Refused(403 if "forbidden" in codes else 422, exc)
+
+
+class Refused(Problem):
+    """A :class:`~imflow.Rejected`, its reasons in the request's language."""
+
+    def __init__(self, status: int, exc: Rejected) -> None:
+        super().__init__(status, "forbidden" if status == 403 else "rejected")
+        self.rejected = exc
+
+    def response(self, lang: Lang) -> Response:
+        reasons = [{"code": r.code, "message": r.message(lang)} for r in self.rejected.reasons]
+        command = self.rejected.command_type or ""
+        return problem_response(self.status, self.code, lang, command=command, reasons=reasons)
+
+
+def invalid(exc: InvalidDocument) -> Problem:
+    """422 naming where the document is wrong (imflow's messages never quote values)."""
+    return Problem(422, "invalid_document", path=exc.path, message=str(exc))
+
+
 # -- the application ----------------------------------------------------------------------
 
 
 def create_app(
-    db_path: str | os.PathLike[str] | None = None, *, clock: Clock | None = None
+    db_path: str | os.PathLike[str] | None = None,
+    *,
+    key: str | bytes | None = None,
+    issuer: str | None = None,
+    audience: str | None = None,
+    algorithm: str = "HS256",
+    clock: Clock | None = None,
+    max_body: int = MAX_BODY,
 ) -> FastAPI:
-    """The application, keeping its cases in the SQLite file *db_path*.
+    """The application, keeping its cases in the SQLite file *db_path* and accepting
+    tokens signed with *key* (an HS256 secret of at least 32 bytes, or the public key
+    of *algorithm*) for *issuer* and *audience*.
 
-    Without *db_path*, the file named by ``IMFLOW_HOST_DB`` (default ``imflow-host.db``);
-    without *clock*, the system clock (or a frozen one on ``IMFLOW_HOST_TODAY``).
+    Each argument left out is read from the environment (``IMFLOW_HOST_DB``,
+    ``IMFLOW_HOST_TOKEN_KEY``, ``IMFLOW_HOST_TOKEN_ISSUER``,
+    ``IMFLOW_HOST_TOKEN_AUDIENCE``, ``IMFLOW_HOST_TODAY`` for a frozen clock); without
+    a key the application refuses to start.
     """
     configure_logging()
+    key = key or os.environ.get(KEY_ENV)
+    if not key:
+        raise RuntimeError(f"no token key: pass create_app(key=...) or set {KEY_ENV}")
+    tokens = Tokens(
+        key,
+        issuer=issuer or os.environ.get(ISSUER_ENV, ISSUER),
+        audience=audience or os.environ.get(AUDIENCE_ENV, AUDIENCE),
+        algorithm=algorithm,
+    )
     path = Path(db_path or os.environ.get(DB_ENV, "imflow-host.db"))
     if clock is None and os.environ.get(TODAY_ENV):
         clock = FrozenClock.on(date.fromisoformat(os.environ[TODAY_ENV]))
     engine = Engine(clock=clock)
     store = SQLiteStore(path, engine=engine)
+    service = CaseService(store, deliver=False)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -237,199 +213,166 @@ def create_app(
 
     app = FastAPI(
         title="imflow host application",
-        description="Counselling cases of the Integrationsmanagement over HTTP.",
-        version="0.1.0",
+        description="Counselling cases of the Integrationsmanagement over HTTP. Every route "
+        "but /health needs a bearer token (JWT); bodies are imflow's JSON documents.",
+        version="0.2.0",
         lifespan=lifespan,
     )
-    app.state.store = store
-    app.state.engine = engine
+    app.add_middleware(BodyLimit, max_body=max_body)
+    app.state.store, app.state.engine, app.state.tokens = store, engine, tokens
+    _handle_problems(app)
 
-    def unauthenticated(lang: Lang) -> JSONResponse:
-        message = (
-            "Die Kopfzeilen X-Actor und X-Role (manager, coordinator, auditor) fehlen."
-            if lang == "de"
-            else "The headers X-Actor and X-Role (manager, coordinator, auditor) are missing."
-        )
-        return problem(401, "unauthenticated", message)
+    def acting(roles: frozenset[Role]) -> Callable[[HTTPAuthorizationCredentials | None], Actor]:
+        def actor(credentials: Credentials) -> Actor:
+            header = None if credentials is None else f"Bearer {credentials.credentials}"
+            who = tokens.actor(header)
+            if who.role not in roles:  # decided by role alone: nothing is looked up
+                raise Problem(403, "forbidden")
+            return who
 
-    def open_now(
-        command: c.OpenCase, by: Actor, idempotency_key: str | None, chosen: Lang
-    ) -> JSONResponse:
-        try:
-            case = engine.open(command, by=by)
-            result = store.append(
-                case.case_id, case.events, expected_version=0, idempotency_key=idempotency_key
-            )
-        except Rejected as exc:
-            return rejected(exc, chosen)
-        except ConcurrencyConflict as exc:
-            return conflict(exc, chosen)
-        except IdempotencyKeyReused as exc:
-            return problem(422, "idempotency_key_reused", str(exc))
-        stored = store.load(case.case_id)
-        return case_answer(
-            stored,
-            status=200 if result.replayed else 201,
-            location=True,
-            replayed=result.replayed,
-        )
+        return actor
 
-    def apply_now(
-        case_id: str,
-        command: c.Command,
-        by: Actor,
-        idempotency_key: str | None,
-        version: int,
-        chosen: Lang,
-    ) -> JSONResponse:
-        if idempotency_key is not None:
-            try:
-                earlier = store.recall(idempotency_key, by=by)
-            except IdempotencyKeyReused as exc:
-                return problem(422, "idempotency_key_reused", str(exc))
-            if earlier is not None:
-                if earlier.case_id != case_id:
-                    return problem(
-                        422,
-                        "idempotency_key_reused",
-                        f"the key was used for case {earlier.case_id!r}",
-                    )
-                return case_answer(store.load(case_id), replayed=True)
-        try:
-            case = store.load(case_id)
-        except CaseNotFound:
-            return not_found(case_id, chosen)
-        if case.version != version:
-            return conflict(
-                ConcurrencyConflict(case_id, expected=version, actual=case.version), chosen
-            )
-        try:
-            new = engine.handle(case, command, by=by)
-            store.append(
-                case_id,
-                new.events[case.version :],
-                expected_version=version,
-                idempotency_key=idempotency_key,
-            )
-        except Rejected as exc:
-            return rejected(exc, chosen)
-        except ConcurrencyConflict as exc:
-            return conflict(exc, chosen)
-        except IdempotencyKeyReused as exc:
-            return problem(422, "idempotency_key_reused", str(exc))
-        return case_answer(new, replayed=False)
+    # dependencies as defaults: the annotations (strings here) resolve in module scope
+    writer, reader = Depends(acting(WRITERS)), Depends(acting(READERS))
 
-    @app.get("/health")
+    async def body(request: Request) -> dict[str, Any]:
+        return json_object(await request.body(), request.headers.get("content-type"))
+
+    document = Depends(body)
+
+    def replaying(key: str | None, by: Actor) -> bool:
+        return key is not None and store.recall(key, by=by) is not None
+
+    @app.get("/health", responses=answers({200: ("Health", "The application answers.")}))
     def health() -> dict[str, str]:
         """Whether the application answers (for load balancers and tests)."""
         return {"status": "ok"}
 
-    @app.post("/cases", status_code=201)
-    async def open_case(
-        request: Request,
-        x_actor: ActorId = None,
-        x_role: ActorRole = None,
-        x_provider: ActorProvider = None,
-        x_district: ActorDistrict = None,
+    @app.post(
+        "/cases",
+        status_code=201,
+        responses=answers(
+            {201: ("CaseAnswer", "Opened."), 200: ("CaseAnswer", "A retry: the stored case.")},
+            400, 401, 403, 409, 413, 415, 422,
+        ),
+        openapi_extra=json_body("open_case", "An open_case command document."),
+    )  # fmt: skip
+    def open_case(
+        actor: Actor = writer,
+        doc: dict[str, Any] = document,
         accept_language: AcceptLanguage = None,
         lang: LangQuery = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> JSONResponse:
+        idempotency: IdempotencyKey = None,
+    ) -> Response:
         """Open a case; the body is an ``open_case`` command document."""
-        chosen = language(lang, accept_language)
-        by = actor_from(x_actor, x_role, x_provider, x_district)
-        if by is None:
-            return unauthenticated(chosen)
-        doc = await document(request, chosen)
-        if isinstance(doc, JSONResponse):
-            return doc
+        key = idempotency_key(idempotency)
         try:
             command = from_document(doc, c.OpenCase)
         except InvalidDocument as exc:
-            return invalid_document(exc)
-        # the store and the engine block: run them off the event loop
-        return await run_in_threadpool(open_now, command, by, idempotency_key, chosen)
+            raise invalid(exc) from None
+        if not valid_case_id(command.case_id):  # before anything is written
+            raise Problem(422, "invalid_case_id", path="$.case_id")
+        replayed = replaying(key, actor)
+        try:
+            case = service.open(command, by=actor, idempotency_key=key)
+        except Rejected as exc:
+            raise refused(exc) from None
+        except Forbidden:
+            raise Problem(403, "forbidden") from None
+        except ConcurrencyConflict:
+            raise Problem(409, "case_exists") from None
+        except IdempotencyKeyReused:
+            raise Problem(422, "idempotency_key_reused") from None
+        return case_answer(case, status=200 if replayed else 201, location=True, replayed=replayed)
 
-    @app.post("/cases/{case_id}/commands")
-    async def send_command(
+    @app.post(
+        "/cases/{case_id}/commands",
+        responses=answers(
+            {200: ("CaseAnswer", "Applied (or a retry: the stored case).")},
+            400, 401, 403, 404, 412, 413, 415, 422, 428,
+        ),
+        openapi_extra=json_body("Command", "Any command document but open_case."),
+    )  # fmt: skip
+    def send_command(
         case_id: str,
-        request: Request,
-        x_actor: ActorId = None,
-        x_role: ActorRole = None,
-        x_provider: ActorProvider = None,
-        x_district: ActorDistrict = None,
+        actor: Actor = writer,
+        doc: dict[str, Any] = document,
         accept_language: AcceptLanguage = None,
         lang: LangQuery = None,
-        idempotency_key: IdempotencyKey = None,
+        idempotency: IdempotencyKey = None,
         if_match: IfMatch = None,
-        expected_version: Annotated[int | None, Query(ge=0)] = None,
-    ) -> JSONResponse:
+        expected_version: ExpectedVersion = None,
+    ) -> Response:
         """Apply a command document to the case at the version the client saw."""
-        chosen = language(lang, accept_language)
-        by = actor_from(x_actor, x_role, x_provider, x_district)
-        if by is None:
-            return unauthenticated(chosen)
-        doc = await document(request, chosen)
-        if isinstance(doc, JSONResponse):
-            return doc
+        case_id = case_id_in_path(case_id)
+        version = version_from(if_match, expected_version)
+        key = idempotency_key(idempotency)
         try:
             command = from_document(doc, c.Command)
         except InvalidDocument as exc:
-            return invalid_document(exc)
+            raise invalid(exc) from None
         if isinstance(command, c.OpenCase):
-            return problem(
-                422, "invalid_document", "open_case is sent to POST /cases", path="$.type"
-            )
-        version = parse_version(if_match, expected_version)
-        if version is None:
-            message = (
-                "Die Version fehlt: If-Match oder expected_version angeben."
-                if chosen == "de"
-                else "The version is missing: send If-Match or expected_version."
-            )
-            return problem(428, "version_required", message)
-        return await run_in_threadpool(
-            apply_now, case_id, command, by, idempotency_key, version, chosen
-        )
-
-    @app.get("/cases/{case_id}")
-    def get_case(
-        case_id: str, accept_language: AcceptLanguage = None, lang: LangQuery = None
-    ) -> JSONResponse:
-        """The case document; its version is the ``ETag`` to send back in ``If-Match``."""
+            raise Problem(422, "invalid_document", path="$.type", message="use POST /cases")
+        replayed = replaying(key, actor)
         try:
-            return case_answer(store.load(case_id))
-        except CaseNotFound:
-            return not_found(case_id, language(lang, accept_language))
+            case = service.handle(
+                case_id, command, by=actor, idempotency_key=key, expected_version=version
+            )
+        except (CaseNotFound, Forbidden):
+            raise Problem(404, "not_found") from None
+        except ConcurrencyConflict as exc:
+            raise Problem(
+                412, "version_mismatch", expected=exc.expected, actual=exc.actual
+            ) from None
+        except Rejected as exc:
+            raise refused(exc) from None
+        except IdempotencyKeyReused:
+            raise Problem(422, "idempotency_key_reused") from None
+        return case_answer(case, replayed=replayed)
 
-    @app.get("/cases/{case_id}/allowed")
-    def allowed(
+    reading = (401, 403, 404, 413, 422)
+
+    @app.get("/cases/{case_id}", responses=answers({200: ("CaseAnswer", "The case.")}, *reading))
+    def get_case(
         case_id: str,
-        x_actor: ActorId = None,
-        x_role: ActorRole = None,
-        x_provider: ActorProvider = None,
-        x_district: ActorDistrict = None,
+        actor: Actor = reader,
         accept_language: AcceptLanguage = None,
         lang: LangQuery = None,
-        on: date | None = None,
-    ) -> JSONResponse:
-        """Every command of the workflow, whether it is allowed now, and why not."""
-        chosen = language(lang, accept_language)
-        by = actor_from(x_actor, x_role, x_provider, x_district)
-        if by is None:
-            return unauthenticated(chosen)
+    ) -> Response:
+        """The case and its history; its version is the ``ETag`` to send in ``If-Match``.
+        An auditor sees every personal field as ``<hidden>``."""
         try:
-            case = store.load(case_id)
-        except CaseNotFound:
-            return not_found(case_id, chosen)
-        answer = engine.allowed(case, by=by, on=on)
+            case = service.read(case_id_in_path(case_id), by=actor)
+        except (CaseNotFound, Forbidden):
+            raise Problem(404, "not_found") from None
+        return case_answer(case)
+
+    @app.get(
+        "/cases/{case_id}/allowed",
+        responses=answers({200: ("AllowedAnswer", "Every command and why not.")}, *reading),
+    )
+    def allowed(
+        case_id: str,
+        actor: Actor = reader,
+        accept_language: AcceptLanguage = None,
+        lang: LangQuery = None,
+        on: OnQuery = None,
+    ) -> Response:
+        """Every command of the workflow, whether the actor may send it now, and why not."""
+        chosen = language(lang, accept_language)
+        day = business_day(on)
+        try:
+            case = service.read(case_id_in_path(case_id), by=actor)
+            answer = service.allowed(case_id, by=actor, on=day)
+        except (CaseNotFound, Forbidden):
+            raise Problem(404, "not_found") from None
         workflow = engine.workflow
         commands = [
             {
                 "command": name,
                 "label": workflow.command(name).label(chosen),
                 "allowed": not reasons,
-                "reasons": reasons_json(reasons, chosen),
+                "reasons": [{"code": r.code, "message": r.message(chosen)} for r in reasons],
             }
             for name, reasons in answer.items()
         ]
@@ -438,20 +381,25 @@ def create_app(
             headers={"ETag": f'"{case.version}"', "Content-Language": chosen},
         )
 
-    @app.get("/cases/{case_id}/deadlines")
+    @app.get(
+        "/cases/{case_id}/deadlines",
+        responses=answers({200: ("DeadlinesAnswer", "The deadlines, soonest first.")}, *reading),
+    )
     def deadlines(
         case_id: str,
+        actor: Actor = reader,
         accept_language: AcceptLanguage = None,
         lang: LangQuery = None,
-        on: date | None = None,
-    ) -> JSONResponse:
+        on: OnQuery = None,
+    ) -> Response:
         """The case's deadlines on *on* (default: today), soonest first."""
         chosen = language(lang, accept_language)
+        day = business_day(on)
         try:
-            case = store.load(case_id)
-        except CaseNotFound:
-            return not_found(case_id, chosen)
-        found = [
+            found = service.deadlines(case_id_in_path(case_id), by=actor, on=day)
+        except (CaseNotFound, Forbidden):
+            raise Problem(404, "not_found") from None
+        rows = [
             {
                 "kind": str(d.kind),
                 "label": d.kind.label(chosen),
@@ -460,11 +408,55 @@ def create_app(
                 "severity_label": d.severity.label(chosen),
                 "subject": d.subject,
             }
-            for d in engine.deadlines(case, on=on)
+            for d in found
         ]
         return JSONResponse(
-            {"case_id": case_id, "on": (on or engine.today()).isoformat(), "deadlines": found},
+            {"case_id": case_id, "on": (day or engine.today()).isoformat(), "deadlines": rows},
             headers={"Content-Language": chosen},
         )
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = complete(document)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _handle_problems(app: FastAPI) -> None:
+    """Every answer but success is problem+json; none quotes what the client sent."""
+
+    async def problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return exc.response(request_language(request))
+
+    async def parameters(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        where = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+        return problem_response(
+            422, "invalid_parameter", request_language(request), parameters=where
+        )
+
+    async def http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "no_route", 405: "method_not_allowed"}.get(
+            exc.status_code, "invalid_parameter"
+        )
+        status = exc.status_code if exc.status_code in (404, 405) else 400
+        return problem_response(status, code, request_language(request))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        structlog.get_logger("imflow_host").error("request_failed", kind=type(exc).__name__)
+        return problem_response(500, "internal", request_language(request))
+
+    app.add_exception_handler(Problem, problem)
+    app.add_exception_handler(RequestValidationError, parameters)
+    app.add_exception_handler(StarletteHTTPException, http)
+    app.add_exception_handler(Exception, unexpected)

@@ -2,8 +2,13 @@
 
 Every subcommand has ``--help``; output is German by default and English with
 ``--lang en`` (or ``IMFLOW_LANG=en``). Exit codes: ``0`` all well, ``1`` a command was
-rejected or the report has plausibility findings, ``2`` bad usage (unknown options, bad
-dates, missing files, unreadable databases). Errors are one line on standard error.
+rejected or the report has plausibility findings, ``2`` bad usage or input that cannot be
+used (unknown options, dates outside 2018-01-01 to 2099-12-31, reporting years outside
+2018 to 2099, an unknown provider, missing or unreadable files, a database that is not
+imflow's or whose stored history is damaged). Errors are one line on standard error,
+never a traceback; an unexpected error is reported by its kind only (never a value) and
+also exits with ``2``. A file that is not imflow's is refused before anything writes to
+it, so it stays byte-for-byte unchanged.
 
 The command line is a host application: it configures structlog for itself (warnings
 and errors to standard error); the library never does.
@@ -50,9 +55,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import structlog
 
+from imflow import _cli_safety as safety
+from imflow._cli_safety import Fail as _Fail
 from imflow.i18n import Lang, Messages
 
 if TYPE_CHECKING:
+    from imflow.case import Case
     from imflow.engine import Engine
     from imflow.store import SQLiteStore
     from imflow.workflow import Workflow
@@ -67,14 +75,6 @@ EXIT_USAGE = 2
 def _say(key: str, lang: Lang, **params: object) -> str:
     """The command line's words: ``cli.<key>`` of the message catalogue."""
     return Messages.default().say(f"cli.{key}", lang, **params)
-
-
-class _Fail(Exception):
-    """A one-line error with its exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # -- argparse's own words -----------------------------------------------------------------
@@ -150,22 +150,12 @@ def _parse_date(value: str) -> date:
 def _date_type(lang: Lang) -> Callable[[str], date]:
     def parse(value: str) -> date:
         try:
-            return _parse_date(value)
+            day = _parse_date(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(_say("error.date", lang, value=value)) from None
-
-    return parse
-
-
-def _count_type(lang: Lang) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(_say("error.int", lang, value=value)) from None
-        if n < 0:
-            raise argparse.ArgumentTypeError(_say("error.negative", lang, value=value))
-        return n
+            raise argparse.ArgumentTypeError(
+                _say("error.date", lang, value=safety.shown(value))
+            ) from None
+        return safety.bounded_date(day, value, lang)
 
     return parse
 
@@ -175,7 +165,9 @@ def _int_type(lang: Lang) -> Callable[[str], int]:
         try:
             return int(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(_say("error.int", lang, value=value)) from None
+            raise argparse.ArgumentTypeError(
+                _say("error.int", lang, value=safety.shown(value))
+            ) from None
 
     return parse
 
@@ -187,7 +179,7 @@ def _share_type(lang: Lang) -> Callable[[str], float]:
         except ValueError:
             share = -1.0
         if not 0.0 < share <= 1.0:
-            raise argparse.ArgumentTypeError(_say("error.share", lang, value=value))
+            raise argparse.ArgumentTypeError(_say("error.share", lang, value=safety.shown(value)))
         return share
 
     return parse
@@ -255,7 +247,7 @@ def _parser(lang: Lang) -> _Parser:
     p = subcommand("simulate", _simulate)
     p.add_argument(
         "--cases",
-        type=_count_type(lang),
+        type=safety.cases_type(lang),
         default=1000,
         metavar=t("metavar.number"),
         help=t("simulate.cases"),
@@ -291,7 +283,7 @@ def _parser(lang: Lang) -> _Parser:
     p = subcommand("report", _report)
     p.add_argument(
         "--year",
-        type=_int_type(lang),
+        type=safety.year_type(lang),
         required=True,
         metavar=t("metavar.year"),
         help=t("report.year"),
@@ -324,6 +316,7 @@ def _parser(lang: Lang) -> _Parser:
     p.add_argument("--on", type=_date_type(lang), required=True, metavar=DATE, help=t("sweep.on"))
     p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("db"))
     p.add_argument("--retention", action="store_true", help=t("sweep.retention"))
+    p.add_argument("--dry-run", action="store_true", help=t("sweep.dry_run"))
     return parser
 
 
@@ -350,6 +343,7 @@ def _configure_logging() -> None:
 
 
 def _load_workflow(path: Path | None, lang: Lang) -> Workflow:
+    from imflow._workflow_doc import MalformedWorkflow
     from imflow.errors import InvalidWorkflow
     from imflow.workflow import Workflow, bw_integrationsmanagement
 
@@ -361,10 +355,11 @@ def _load_workflow(path: Path | None, lang: Lang) -> Workflow:
             return Workflow.from_json(text)
         return Workflow.from_toml(text)
     except InvalidWorkflow as exc:
-        raise _Fail(
-            _say("workflow.invalid", lang, path=path) + ": " + "; ".join(exc.problems),
-            EXIT_REJECTED,
-        ) from None
+        # not a workflow document at all (syntax, nesting, wrong kinds): bad input, 2;
+        # a well-formed but inconsistent definition: rejected, 1
+        code = EXIT_USAGE if isinstance(exc, MalformedWorkflow) else EXIT_REJECTED
+        problems = "; ".join(safety.shown(p, 200) for p in exc.problems[:10])
+        raise _Fail(_say("workflow.invalid", lang, path=path) + ": " + problems, code) from None
 
 
 def _read_text(path: Path, lang: Lang) -> str:
@@ -386,11 +381,10 @@ def _problem(exc: BaseException) -> str:
 def _open_store(
     db: str, lang: Lang, *, must_exist: bool, engine: Engine | None = None
 ) -> Iterator[SQLiteStore]:
-    from imflow.errors import ImflowError
+    from imflow.errors import ImflowError, InvalidDocument, InvalidHistory
     from imflow.store import SQLiteStore
 
-    if must_exist and not os.path.isfile(db):
-        raise _Fail(_say("error.missing", lang, path=db))
+    safety.probe_database(db, lang, creating=not must_exist)  # another app's file: refused
     try:
         store = SQLiteStore(db, engine=engine, synchronous="NORMAL")
     except (sqlite3.Error, OSError, ValueError, ImflowError) as exc:
@@ -399,6 +393,9 @@ def _open_store(
         yield store
     except sqlite3.Error as exc:
         raise _Fail(_say("error.database", lang, path=db, problem=_problem(exc))) from None
+    except (InvalidHistory, InvalidDocument) as exc:  # rows changed behind imflow's back
+        problem = safety.shown(str(exc), 120)
+        raise _Fail(_say("error.damaged", lang, path=db, problem=problem)) from None
     finally:
         store.close()
 
@@ -451,6 +448,7 @@ def _silence_stdout() -> None:
 
 
 def _simulate(args: argparse.Namespace, lang: Lang) -> int:
+    from imflow._bounds import MAX_DATE
     from imflow.clock import FrozenClock
     from imflow.engine import Engine
     from imflow.errors import CaseNotFound, ConcurrencyConflict
@@ -458,7 +456,8 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
     from imflow.simulation import SimulationParams, simulate
 
     start: date = args.start
-    until: date = args.until or last_day(start, months=48)
+    # four years by default, but never past the last date imflow accepts
+    until: date = args.until or min(last_day(start, months=48), MAX_DATE)
     if until < start:
         raise _Fail(_say("simulate.order", lang, until=until, start=start))
     params = SimulationParams(opening_window=args.opening_window)
@@ -479,6 +478,9 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
             keep_cases=False,
         )
         _emit(cohort.summary(lang))
+        if args.staffing is not None:  # the staffing is the simulation's, not the store's
+            _write_staffing(args.staffing, params.staffing(), lang)
+            _emit(_say("simulate.memory_staffing", lang, staffing=args.staffing))
         return EXIT_OK
     with _open_store(args.db, lang, must_exist=False, engine=engine) as store:
         with contextlib.suppress(CaseNotFound):
@@ -527,12 +529,16 @@ def _read_staffing(path: Path, lang: Lang) -> dict[tuple[str, str], Decimal]:
         delimiter = next((d for d in ";\t" if d in text), ",")
         parts = [p.strip() for p in text.split(delimiter)]
         if len(parts) != 3:
-            raise _Fail(_say("report.staffing_bad", lang, path=path, line=number, text=text))
+            raise _Fail(
+                _say("report.staffing_bad", lang, path=path, line=number, text=safety.shown(text))
+            )
         try:
             staffing[(parts[0], parts[1])] = fte(parts[2].replace(",", "."))
-        except ValueError:
+        except (ValueError, ArithmeticError):
             raise _Fail(
-                _say("report.staffing_fte", lang, path=path, line=number, text=parts[2])
+                _say(
+                    "report.staffing_fte", lang, path=path, line=number, text=safety.shown(parts[2])
+                )
             ) from None
     return staffing
 
@@ -548,6 +554,8 @@ def _report(args: argparse.Namespace, lang: Lang) -> int:
         raise _Fail(_say("report.district_unknown", lang, ags=args.district))
     staffing = None if args.staffing is None else _read_staffing(args.staffing, lang)
     with _open_store(args.db, lang, must_exist=True) as store:
+        if args.provider is not None:
+            safety.check_provider(store, args.provider, args.district, args.db, lang)
         result = report(
             store,
             year=args.year,
@@ -629,10 +637,9 @@ def _validate_line(
         _emit(_say("validate.malformed", lang, line=number, problem=problem))
         return "malformed"
 
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return malformed(f"JSON: {exc.msg} ({exc.colno})")
+    doc, problem = safety.json_line(text, lang)
+    if problem is not None:
+        return malformed(problem)
     if not isinstance(doc, dict) or "command" not in doc or "actor" not in doc:
         return malformed(_say("validate.not_object", lang))
     try:
@@ -726,23 +733,38 @@ def _rejected(
 
 def _sweep(args: argparse.Namespace, lang: Lang) -> int:
     from imflow.clock import FrozenClock
-    from imflow.deadlines import sweep
+    from imflow.deadlines import sweep, sweep_cases
     from imflow.engine import Engine
 
     on: date = args.on
     engine = Engine(clock=FrozenClock.on(on))
     with _open_store(args.db, lang, must_exist=True, engine=engine) as store:
-        result = sweep(store, on=on, engine=engine)
-        if getattr(args, "retention", False):
-            from imflow._cli_retention import retention_sweep
-
-            erased = retention_sweep(store, on, lang)
+        # every due case is read before the first is closed: a damaged history stops
+        # the sweep with nothing changed, rather than half-way through
+        due = tuple(store.due_cases(on))
+        if args.dry_run:
+            result = sweep_cases(engine, due, on=on)
         else:
-            erased = ""
+            result = sweep(_Loaded(store, due), on=on, engine=engine)
+        erased = ""
+        if args.retention:
+            from imflow._cli_retention import retention_listing, retention_sweep
+
+            if args.dry_run:
+                erased = retention_listing(store, on, lang)
+            else:
+                erased = retention_sweep(store, on, lang)
     from imflow.enums import ClosureReason
 
     closed = len(result.closed)
-    _emit(_say("sweep.done", lang, n=closed, on=on, reason=ClosureReason.PERIOD_EXPIRED))
+    reason = ClosureReason.PERIOD_EXPIRED
+    if args.dry_run:
+        for case in result.closed:
+            end = case.period_end
+            _emit(_say("sweep.would_case", lang, case_id=case.case_id, period_end=end))
+        _emit(_say("sweep.would", lang, n=closed, on=on, reason=reason))
+    else:
+        _emit(_say("sweep.done", lang, n=closed, on=on, reason=reason))
     if erased:
         _emit(erased)
     for case_id, reasons in result.refused:
@@ -751,13 +773,28 @@ def _sweep(args: argparse.Namespace, lang: Lang) -> int:
     return EXIT_REJECTED if result.refused else EXIT_OK
 
 
+class _Loaded:
+    """A store whose due cases were read already (see :func:`_sweep`)."""
+
+    def __init__(self, store: SQLiteStore, due: tuple[Case, ...]) -> None:
+        self.store = store
+        self.due = due
+
+    def due_cases(self, on: date) -> tuple[Case, ...]:
+        return self.due
+
+    def append(self, case_id: str, events: Any, **options: Any) -> object:
+        return self.store.append(case_id, events, **options)
+
+
 # -- entry point --------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``imflow`` command line with *argv* (default: ``sys.argv[1:]``).
 
-    Returns the exit code: 0 ok, 1 rejected or findings, 2 bad usage.
+    Returns the exit code: 0 ok, 1 rejected or findings, 2 bad usage or unusable
+    input (also for an unexpected error, reported as one line by its kind only).
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     lang = _peek_lang(args_list)
@@ -778,4 +815,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away while argparse printed help
         _silence_stdout()
         return EXIT_OK
+    except Exception as exc:  # the safety net: one line, the kind only, never a value
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        print(f"imflow: {safety.internal_error(exc, lang)}", file=sys.stderr)
+        return EXIT_USAGE
     return code

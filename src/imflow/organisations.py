@@ -68,7 +68,11 @@ def fte(value: Decimal | int | float | str) -> Decimal:
         raise ValueError(f"not an FTE figure: {value!r}") from None
     if not number.is_finite() or number < 0:
         raise ValueError(f"an FTE figure is a non-negative number, got {value!r}")
-    if number != number.quantize(_CENT):
+    try:
+        exact = number == number.quantize(_CENT)
+    except InvalidOperation:  # more digits than the decimal context holds (1e400)
+        raise ValueError("not an FTE figure: too many digits") from None
+    if not exact:
         raise ValueError(f"an FTE figure has at most two decimal places, got {str(value)!r}")
     return number
 

@@ -439,9 +439,13 @@ class CaseService(Generic[S]):
         *,
         by: Actor,
         idempotency_key: str | None = None,
+        expected_version: int | None = None,
     ) -> Case:
         """Apply *command* to the stored case; returns the new case.
 
+        With *expected_version* (the version the client saw, an HTTP ``If-Match``), the
+        stored case must be at exactly that version, else
+        :class:`~imflow.ConcurrencyConflict` (no retries then: the client must reload).
         A repeated *idempotency_key* returns the current case without deciding again,
         if it is the same command on the same case by the same actor, and the actor may
         still issue it (anything else: :class:`~imflow.IdempotencyKeyReused`). Raises
@@ -449,6 +453,8 @@ class CaseService(Generic[S]):
         a web host answers 404), :class:`~imflow.Rejected`,
         :class:`~imflow.CaseNotFound` or :class:`~imflow.ConcurrencyConflict` (after
         *retries*); nothing is written then.
+
+        .. versionchanged:: 0.2.0 the keyword *expected_version*.
         """
         if isinstance(command, OpenCase):
             if command.case_id != case_id:
@@ -465,6 +471,8 @@ class CaseService(Generic[S]):
         while True:
             case = self.store.load(case_id)
             self._check_scope(case, command, by)
+            if expected_version is not None and case.version != expected_version:
+                raise ConcurrencyConflict(case_id, expected=expected_version, actual=case.version)
             new = self.engine.handle(case, command, by=by)
             try:
                 result = self.store.append(

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import attrs
 
 from imflow import _machine
+from imflow._workflow_doc import MalformedWorkflow, check_shape, parse_problem
 from imflow.commands import COMMAND_TYPES
 from imflow.enums import CustomPhase, Lang, Phase
 from imflow.errors import InvalidWorkflow
@@ -277,6 +278,7 @@ class Workflow:
         ``initial``). Guard names refer to :data:`~imflow.guards.BUILTIN_GUARDS` and
         *guards*.
         """
+        check_shape(doc)  # a value of the wrong kind is named here, not a TypeError below
         problems: list[str] = []
         try:
             phases = [PhaseDef(**p) for p in doc.get("phases", [])]
@@ -317,8 +319,8 @@ class Workflow:
         """Build a workflow from a TOML document (see :meth:`from_mapping`)."""
         try:
             doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidWorkflow([f"not valid TOML: {exc}"]) from exc
+        except (tomllib.TOMLDecodeError, RecursionError) as exc:
+            raise MalformedWorkflow([parse_problem(exc, "TOML")]) from None
         return cls.from_mapping(doc, guards=guards)
 
     @classmethod
@@ -326,10 +328,10 @@ class Workflow:
         """Build a workflow from a JSON document (see :meth:`from_mapping`)."""
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidWorkflow([f"not valid JSON: {exc}"]) from exc
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, too many digits
+            raise MalformedWorkflow([parse_problem(exc, "JSON")]) from None
         if not isinstance(doc, dict):
-            raise InvalidWorkflow(["a workflow document must be a JSON object"])
+            raise MalformedWorkflow(["a workflow document must be a JSON object"])
         return cls.from_mapping(doc, guards=guards)
 
     def to_mapping(self) -> dict[str, Any]:
