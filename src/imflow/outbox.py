@@ -51,7 +51,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
-import structlog
 
 from imflow.access import may_read, read_case, read_history
 from imflow.clock import Clock, system_clock
@@ -60,6 +59,7 @@ from imflow.enums import Role
 from imflow.errors import ConcurrencyConflict, Forbidden, IdempotencyKeyReused, Rejected
 from imflow.events import EVENT_TYPES, Event
 from imflow.hooks import HookFailure, Hooks, hook_name
+from imflow.logging import get_logger
 from imflow.serialization import loads
 from imflow.store._base import Delivery, OutboxEntry, OutboxLog, Store
 
@@ -185,7 +185,7 @@ class Runner:
         self.max_attempts = max_attempts
         self.backoff: Backoff = backoff or exponential_backoff()
         self.batch_size = batch_size
-        self._log = structlog.get_logger("imflow")
+        self._log = get_logger()
         self._by_type: dict[str, tuple[tuple[str, _Callback], ...]] = {}
         self._by_name: dict[str, _Callback] = {}
         self._index()

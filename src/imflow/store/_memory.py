@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import Self
 
 import attrs
-import structlog
 
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
@@ -17,6 +16,7 @@ from imflow.engine import Engine, trusted_fold
 from imflow.erasure import TOMBSTONE
 from imflow.errors import CaseNotFound
 from imflow.events import Event
+from imflow.logging import get_logger
 from imflow.store._base import (
     ERASED_FINGERPRINT,
     AppendResult,
@@ -219,9 +219,7 @@ class MemoryStore:
                         self._keys[k] = (stored_case, first, last, ERASED_FINGERPRINT)
             self._persons = {ref: ids for ref, ids in self._persons.items() if ids}
         if case_ids:
-            structlog.get_logger("imflow").info(
-                "person_erased", case_ids=list(case_ids), events_rewritten=rewritten
-            )
+            get_logger().info("person_erased", case_ids=list(case_ids), events_rewritten=rewritten)
         return case_ids
 
     # -- reading ---------------------------------------------------------------------------
