@@ -1,4 +1,5 @@
-"""The ``imflow`` command line: simulate, report, diagram, schema, validate, sweep.
+"""The ``imflow`` command line: simulate, report, diagram, schema, validate, sweep,
+migrate, schema-sql.
 
 Every subcommand has ``--help``; output is German by default and English with
 ``--lang en`` (or ``IMFLOW_LANG=en``). Exit codes: ``0`` all well, ``1`` a command was
@@ -323,6 +324,10 @@ def _parser(lang: Lang) -> _Parser:
     p = subcommand("sweep", _sweep)
     p.add_argument("--on", type=_date_type(lang), required=True, metavar=DATE, help=t("sweep.on"))
     p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("db"))
+
+    from imflow._cli_migrate import add_subcommands  # migrate, schema-sql
+
+    add_subcommands(subcommand, t, FILE)
     return parser
 
 

@@ -115,8 +115,9 @@ def script(
     latest = migrations[-1][0]
     title = "SQLite" if backend == "sqlite" else "PostgreSQL"
     where = "" if schema is None else f", schema {schema}"
+    span = f"migrations {since + 1} to {latest}" if since < latest else "no migration to run"
     lines = [
-        f"-- imflow schema for {title}{where}: migrations {since + 1} to {latest}",
+        f"-- imflow schema for {title}{where}: {span}",
         "-- run as the database's owner, in one transaction; imflow itself only checks the",
         "-- version (table imflow_migrations) and never changes the schema of a server.",
         "BEGIN;" if backend == "postgresql" else "BEGIN IMMEDIATE;",
