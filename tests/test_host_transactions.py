@@ -55,6 +55,12 @@ def host_rows(stores: StoreMaker) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows]
 
 
+def sql_store(stores: StoreMaker) -> SQLiteStore | PostgresStore:
+    store = stores()
+    assert isinstance(store, SQLiteStore | PostgresStore)
+    return store
+
+
 def insert_client(conn: Any, case_id: str, name: str) -> None:
     mark = "?" if isinstance(conn, sqlite3.Connection) else "%s"
     conn.execute(f"INSERT INTO host_clients VALUES ({mark}, {mark})", (case_id, name))
@@ -143,7 +149,7 @@ def test_a_host_rollback_of_its_own_transaction_leaves_no_trace_in_the_cache(
     then records a *different* version 1: the store must load that one, not a copy of
     the rolled-back case it saw inside the transaction."""
     make_host_table(sql_stores)
-    store = sql_stores()
+    store = sql_store(sql_stores)
     conn = host_connection(sql_stores)
     begin(conn)
     with store.unit_of_work(conn) as uow:
@@ -162,7 +168,7 @@ def test_a_host_rollback_of_its_own_transaction_leaves_no_trace_in_the_cache(
 
 def test_a_conflict_inside_the_host_transaction_keeps_it_usable(sql_stores: StoreMaker) -> None:
     make_host_table(sql_stores)
-    store = sql_stores()
+    store = sql_store(sql_stores)
     first = open_case(store.engine, "wt-4")
     store.append("wt-4", first.events, expected_version=0)
     conn = host_connection(sql_stores)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def migrate_maker(stores: StoreMaker) -> int:
 
 
 def test_migrators_racing_on_a_new_database_migrate_it_once(sql_stores: StoreMaker) -> None:
-    racers = [functools.partial(migrate_maker, sql_stores)] * 3
+    racers: list[Callable[[], object]] = [functools.partial(migrate_maker, sql_stores)] * 3
     if sql_stores.kind == "sqlite":  # a new SQLite file is also migrated by its openers
         racers += [sql_stores] * 3
     errors = errors_of(at_once(*racers))

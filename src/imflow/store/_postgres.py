@@ -263,14 +263,16 @@ class PostgresStore(SqlStore):
 
     def _rows(self, key: str, params: Params) -> list[Row]:
         try:
-            return self._now().execute(_SQL[key], params).fetchall()  # type: ignore[no-any-return]
+            rows: list[Row] = self._now().execute(_SQL[key], params).fetchall()
+            return rows
         except self._refused as exc:
             error = sanitized(exc, self.backend)
         raise error
 
     def _exec(self, key: str, params: Params) -> int:
         try:
-            return self._now().execute(_SQL[key], params).rowcount  # type: ignore[no-any-return]
+            count: int = self._now().execute(_SQL[key], params).rowcount
+            return count
         except self.integrity_errors:
             raise  # the append path turns it into a conflict or a StoreError
         except self._refused as exc:
@@ -291,7 +293,8 @@ class PostgresStore(SqlStore):
     def _query(self, sql: str, params: Params) -> list[Row]:
         try:
             cur = self._now().execute(sql, params or None)
-            return cur.fetchall() if cur.description is not None else []  # type: ignore[no-any-return]
+            rows: list[Row] = cur.fetchall() if cur.description is not None else []
+            return rows
         except self._refused as exc:
             error = sanitized(exc, self.backend)
         raise error

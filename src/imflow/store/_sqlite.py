@@ -219,15 +219,17 @@ class SQLiteStore(SqlStore):
     # block, so the driver's exception (which may quote parameters) is not its context.
 
     def _rows(self, key: str, params: Params) -> list[Row]:
+        conn: sqlite3.Connection = self._now()
         try:
-            return self._now().execute(_SQL[key], params).fetchall()
+            return conn.execute(_SQL[key], params).fetchall()
         except _REFUSED as exc:
             error = sanitized(exc, self.backend)
         raise error
 
     def _exec(self, key: str, params: Params) -> int:
+        conn: sqlite3.Connection = self._now()
         try:
-            return self._now().execute(_SQL[key], params).rowcount
+            return conn.execute(_SQL[key], params).rowcount
         except sqlite3.IntegrityError:
             raise  # the append path turns it into a conflict or a StoreError
         except _REFUSED as exc:
@@ -245,8 +247,9 @@ class SQLiteStore(SqlStore):
         raise error
 
     def _query(self, sql: str, params: Params) -> list[Row]:
+        conn: sqlite3.Connection = self._now()
         try:
-            return self._now().execute(sql, params).fetchall()
+            return conn.execute(sql, params).fetchall()
         except _REFUSED as exc:
             error = sanitized(exc, self.backend)
         raise error
