@@ -702,11 +702,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["peers", "simulation", "store", "report", "sweep", "trust"],
+        choices=["peers", "simulation", "store", "report", "sweep", "trust", "embed"],
         help="run only these parts (repeatable)",
     )
     args = parser.parse_args(argv)
-    parts = set(args.only or ["peers", "simulation", "store", "report", "sweep", "trust"])
+    parts = set(args.only or ["peers", "simulation", "store", "report", "sweep", "trust", "embed"])
     configure_logging()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     bench = Bench(args.quick)
@@ -737,6 +737,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("report", "bench_report"),
         ("sweep", "bench_sweep"),
         ("trust", "bench_trust"),
+        ("embed", "bench_embed"),
     ):
         if part in parts:
             print(f"== {module}.py")
