@@ -611,8 +611,8 @@ class CaseService(Generic[S]):
     def unit_of_work(self, conn: Any) -> Iterator[CaseService[Any]]:
         """This service's commands inside the host's transaction on *conn*.
 
-        Yields a service whose store is ``self.store.unit_of_work(conn)`` (see
-        :meth:`imflow.store.SQLiteStore.unit_of_work`): its commands write events, outbox
+        Yields a service whose store is ``self.store.unit_of_work(conn)`` (a
+        :class:`imflow.store.UnitOfWork`): its commands write events, outbox
         rows and keys in the host's transaction, so they commit or roll back with the
         host's own rows, and it delivers nothing itself. After the block this service
         runs a delivery pass (when *deliver* is on), which sees only committed events:
