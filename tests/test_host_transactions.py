@@ -13,6 +13,8 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +27,9 @@ from imflow.events import CaseOpened, ConsentRecorded, Event
 from imflow.outbox import CaseService
 from imflow.store import PostgresStore, SQLiteStore, Store
 from tests.crashes import open_store
-from tests.stores import DAY, StoreMaker, manager, open_case, sql_stores
+from tests.stores import DAY, StoreMaker, manager, open_case, pg_dsn, sql_stores
 
-__all__ = ["sql_stores"]
+__all__ = ["pg_dsn", "sql_stores"]
 
 IM = manager()
 
@@ -273,3 +275,41 @@ def test_only_committed_units_of_work_are_ever_seen(
     assert {case.case_id: list(case.events) for case in store.iter_cases()} == committed
     conn.close()
     store.close()
+
+
+@pytest.fixture
+def pg_stores(pg_dsn: str, tmp_path: Path) -> Iterator[StoreMaker]:
+    maker = StoreMaker("postgres", tmp_path, pg_dsn)
+    yield maker
+    maker.close_all()
+
+
+def test_a_postgres_connection_outside_autocommit_commits_the_store_s_own_writes(
+    pg_stores: StoreMaker,
+) -> None:
+    """psycopg connects outside autocommit by default: every read opens a transaction.
+    The store ends those of its own operations, so its writes commit and a transaction
+    the host opens afterwards is still the host's."""
+    import psycopg
+
+    make_host_table(pg_stores)
+    conn = psycopg.connect(str(pg_stores.dsn))  # autocommit off
+    conn.execute(f"SET search_path TO {pg_stores.schema}")
+    conn.commit()
+    store = PostgresStore(conn, engine=pg_stores().engine)
+    case = open_case(store.engine, "wt-9")
+    store.append("wt-9", case.events, expected_version=0)
+    with pg_stores.fresh(cache_size=0) as other:
+        assert other.load("wt-9") == case  # committed, not left in an open transaction
+    insert_client(conn, "wt-10", "Nour B.")  # the host's own implicit transaction
+    store.append("wt-10", open_case(store.engine, "wt-10").events, expected_version=0)
+    conn.rollback()
+    with pytest.raises(CaseNotFound):
+        store.load("wt-10")
+    with pg_stores.fresh(cache_size=0) as other:
+        with pytest.raises(CaseNotFound):
+            other.load("wt-10")
+        assert [e.case_id for e in other.outbox.pending(after=0, limit=10)] == ["wt-9"]
+    assert host_rows(pg_stores) == []
+    store.close()
+    conn.close()

@@ -93,6 +93,17 @@ def _in_transaction(conn: Any) -> bool:
     return bool(conn.info.transaction_status != TransactionStatus.IDLE)
 
 
+def _settle(conn: Any) -> None:
+    """End the implicit transaction of the store's reads on a non-autocommit connection."""
+    from psycopg.pq import TransactionStatus
+
+    status = conn.info.transaction_status
+    if status == TransactionStatus.INTRANS:
+        conn.commit()
+    elif status == TransactionStatus.INERROR:
+        conn.rollback()
+
+
 class PostgresStore(SqlStore):
     """A store in PostgreSQL, for deployments where several servers share the cases.
 
@@ -174,7 +185,9 @@ class PostgresStore(SqlStore):
         if isinstance(conninfo, psycopg.Connection):
             self._refuse_schema(schema, "a connection")
             self._single = conninfo
-            self._source = SingleConnection(conninfo, owned=False, joined=_in_transaction)
+            self._source = SingleConnection(
+                conninfo, owned=False, joined=_in_transaction, settle=_settle
+            )
         elif isinstance(conninfo, str):
             self._pool = self._open_pool(conninfo, schema, pool_size, connect_timeout)
             self._source = PooledConnections(self._pool, owned=True)

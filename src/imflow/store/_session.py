@@ -78,20 +78,36 @@ class SingleConnection:
     """One connection, used by one caller at a time (behind a lock).
 
     *joined* tells whether the connection is inside a transaction the store did not
-    open (a host's connection with its own transaction open); *owned*: the store
-    opened the connection and closes it.
+    open (a host's connection with its own transaction open); *settle* ends a
+    transaction an operation left open on it (a psycopg connection outside autocommit
+    starts one for every read); *owned*: the store opened the connection and closes it.
     """
 
-    def __init__(self, conn: Any, *, owned: bool, joined: Callable[[Any], bool]) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        *,
+        owned: bool,
+        joined: Callable[[Any], bool],
+        settle: Callable[[Any], None] | None = None,
+    ) -> None:
         self.conn = conn
         self.owned = owned
         self._joined = joined
+        self._settle = settle
         self._lock = threading.RLock()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         with self._lock:
-            yield Session(self.conn, joined=self._joined(self.conn))
+            joined = self._joined(self.conn)
+            try:
+                yield Session(self.conn, joined=joined)
+            finally:
+                if not joined and self._settle is not None:
+                    # a connection outside autocommit opened a transaction for our reads:
+                    # end it, so the next operation does not take it for the host's
+                    self._settle(self.conn)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Any]:
