@@ -214,7 +214,12 @@ class PostgresStore(SqlStore):
     def _open_pool(
         conninfo: str, schema: str | None, size: int, timeout: int
     ) -> psycopg_pool.ConnectionPool[Any]:
+        import psycopg
         from psycopg_pool import ConnectionPool
+
+        # one plain connection first: an unreachable server or a refused login fails here
+        # at once with psycopg's own error, not as a pool timeout after *timeout* seconds
+        psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout).close()
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.execute(f"SET search_path TO {schema}")  # a checked identifier
