@@ -28,3 +28,7 @@ structlog.configure(
 )
 
 register_profiles()  # ci, dev, thorough (tests/profiles.py)
+
+# Django's app modules need configured settings: the example project's own tests import
+# them (tests/test_django_example.py), not the doctest collection
+collect_ignore = ["src/imflow/contrib/django", "examples/django_host"]

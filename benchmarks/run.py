@@ -702,11 +702,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["peers", "simulation", "store", "report", "sweep", "trust", "crypto"],
+        choices=["peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed"],
         help="run only these parts (repeatable)",
     )
     args = parser.parse_args(argv)
-    parts = set(args.only or ["peers", "simulation", "store", "report", "sweep", "trust", "crypto"])
+    parts = set(
+        args.only or ["peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed"]
+    )
     configure_logging()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     bench = Bench(args.quick)
@@ -738,6 +740,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("sweep", "bench_sweep"),
         ("trust", "bench_trust"),
         ("crypto", "bench_crypto"),
+        ("embed", "bench_embed"),
     ):
         if part in parts:
             print(f"== {module}.py")

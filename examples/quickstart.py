@@ -5,18 +5,15 @@ Run it with ``python examples/quickstart.py``.
 
 from __future__ import annotations
 
-import logging
 from datetime import date
-
-import structlog
 
 from imflow import Actor, Engine, FrozenClock, Rejected, Role
 from imflow import commands as c
 
 
 def main() -> None:
-    # imflow logs every command through structlog but never configures it: the host does.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # imflow prints no logs unless the host configures logging or structlog (see the
+    # logging how-to): nothing needs silencing here.
     # The engine's clock decides "today"; a frozen clock makes the example repeatable.
     engine = Engine(clock=FrozenClock.on(date(2026, 11, 25)))
     manager = Actor("im-17", Role.MANAGER, provider="caritas-waldshut", district="08337")

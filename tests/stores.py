@@ -20,7 +20,7 @@ import pytest
 
 from imflow import Actor, Case, Engine, FrozenClock, Role
 from imflow import commands as c
-from imflow.store import MemoryStore, PostgresStore, SQLiteStore, Store
+from imflow.store import MemoryStore, PostgresStore, SQLiteStore, Store, migrate
 from imflow.testing import FAR_FUTURE
 from tests.pg import PostgresUnavailable, fresh_schema, server_dsn
 
@@ -33,6 +33,7 @@ __all__ = [
     "advance",
     "far_future_engine",
     "manager",
+    "migrated_schema",
     "open_case",
     "pg_dsn",
     "sql_stores",
@@ -63,6 +64,7 @@ class StoreMaker:
         self.schema = fresh_schema()
         self.opened: list[Store] = []
         self._memory: MemoryStore | None = None
+        self._migrated = False
 
     def __call__(self, *, engine: Engine | None = None, **options: Any) -> Store:
         """A store on this maker's storage.
@@ -80,9 +82,17 @@ class StoreMaker:
             store = SQLiteStore(self.path, engine=engine, **options)
         else:
             assert self.dsn is not None
+            self.migrate()
             store = PostgresStore(self.dsn, schema=self.schema, engine=engine, **options)
         self.opened.append(store)
         return store
+
+    def migrate(self) -> None:
+        """PostgreSQL: create the maker's schema, as the database's owner would once."""
+        if self.kind == "postgres" and not self._migrated:
+            assert self.dsn is not None
+            migrate(self.dsn, schema=self.schema)
+            self._migrated = True
 
     @contextlib.contextmanager
     def fresh(self, **options: Any) -> Iterator[Store]:
@@ -112,6 +122,13 @@ class StoreMaker:
             with psycopg.connect(self.dsn, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
                 conn.execute(f"DROP SCHEMA IF EXISTS {self.schema}_keys CASCADE")
+
+
+def migrated_schema(dsn: str) -> str:
+    """A new PostgreSQL schema with imflow's tables, made as the database's owner would."""
+    schema = fresh_schema()
+    migrate(dsn, schema=schema)
+    return schema
 
 
 @pytest.fixture(scope="session")

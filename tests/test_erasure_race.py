@@ -72,6 +72,7 @@ def racing_store(stores: StoreMaker, **options: Any) -> Interloping:
         store: Interloping = RacingSQLiteStore(stores.path, engine=ENGINE, **options)
     else:
         assert stores.dsn is not None
+        stores.migrate()
         store = RacingPostgresStore(stores.dsn, schema=stores.schema, engine=ENGINE, **options)
     stores.opened.append(store)
     return store

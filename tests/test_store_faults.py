@@ -105,15 +105,16 @@ def test_a_postgres_backend_terminated_mid_transaction_rolls_back_and_the_store_
     pg_stores: StoreMaker,
 ) -> None:
     stores = pg_stores
-    store = stores()
-    assert isinstance(store, PostgresStore)
+    store = stores(pool_size=1)  # one pooled connection: the one that breaks
+    assert isinstance(store, PostgresStore) and store.pool is not None
     case = working_case(store.engine, "fault")
     store_new(store, case)
     new = more(store.engine, case, 3)
     holder = stores.raw()
     block_event_inserts(holder)
     holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-    pid = store.connection.info.backend_pid
+    with store.pool.connection() as conn:
+        pid = conn.info.backend_pid
     failure: list[BaseException] = []
 
     def append() -> None:
@@ -132,5 +133,6 @@ def test_a_postgres_backend_terminated_mid_transaction_rolls_back_and_the_store_
     holder.close()
     assert len(failure) == 1 and isinstance(failure[0], psycopg.OperationalError), failure
     assert store.load("fault") == case  # a new connection, the old version
-    assert store.connection.info.backend_pid != pid
+    with store.pool.connection() as conn:
+        assert conn.info.backend_pid != pid
     assert_intact(stores, case)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from imflow import Case, IdempotencyKeyReused, InvalidDocument, dumps
 from imflow import commands as c
 from imflow.events import NeedRecorded
 from imflow.serialization import make_converter
-from imflow.store import SchemaTooNew, SQLiteStore
+from imflow.store import SchemaOutdated, SchemaTooNew, SQLiteStore, migrate
 from tests.crashes import more
 from tests.stores import StoreMaker, advance, open_case, store_new, working_case
 from tests.threads import at_once, errors_of
@@ -55,9 +56,21 @@ def test_a_new_database_gets_every_migration_once(sql_stores: StoreMaker) -> Non
     assert migrations(sql_stores) == applied
 
 
-def test_openers_racing_on_a_new_database_migrate_it_once(sql_stores: StoreMaker) -> None:
-    errors = errors_of(at_once(sql_stores, sql_stores, sql_stores))
+def migrate_maker(stores: StoreMaker) -> int:
+    """Migrate the maker's storage as its owner would (``imflow migrate``)."""
+    if stores.kind == "sqlite":
+        return migrate(stores.path)
+    return migrate(str(stores.dsn), schema=stores.schema)
+
+
+def test_migrators_racing_on_a_new_database_migrate_it_once(sql_stores: StoreMaker) -> None:
+    racers: list[Callable[[], object]] = [functools.partial(migrate_maker, sql_stores)] * 3
+    if sql_stores.kind == "sqlite":  # a new SQLite file is also migrated by its openers
+        racers += [sql_stores] * 3
+    errors = errors_of(at_once(*racers))
     assert not errors, errors
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4]
+    assert migrate_maker(sql_stores) == LATEST  # again: nothing to do
     assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4]
 
 
@@ -87,8 +100,15 @@ def test_a_database_of_schema_version_1_is_migrated_forward_with_its_data(
         raw.execute(statement)
     raw.close()
     assert "outbox" not in tables(sql_stores)
+    before = tables(sql_stores)
+    with pytest.raises(SchemaOutdated, match="imflow migrate") as refused:
+        sql_stores(migrate=False) if sql_stores.kind == "sqlite" else sql_stores()
+    assert (refused.value.current, refused.value.latest) == (1, LATEST)
+    assert tables(sql_stores) == before  # the check changed nothing
+    if sql_stores.kind == "postgres":  # a server's schema changes only when its owner says so
+        assert migrate_maker(sql_stores) == LATEST
 
-    upgraded = sql_stores(cache_size=0)
+    upgraded = sql_stores(cache_size=0)  # SQLite: an older file is migrated on open
     assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4]
     assert upgraded.load("old") == case
     # the old key moved into its actor's tenant: a retry is still answered from it ...
@@ -126,6 +146,8 @@ def test_a_database_from_a_newer_imflow_is_refused_untouched(sql_stores: StoreMa
     raw.close()
     with pytest.raises(SchemaTooNew, match="99"):
         sql_stores()
+    with pytest.raises(SchemaTooNew, match="99"):
+        migrate_maker(sql_stores)
     assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 99]
 
 

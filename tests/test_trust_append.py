@@ -51,8 +51,14 @@ from imflow.kennzahlen import report
 from imflow.store import MemoryStore, PostgresStore, SQLiteStore, Store
 from imflow.testing import FAR_FUTURE, manager_for
 from tests.hostile import Attack, attacks, renamed
-from tests.pg import fresh_schema
-from tests.stores import advance, far_future_engine, open_case, pg_dsn, working_case
+from tests.stores import (
+    advance,
+    far_future_engine,
+    migrated_schema,
+    open_case,
+    pg_dsn,
+    working_case,
+)
 
 __all__ = ["pg_dsn"]
 
@@ -140,7 +146,7 @@ def test_the_memory_store_admits_only_what_the_engine_could_have_recorded(
 
 @pytest.fixture
 def three_stores(tmp_path: Path, pg_dsn: str) -> Iterator[tuple[Store, Store, Store]]:
-    schema = fresh_schema()
+    schema = migrated_schema(pg_dsn)
     made = (
         MemoryStore(engine=ENGINE),
         SQLiteStore(tmp_path / "hostile.db", engine=ENGINE),

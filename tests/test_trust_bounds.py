@@ -36,8 +36,7 @@ from imflow import (
 from imflow import commands as c
 from imflow.events import Event
 from imflow.store import MemoryStore, PostgresStore, SQLiteStore, Store
-from tests.pg import fresh_schema
-from tests.stores import open_case, pg_dsn, working_case
+from tests.stores import migrated_schema, open_case, pg_dsn, working_case
 
 __all__ = ["pg_dsn"]
 
@@ -269,7 +268,7 @@ _IDS = itertools.count()
 
 @pytest.fixture
 def every_store(tmp_path: Path, pg_dsn: str) -> Iterator[tuple[Store, ...]]:
-    schema = fresh_schema()
+    schema = migrated_schema(pg_dsn)
     engine = Engine(clock=FrozenClock.on(date(2025, 9, 1)))
     made = (
         MemoryStore(engine=engine),

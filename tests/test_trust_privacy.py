@@ -43,8 +43,7 @@ from imflow.events import EVENT_TYPES, ContactRecorded, Event
 from imflow.logging import redact_personal_data
 from imflow.store import MemoryStore, PostgresStore, SQLiteStore, Store
 from imflow.workflow import bw_integrationsmanagement
-from tests.pg import fresh_schema
-from tests.stores import pg_dsn
+from tests.stores import migrated_schema, pg_dsn
 
 __all__ = ["pg_dsn"]
 
@@ -227,7 +226,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         made.close()
         return
     dsn = request.getfixturevalue("pg_dsn")
-    made = PostgresStore(dsn, schema=fresh_schema(), engine=e)
+    made = PostgresStore(dsn, schema=migrated_schema(dsn), engine=e)
     yield made
     made.close()
 
@@ -243,9 +242,9 @@ def test_no_exception_of_a_hostile_attempt_quotes_a_personal_value(store: Store)
 
 
 def test_a_database_error_is_passed_on_without_its_parameters(pg_dsn: str) -> None:
-    store = PostgresStore(pg_dsn, schema=fresh_schema(), engine=engine())
+    store = PostgresStore(pg_dsn, schema=migrated_schema(pg_dsn), engine=engine())
     try:
-        with pytest.raises(ImflowError) as exc:
+        with pytest.raises(ImflowError) as exc, store._session():
             store._query("SELECT %(x)s::int", {"x": MARKERS["person"]})
         assert type(exc.value).__name__ == "StoreError"
         assert_clean(str(exc.value))

@@ -1,4 +1,5 @@
-"""The ``imflow`` command line: simulate, report, diagram, schema, validate, sweep.
+"""The ``imflow`` command line: simulate, report, diagram, schema, validate, sweep,
+migrate, schema-sql.
 
 Every subcommand has ``--help``; output is German by default and English with
 ``--lang en`` (or ``IMFLOW_LANG=en``). Exit codes: ``0`` all well, ``1`` a command was
@@ -317,6 +318,10 @@ def _parser(lang: Lang) -> _Parser:
     p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("db"))
     p.add_argument("--retention", action="store_true", help=t("sweep.retention"))
     p.add_argument("--dry-run", action="store_true", help=t("sweep.dry_run"))
+
+    from imflow._cli_migrate import add_subcommands  # migrate, schema-sql
+
+    add_subcommands(subcommand, t, FILE)
     return parser
 
 

@@ -32,13 +32,13 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
-import structlog
 
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
 from imflow.commands import CloseCase
 from imflow.enums import ClosureReason, ConsentStatus, GoalStatus, Lang
 from imflow.errors import ConcurrencyConflict, Rejected
+from imflow.logging import get_logger
 from imflow.period import last_day
 from imflow.reasons import Reason
 from imflow.rules import RuleSet
@@ -282,7 +282,7 @@ def sweep(
     from imflow.engine import Engine
 
     engine = engine or Engine()
-    log = structlog.get_logger("imflow")
+    log = get_logger()
     closed: list[Case] = []
     refused: list[tuple[str, tuple[Reason, ...]]] = []
     for case in store.due_cases(on):

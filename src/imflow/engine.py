@@ -22,7 +22,6 @@ imflow.errors.Rejected: start_assessment rejected on case 'wt-1': consent_missin
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from time import perf_counter
@@ -81,6 +80,7 @@ from imflow.events import (
 from imflow.guards import GuardContext, migrated_period_end
 from imflow.history import as_of
 from imflow.hooks import HookFailure, Hooks
+from imflow.logging import LOGGER_NAME, get_logger, info_logger
 from imflow.organisations import DistrictOrganisation, Provider
 from imflow.period import last_day
 from imflow.reasons import Reason
@@ -338,7 +338,8 @@ class Engine:
         self._field_checks = dict(_FIELD_CHECKS)
         if providers is not None:
             self._field_checks[TransferCase.type] = _registry(providers)
-        self._log = structlog.get_logger("imflow")
+        self._log = get_logger()
+        self._struct = structlog.get_logger(LOGGER_NAME)  # structlog's proxy, when configured
         self._info_log: Any = _UNRESOLVED
         self._permitted: dict[tuple[str, Role, str], bool] = {}  # rules.may, memoised
         self._day_cache = _NO_DAY  # (start, end, day): one tuple, replaced atomically
@@ -816,19 +817,18 @@ class Engine:
     # -- internals -------------------------------------------------------------------
 
     def _info(self) -> Any:
-        """The logger for INFO events, or ``None`` when the host's filter drops them.
+        """The logger for INFO events, or ``None`` when nobody listens to them.
 
-        With ``cache_logger_on_first_use`` the host asked structlog to assemble the logger
-        once; then this answer is kept too, so a filtered-out INFO log costs one attribute
-        read per command instead of a logger assembly and a dict of fields.
+        With structlog's ``cache_logger_on_first_use`` the host asked structlog to
+        assemble the logger once; then this answer is kept too, so a filtered-out INFO
+        log costs one attribute read per command instead of a logger assembly and a dict
+        of fields. Unconfigured (or on standard logging) it costs one level check.
         """
         cached = self._info_log
         if cached is not _UNRESOLVED:
             return cached
-        log = self._log.bind()
-        enabled = getattr(log, "is_enabled_for", None)
-        found = None if enabled is not None and not enabled(logging.INFO) else log
-        if structlog.get_config()["cache_logger_on_first_use"] is True:
+        found, keep = info_logger(self._struct)
+        if keep:
             self._info_log = found
         return found
 

@@ -30,6 +30,9 @@ __all__ = [
     "MasterKeyMissing",
     "OutOfBounds",
     "Rejected",
+    "SchemaMissing",
+    "SchemaOutdated",
+    "SchemaTooNew",
     "StoreError",
     "WorkflowMismatch",
 ]
@@ -260,3 +263,45 @@ class MasterKeyMismatch(ImflowError, ValueError):
 
     .. versionadded:: 0.2.0
     """
+
+
+class SchemaTooNew(ImflowError, RuntimeError):
+    """The database was migrated by a newer imflow than this one; nothing was changed."""
+
+
+class SchemaOutdated(ImflowError, RuntimeError):
+    """The database's imflow schema is older than this imflow needs; nothing was changed.
+
+    ``current`` is the database's schema version, ``latest`` the one this imflow needs.
+    The message says what to run (``imflow migrate``, or ``imflow schema-sql`` for a
+    DBA); it never quotes the connection string.
+
+    .. versionadded:: 0.2.0
+    """
+
+    current: int
+    latest: int
+
+    def __init__(self, current: int, latest: int, *, how: str) -> None:
+        self.current = current
+        self.latest = latest
+        super().__init__(self._what() + "; " + how)
+
+    def _what(self) -> str:
+        return (
+            f"the database is at imflow schema version {self.current}, "
+            f"this imflow needs version {self.latest}"
+        )
+
+
+class SchemaMissing(SchemaOutdated):
+    """The database has no imflow tables at all (schema version 0); nothing was created.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, latest: int, *, how: str) -> None:
+        super().__init__(0, latest, how=how)
+
+    def _what(self) -> str:
+        return "the database has no imflow tables"

@@ -46,12 +46,12 @@ consent on 2025-03-03 for wt-1
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
-import structlog
 
 from imflow.access import may_read, read_case, read_history
 from imflow.clock import Clock, system_clock
@@ -60,6 +60,7 @@ from imflow.enums import Role
 from imflow.errors import ConcurrencyConflict, Forbidden, IdempotencyKeyReused, Rejected
 from imflow.events import EVENT_TYPES, Event
 from imflow.hooks import HookFailure, Hooks, hook_name
+from imflow.logging import get_logger
 from imflow.serialization import loads
 from imflow.store._base import Delivery, OutboxEntry, OutboxLog, Store
 
@@ -185,7 +186,7 @@ class Runner:
         self.max_attempts = max_attempts
         self.backoff: Backoff = backoff or exponential_backoff()
         self.batch_size = batch_size
-        self._log = structlog.get_logger("imflow")
+        self._log = get_logger()
         self._by_type: dict[str, tuple[tuple[str, _Callback], ...]] = {}
         self._by_name: dict[str, _Callback] = {}
         self._index()
@@ -613,6 +614,45 @@ class CaseService(Generic[S]):
         if case_id is None:
             raise ValueError(f"{command.type} needs the case_id of the case it acts on")
         return self.handle(case_id, command, by=by, idempotency_key=idempotency_key)
+
+    @contextlib.contextmanager
+    def unit_of_work(self, conn: Any) -> Iterator[CaseService[Any]]:
+        """This service's commands inside the host's transaction on *conn*.
+
+        Yields a service whose store is ``self.store.unit_of_work(conn)`` (a
+        :class:`imflow.store.UnitOfWork`): its commands write events, outbox
+        rows and keys in the host's transaction, so they commit or roll back with the
+        host's own rows, and it delivers nothing itself. After the block this service
+        runs a delivery pass (when *deliver* is on), which sees only committed events:
+        where the host commits later, call :meth:`deliver` after its commit.
+
+        >>> import sqlite3, tempfile, os
+        >>> from datetime import date
+        >>> from imflow import Actor, Engine, FrozenClock, Role, commands as c
+        >>> from imflow.store import SQLiteStore
+        >>> path = os.path.join(tempfile.mkdtemp(), "host.db")
+        >>> engine = Engine(clock=FrozenClock.on(date(2025, 3, 3)))
+        >>> service = CaseService(SQLiteStore(path, engine=engine))
+        >>> host = sqlite3.connect(path, isolation_level=None)
+        >>> _ = host.execute("CREATE TABLE clients (case_id TEXT PRIMARY KEY, name TEXT)")
+        >>> im = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
+        >>> with service.unit_of_work(host) as tx:  # one transaction: the client and the case
+        ...     _ = host.execute("INSERT INTO clients VALUES ('wt-1', 'Ayşe K.')")
+        ...     tx.open(c.OpenCase(case_id="wt-1", person="p-1", district="08337",
+        ...                        provider="drk", on=date(2025, 3, 3)), by=im).version
+        1
+        >>> service.store.load("wt-1").version
+        1
+        >>> host.close(); service.store.close()
+
+        .. versionadded:: 0.2.0
+        """
+        opener = getattr(self.store, "unit_of_work", None)
+        if opener is None:
+            raise TypeError(f"{type(self.store).__name__} has no units of work")
+        with opener(conn) as uow:
+            yield CaseService(uow, deliver=False, retries=self.retries)
+        self._deliver()
 
     def deliver(self, *, limit: int | None = None) -> RunReport:
         """Run one delivery pass now (see :meth:`Runner.run_once`)."""

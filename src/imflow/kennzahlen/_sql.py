@@ -394,6 +394,8 @@ def is_sql(source: object) -> bool:
     """Whether :func:`session` can read *source* in SQL."""
     if isinstance(source, sqlite3.Connection) or _is_psycopg(source):
         return True
+    if callable(getattr(source, "reading", None)):  # an SQL store or its unit of work
+        return True
     conn = getattr(source, "connection", None)
     return isinstance(conn, sqlite3.Connection) or _is_psycopg(conn)
 
@@ -427,8 +429,10 @@ def _postgres_snapshot(conn: Any) -> Iterator[tuple[Connection, Dialect]]:
 def session(source: object) -> Iterator[tuple[Connection, Dialect]]:
     """A connection to read *source* with, inside one consistent read-only snapshot.
 
-    A ``sqlite3`` or ``psycopg`` connection is used as it is. A store (an object with
-    a ``connection`` attribute) is read through a connection of the report's own: to
+    A ``sqlite3`` or ``psycopg`` connection is used as it is. A store with a
+    ``reading()`` method lends a connection for the report (a read-only one of its own
+    to a SQLite file, one of its pool, or a unit of work's). Another store (an object
+    with a ``connection`` attribute) is read through a connection of the report's own: to
     the file at its ``path`` (SQLite) or to its ``conninfo`` and ``schema``
     (PostgreSQL), so the report neither holds the store's lock nor interleaves with its
     transactions; without those attributes its ``connection`` is used.
@@ -440,6 +444,15 @@ def session(source: object) -> Iterator[tuple[Connection, Dialect]]:
     if _is_psycopg(source):
         with _postgres_snapshot(source) as found:
             yield found
+        return
+    reading = getattr(source, "reading", None)
+    if callable(reading):  # a store lends a connection of its own (see SqlStore.reading)
+        with reading() as lent:
+            opened = (
+                _sqlite_snapshot if isinstance(lent, sqlite3.Connection) else _postgres_snapshot
+            )
+            with opened(lent) as found:
+                yield found
         return
     conn = getattr(source, "connection", None)
     if isinstance(conn, sqlite3.Connection):

@@ -11,8 +11,14 @@ Three implementations of one :class:`Store` protocol, tested by one contract sui
 none; a stale ``expected_version`` raises :class:`~imflow.ConcurrencyConflict`, and a
 repeated ``idempotency_key`` returns the stored :class:`AppendResult`. The SQL stores
 write an outbox row per event in the same transaction (see :mod:`imflow.outbox`), keep
-a snapshot every ``snapshot_every`` events so a long case loads quickly, and migrate
-their schema forward on open. Tables (the schema that key-figure SQL reads)::
+a snapshot every ``snapshot_every`` events so a long case loads quickly. Their schema is
+the host's: :func:`migrate` (``imflow migrate --db URL``) creates and migrates it,
+:func:`schema_sql` (``imflow schema-sql``) prints the same DDL for a DBA, and opening a
+PostgreSQL store only checks the version (:class:`~imflow.SchemaMissing`,
+:class:`~imflow.SchemaOutdated`); a new SQLite file is migrated on first open. Every
+operation can run inside the host's own transaction (``store.unit_of_work(conn)``, a
+:class:`UnitOfWork`), so host rows and imflow's events commit together. Tables (the
+schema that key-figure SQL reads)::
 
     events(case_id, seq, type, on_date, recorded_at, district, provider, schema_version,
            payload)                       -- payload: the event document of imflow.dumps
@@ -45,6 +51,7 @@ True
 
 from __future__ import annotations
 
+from imflow.errors import SchemaMissing, SchemaOutdated
 from imflow.store._base import (
     AppendResult,
     Delivery,
@@ -54,8 +61,10 @@ from imflow.store._base import (
     Store,
 )
 from imflow.store._memory import MemoryStore
+from imflow.store._migrate import migrate, schema_sql
 from imflow.store._postgres import PostgresStore
 from imflow.store._reseal import Encryption
+from imflow.store._session import UnitOfWork
 from imflow.store._sqlite import SQLiteStore
 
 __all__ = [
@@ -67,6 +76,11 @@ __all__ = [
     "OutboxLog",
     "PostgresStore",
     "SQLiteStore",
+    "SchemaMissing",
+    "SchemaOutdated",
     "SchemaTooNew",
     "Store",
+    "UnitOfWork",
+    "migrate",
+    "schema_sql",
 ]

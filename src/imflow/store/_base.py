@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -19,26 +20,22 @@ from imflow.erasure import Erasure
 from imflow.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
-    ImflowError,
     InvalidHistory,
     OutOfBounds,
+    SchemaTooNew,
 )
 from imflow.events import CaseOpened, Event, PersonErased
 
 if TYPE_CHECKING:
     from imflow.engine import Engine
 
-__all__: list[str] = ["IdempotencyKeyReused"]
+__all__: list[str] = ["IdempotencyKeyReused", "SchemaTooNew"]
 
 MAX_KEY = 200
 """The longest idempotency key a store accepts."""
 
 ERASED_FINGERPRINT = "erased"
 """What a key's fingerprint reads as once its case was erased: it never matches again."""
-
-
-class SchemaTooNew(ImflowError, RuntimeError):
-    """The database was migrated by a newer imflow than this one; nothing was changed."""
 
 
 @attrs.frozen
@@ -210,32 +207,42 @@ class CaseCache:
     """The most recently used cases by id, each at the version it was loaded or written.
 
     A case at a given version never changes (erasure appends an event), so a cached
-    case is valid for as long as the store's version of it is the same.
+    case is valid for as long as the store's version of it is the same. Safe to share
+    between threads (its lock is held for a dictionary operation only); it must only
+    ever hold committed cases.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._cases: OrderedDict[str, Case] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, case_id: str) -> Case | None:
-        case = self._cases.get(case_id)
-        if case is not None:
-            self._cases.move_to_end(case_id)
-        return case
+        with self._lock:
+            case = self._cases.get(case_id)
+            if case is not None:
+                self._cases.move_to_end(case_id)
+            return case
 
     def put(self, case: Case) -> None:
         if self.size <= 0:
             return
-        self._cases[case.case_id] = case
-        self._cases.move_to_end(case.case_id)
-        if len(self._cases) > self.size:
-            self._cases.popitem(last=False)
+        with self._lock:
+            known = self._cases.get(case.case_id)
+            if known is not None and known.version > case.version:
+                return  # a later version is cached already (committed by another thread)
+            self._cases[case.case_id] = case
+            self._cases.move_to_end(case.case_id)
+            if len(self._cases) > self.size:
+                self._cases.popitem(last=False)
 
     def drop(self, case_id: str) -> None:
-        self._cases.pop(case_id, None)
+        with self._lock:
+            self._cases.pop(case_id, None)
 
     def clear(self) -> None:
-        self._cases.clear()
+        with self._lock:
+            self._cases.clear()
 
 
 def check_batch(case_id: str, events: Sequence[Event], expected_version: int) -> None:

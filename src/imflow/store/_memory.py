@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import Self
 
 import attrs
-import structlog
 
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
@@ -17,6 +16,7 @@ from imflow.engine import Engine, trusted_fold
 from imflow.erasure import TOMBSTONE, Erasure
 from imflow.errors import CaseNotFound
 from imflow.events import Event
+from imflow.logging import get_logger
 from imflow.store._base import (
     ERASED_FINGERPRINT,
     AppendResult,
@@ -208,9 +208,7 @@ class MemoryStore:
             case_ids = self.cases_of(person_ref)
             rewritten = self._erase_cases(case_ids, on=on, by=by)
         if case_ids:
-            structlog.get_logger("imflow").info(
-                "person_erased", case_ids=list(case_ids), events_rewritten=rewritten
-            )
+            get_logger().info("person_erased", case_ids=list(case_ids), events_rewritten=rewritten)
         return Erasure(case_ids, events_rewritten=rewritten)
 
     def erase_cases(self, case_ids: Sequence[str], *, on: date, by: Actor = SYSTEM) -> Erasure:
@@ -230,9 +228,7 @@ class MemoryStore:
                     raise CaseNotFound(case_id)
             rewritten = self._erase_cases(ids, on=on, by=by)
         if ids:
-            structlog.get_logger("imflow").info(
-                "cases_erased", case_ids=list(ids), events_rewritten=rewritten
-            )
+            get_logger().info("cases_erased", case_ids=list(ids), events_rewritten=rewritten)
         return Erasure(ids, events_rewritten=rewritten)
 
     def retention_candidates(self, *, closed_before: date) -> list[tuple[str, str, str, date]]:

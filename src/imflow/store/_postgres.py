@@ -7,9 +7,8 @@ psycopg is imported when a store is opened, not when this module is, so
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import cattrs
 
@@ -17,6 +16,8 @@ from imflow._keys import KeyStore, MasterKeySource, master_key_from
 from imflow.engine import Engine
 from imflow.store._cipher import crypto_schema, crypto_statements
 from imflow.store._keys_postgres import PostgresKeyStore
+from imflow.store._schema import Backend, Migration, identifier
+from imflow.store._session import PooledConnections, SingleConnection
 from imflow.store._sql import (
     Params,
     Row,
@@ -30,6 +31,7 @@ from imflow.store._sql import (
 
 if TYPE_CHECKING:
     import psycopg
+    import psycopg_pool
 
 __all__ = ["PostgresStore"]
 
@@ -38,7 +40,7 @@ _SQL = {
     **crypto_statements(lambda name: f"%({name})s", json_cast="::jsonb"),
 }
 
-_MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
+_MIGRATIONS: Sequence[Migration] = (
     (
         1,
         "events, cases, persons, idempotency",
@@ -80,14 +82,33 @@ def _refused() -> tuple[type[BaseException], ...]:
     )
 
 
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def _require_psycopg() -> None:
+def _require_psycopg(pool: bool) -> None:
     try:
         import psycopg  # noqa: F401
+
+        if pool:
+            import psycopg_pool  # noqa: F401
     except ImportError as exc:  # pragma: no cover - the test environment has the extra
-        raise ImportError("PostgresStore needs psycopg 3: pip install 'imflow[postgres]'") from exc
+        raise ImportError(
+            "PostgresStore needs psycopg 3 and psycopg_pool: pip install 'imflow[postgres]'"
+        ) from exc
+
+
+def _in_transaction(conn: Any) -> bool:
+    from psycopg.pq import TransactionStatus
+
+    return bool(conn.info.transaction_status != TransactionStatus.IDLE)
+
+
+def _settle(conn: Any) -> None:
+    """End the implicit transaction of the store's reads on a non-autocommit connection."""
+    from psycopg.pq import TransactionStatus
+
+    status = conn.info.transaction_status
+    if status == TransactionStatus.INTRANS:
+        conn.commit()
+    elif status == TransactionStatus.INERROR:
+        conn.rollback()
 
 
 class PostgresStore(SqlStore):
@@ -96,13 +117,28 @@ class PostgresStore(SqlStore):
     Every write is one transaction; the conditional update of the case row is the
     optimistic-concurrency check, so the loser of a race gets
     :class:`~imflow.ConcurrencyConflict` and writes nothing. Events are ``JSONB``,
-    dates ``DATE``, times ``TIMESTAMPTZ``. The schema is created and migrated forward on
-    open, serialised by an advisory lock. A broken connection is replaced on next use.
+    dates ``DATE``, times ``TIMESTAMPTZ``.
 
-    :param conninfo: a libpq connection string or URI, e.g.
-        ``"postgresql://imflow@127.0.0.1:5432/imflow"``.
-    :param schema: a PostgreSQL schema to keep the tables in (created if missing;
-        default: the connection's ``search_path``).
+    Opening a store **never changes the schema**: it reads the schema version and raises
+    :class:`~imflow.SchemaMissing` or :class:`~imflow.SchemaOutdated` (saying what to
+    run) until the database's owner ran ``imflow migrate`` (or
+    :func:`imflow.store.migrate`, or a DBA the SQL of ``imflow schema-sql``). So the
+    store's role needs only ``SELECT, INSERT, UPDATE, DELETE`` on imflow's tables (and
+    ``USAGE`` on their schema).
+
+    :param conninfo: where the cases are:
+
+        - a libpq connection string or URI (``"postgresql://imflow@127.0.0.1/imflow"``):
+          the store opens a ``psycopg_pool.ConnectionPool`` of up to *pool_size*
+          connections and closes it with the store; concurrent callers each borrow a
+          connection (the pool's maintenance threads are psycopg_pool's);
+        - a ``psycopg_pool.ConnectionPool`` the host made (its connections must see
+          imflow's tables on their ``search_path``); the store never closes it;
+        - a ``psycopg.Connection`` the host opened: the store uses it, one caller at a
+          time, joins a transaction the host has open on it, and never closes it.
+    :param schema: a PostgreSQL schema the tables are kept in (with a connection string
+        only: it becomes each pooled connection's ``search_path``); the same name is
+        given to ``imflow migrate --schema``.
     :param engine: folds events into cases (default: ``Engine()``).
     :param snapshot_every: store a snapshot every this many events (``0``: never).
     :param cache_size: how many recently used cases to keep in memory (``0``: none).
@@ -113,12 +149,16 @@ class PostgresStore(SqlStore):
         :class:`~imflow.keys.MasterKey`, its bytes or a key file's path); default:
         ``IMFLOW_MASTER_KEY`` or ``IMFLOW_MASTER_KEY_FILE`` from the environment.
         There is no file default on PostgreSQL: without a key,
-        :class:`~imflow.MasterKeyMissing` is raised.
+        :class:`~imflow.MasterKeyMissing` is raised. With a host's own single connection
+        there is no default key store: pass *key_store* (or ``encrypt=False``).
     :param key_schema: the schema of the default key store (default: ``<schema>_keys``,
         or ``imflow_keys`` without *schema*).
     :param encrypt: ``False`` stores personal fields in clear, as imflow 0.1 did.
     :param purge_timeout: seconds an erasure waits for older transactions and locks
         before it reports the purge of the key store as not finished.
+    :param connect_timeout: seconds to wait for the server (and for the pool's first
+        connection).
+    :param pool_size: the most connections the store's own pool opens.
 
     Example (needs a running server)::
 
@@ -126,15 +166,18 @@ class PostgresStore(SqlStore):
             case = store.load("wt-2025-0042")
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 a pool of connections; a host's pool or connection;
+       the schema is checked, never created (``imflow migrate``).
     """
 
     SQL: ClassVar[Mapping[str, str]] = _SQL
-    MIGRATIONS: ClassVar[Sequence[tuple[int, str, Sequence[str]]]] = _MIGRATIONS
+    MIGRATIONS: ClassVar[Sequence[Migration]] = _MIGRATIONS
+    DIALECT: ClassVar[Backend] = "postgresql"
     backend: ClassVar[str] = "PostgreSQL"
 
     def __init__(
         self,
-        conninfo: str,
+        conninfo: str | psycopg_pool.ConnectionPool[Any] | psycopg.Connection[Any],
         *,
         schema: str | None = None,
         engine: Engine | None = None,
@@ -147,16 +190,29 @@ class PostgresStore(SqlStore):
         key_schema: str | None = None,
         encrypt: bool = True,
         purge_timeout: float = 5.0,
+        pool_size: int = 10,
     ) -> None:
-        if schema is not None and not _IDENTIFIER.fullmatch(schema):
-            raise ValueError(f"schema must be a lower-case SQL identifier, not {schema!r}")
-        _require_psycopg()
+        identifier(schema, "schema")
+        own_pool = isinstance(conninfo, str)
+        if own_pool and pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        _require_psycopg(own_pool)
         owns = False
         if encrypt and key_store is None:
+            # the default key store opens its own connection: it needs a connection string
+            # (a host's pool has one; a host's single connection does not)
+            keys_conninfo = (
+                conninfo if isinstance(conninfo, str) else getattr(conninfo, "conninfo", None)
+            )
+            if not isinstance(keys_conninfo, str):
+                raise ValueError(
+                    "with a connection of your own, pass key_store= (for example"
+                    " imflow.keys.PostgresKeyStore(conninfo, master_key=...)) or encrypt=False"
+                )
             master = master_key_from(master_key)
             owns = True
             key_store = PostgresKeyStore(
-                conninfo,
+                keys_conninfo,
                 master_key=master,
                 schema=key_schema or f"{schema or 'imflow'}_keys",
                 connect_timeout=connect_timeout,
@@ -174,44 +230,100 @@ class PostgresStore(SqlStore):
 
         self.integrity_errors = (psycopg.IntegrityError,)
         self._refused = _refused()
-        self.conninfo = conninfo
         self.schema = schema
-        self._connect_timeout = connect_timeout
-        self._conn: psycopg.Connection[Row] | None = None
-        self._pinned: psycopg.Connection[Row] | None = None
-        self._connection()
+        self.conninfo: str | None = conninfo if isinstance(conninfo, str) else None
+        self._single: psycopg.Connection[Any] | None = None
+        self._pool: psycopg_pool.ConnectionPool[Any] | None = None
+        if isinstance(conninfo, psycopg.Connection):
+            self._refuse_schema(schema, "a connection")
+            self._single = conninfo
+            self._source = SingleConnection(
+                conninfo, owned=False, joined=_in_transaction, settle=_settle
+            )
+        elif isinstance(conninfo, str):
+            self._pool = self._open_pool(conninfo, schema, pool_size, connect_timeout)
+            self._source = PooledConnections(self._pool, owned=True)
+        else:
+            self._refuse_schema(schema, "a pool")
+            self._pool = conninfo
+            self._source = PooledConnections(conninfo, owned=False)
         try:
-            with self._transaction():
-                self._migrate_locked()
+            self._open_schema(migrate=False)
         except BaseException:
             self.close()
             raise
 
+    @staticmethod
+    def _refuse_schema(schema: str | None, given: str) -> None:
+        if schema is not None:
+            raise ValueError(
+                f"schema= needs a connection string; with {given} of your own, put the"
+                " schema on its search_path (the pool's configure= callback, or"
+                " ALTER ROLE … SET search_path)"
+            )
+
+    @staticmethod
+    def _open_pool(
+        conninfo: str, schema: str | None, size: int, timeout: int
+    ) -> psycopg_pool.ConnectionPool[Any]:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        # one plain connection first: an unreachable server or a refused login fails here
+        # at once with psycopg's own error, not as a pool timeout after *timeout* seconds
+        psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout).close()
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f"SET search_path TO {schema}")  # a checked identifier
+
+        pool: ConnectionPool[Any] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=size,
+            kwargs={"autocommit": True, "connect_timeout": timeout},
+            configure=configure if schema is not None else None,
+            open=False,
+            name="imflow",
+        )
+        try:
+            pool.open(wait=True, timeout=timeout)
+        except BaseException:
+            pool.close()
+            raise
+        return pool
+
     @property
     def connection(self) -> psycopg.Connection[Row]:
-        """The store's connection, for read-only queries such as key figures."""
-        return self._connection()
-
-    def _connection(self) -> psycopg.Connection[Row]:
+        """The host's connection the store runs on (a pooled store has none: use
+        :attr:`pool` or :meth:`reading`)."""
         self._check_open()
-        if self._pinned is not None:  # inside a transaction: never switch connections
-            return self._pinned
-        conn = self._conn
-        if conn is not None and not conn.closed and not conn.broken:
-            return conn
-        if conn is not None:
-            self._cache.clear()
-            with contextlib.suppress(Exception):
-                conn.close()
+        if self._single is None:
+            raise AttributeError(
+                "a pooled PostgresStore has no single connection; use store.pool or store.reading()"
+            )
+        return self._single
+
+    @property
+    def pool(self) -> psycopg_pool.ConnectionPool[Any] | None:
+        """The pool the store borrows its connections from (``None`` on a single connection).
+
+        .. versionadded:: 0.2.0
+        """
+        return self._pool
+
+    def _check_host_connection(self, conn: Any) -> None:
         import psycopg
 
-        conn = psycopg.connect(
-            self.conninfo, autocommit=True, connect_timeout=self._connect_timeout
-        )
-        if self.schema is not None:
-            conn.execute(f"SET search_path TO {self.schema}")
-        self._conn = conn
-        return conn
+        if not isinstance(conn, psycopg.Connection):
+            raise TypeError(f"a unit of work needs a psycopg.Connection, not {type(conn)!r}")
+
+    @contextlib.contextmanager
+    def _host_transaction(self, conn: Any) -> Iterator[bool]:
+        if _in_transaction(conn):
+            yield False
+            return
+        with conn.transaction():
+            yield True
 
     # -- backend primitives ----------------------------------------------------------------
 
@@ -221,14 +333,16 @@ class PostgresStore(SqlStore):
 
     def _rows(self, key: str, params: Params) -> list[Row]:
         try:
-            return self._connection().execute(_SQL[key], params).fetchall()
+            rows: list[Row] = self._now().execute(_SQL[key], params).fetchall()
+            return rows
         except self._refused as exc:
             error = sanitized(exc, self.backend)
         raise error
 
     def _exec(self, key: str, params: Params) -> int:
         try:
-            return self._connection().execute(_SQL[key], params).rowcount
+            count: int = self._now().execute(_SQL[key], params).rowcount
+            return count
         except self.integrity_errors:
             raise  # the append path turns it into a conflict or a StoreError
         except self._refused as exc:
@@ -237,7 +351,7 @@ class PostgresStore(SqlStore):
 
     def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
         try:
-            with self._connection().cursor() as cur:
+            with self._now().cursor() as cur:
                 cur.executemany(_SQL[key], rows)
             return
         except self.integrity_errors:
@@ -248,34 +362,17 @@ class PostgresStore(SqlStore):
 
     def _query(self, sql: str, params: Params) -> list[Row]:
         try:
-            cur = self._connection().execute(sql, params or None)
-            return cur.fetchall() if cur.description is not None else []
+            cur = self._now().execute(sql, params or None)
+            rows: list[Row] = cur.fetchall() if cur.description is not None else []
+            return rows
         except self._refused as exc:
             error = sanitized(exc, self.backend)
         raise error
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        conn = self._connection()
-        self._pinned = conn
-        try:
-            with conn.transaction():
-                yield
-        finally:
-            self._pinned = None
-
-    def _migrate_locked(self) -> None:
-        lock = f"imflow.migrate.{self.schema or ''}"
-        self._connection().execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock,))
-        if self.schema is not None:
-            self._connection().execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-        super()._migrate_locked()
+        with self._now().transaction():  # a savepoint inside the host's transaction
+            yield
 
     def _param(self, name: str) -> str:
         return f"%({name})s"
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        if self._owns_keys and self.key_store is not None:
-            self.key_store.close()

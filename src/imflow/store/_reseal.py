@@ -107,7 +107,7 @@ def encrypt_existing(
     if store._sealer is None:
         raise ValueError("the store was opened with encrypt=False: there is no key store")
     seen = changed = 0
-    with store._lock:
+    with store._session():
         state = store._rows("encryption_state", {})
         after = (state[0][0] if state else None) or ""
         while limit is None or seen < limit:

@@ -13,12 +13,12 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import cattrs
-import structlog
 
 from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
@@ -33,6 +33,7 @@ from imflow.errors import (
     StoreError,
 )
 from imflow.events import CaseTransferred, Event, PersonErased
+from imflow.logging import get_logger
 from imflow.serialization import _default_converter, from_stored_document, to_document
 from imflow.store._base import (
     ERASED_FINGERPRINT,
@@ -40,7 +41,6 @@ from imflow.store._base import (
     CaseCache,
     Delivery,
     OutboxEntry,
-    SchemaTooNew,
     batch_tenant,
     check_batch,
     check_erasure,
@@ -56,6 +56,9 @@ from imflow.store._base import (
 )
 from imflow.store._cipher import Sealer, generation_of, open_error
 from imflow.store._reseal import Encryption
+from imflow.store._schema import Backend, Migration, current_version, verdict
+from imflow.store._schema import run as run_migrations
+from imflow.store._session import ConnectionSource, Session, UnitOfWork
 
 __all__: list[str] = []
 
@@ -84,9 +87,12 @@ class SqlStore:
     """Base of :class:`SQLiteStore` and :class:`PostgresStore` (not public)."""
 
     SQL: ClassVar[Mapping[str, str]]
-    MIGRATIONS: ClassVar[Sequence[tuple[int, str, Sequence[str]]]]
+    MIGRATIONS: ClassVar[Sequence[Migration]]
+    DIALECT: ClassVar[Backend]
     integrity_errors: tuple[type[Exception], ...] = ()
     backend: ClassVar[str] = "SQL"
+    schema: str | None = None
+    _source: ConnectionSource
 
     def __init__(
         self,
@@ -105,8 +111,10 @@ class SqlStore:
         self.snapshot_every = snapshot_every
         self._conv = converter or _default_converter()
         self._cache = CaseCache(cache_size)
-        self._lock = threading.RLock()
-        self._log = structlog.get_logger("imflow")
+        self._close_lock = threading.Lock()
+        # the session of the running operation (or unit of work), per thread and task
+        self._bound: ContextVar[Session | None] = ContextVar(f"imflow_{id(self)}", default=None)
+        self._log = get_logger()
         self._outbox = SqlOutbox(self)
         self._closed = False
         self.key_store = key_store
@@ -150,33 +158,124 @@ class SqlStore:
     def _doc(self, raw: Any) -> Any:
         return json.loads(raw) if isinstance(raw, str | bytes) else raw
 
-    def _close(self) -> None:
+    # -- sessions: where the statements run (see imflow.store._session) ------------------
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Session]:
+        """The bound session, or one borrowed from the source for this operation."""
+        bound = self._bound.get()
+        if bound is not None:
+            yield bound
+            return
+        self._check_open()
+        with self._source.session() as session:
+            token = self._bound.set(session)
+            try:
+                yield session
+            finally:
+                self._bound.reset(token)
+
+    @contextlib.contextmanager
+    def _binding(self, session: Session) -> Iterator[Session]:
+        """Run the block's operations in *session* (a unit of work's)."""
+        self._check_open()
+        if self._bound.get() is session:
+            yield session
+            return
+        token = self._bound.set(session)
+        try:
+            yield session
+        finally:
+            self._bound.reset(token)
+
+    def _now(self) -> Any:
+        """The connection of the running operation."""
+        session = self._bound.get()
+        if session is None:  # pragma: no cover - every operation opens a session first
+            raise RuntimeError("a store statement ran outside a session")
+        return session.conn
+
+    def _cached(self, case_id: str) -> Case | None:
+        session = self._bound.get()
+        if session is not None and session.joined:
+            mine = session.pending.get(case_id)
+            if mine is not None:
+                return mine
+        return self._cache.get(case_id)
+
+    def _remember(self, case: Case) -> None:
+        """Cache *case*, once it is committed: never what a host may still roll back."""
+        session = self._bound.get()
+        if session is None or not session.joined:
+            self._cache.put(case)
+            return
+        session.pending[case.case_id] = case
+        if session.on_commit is not None:
+            session.on_commit(lambda: self._cache.put(case))
+
+    def _forget(self, case_id: str) -> None:
+        session = self._bound.get()
+        if session is not None:
+            session.pending.pop(case_id, None)
+        self._cache.drop(case_id)
+
+    def _host_transaction(self, conn: Any) -> contextlib.AbstractContextManager[bool]:
+        """Join the transaction open on *conn*, or open one (``True``) and commit it."""
         raise NotImplementedError
+
+    def _check_host_connection(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def unit_of_work(self, conn: Any) -> Iterator[UnitOfWork]:
+        """The store's operations on the host's connection *conn*, in the host's transaction.
+
+        If a transaction is open on *conn*, the unit of work joins it: the host's commit
+        or rollback decides for imflow's rows too. Otherwise it opens one, commits it when
+        the block ends and rolls it back when the block raises. Each operation inside is
+        a savepoint, so a refused append (a conflict, a reused key) leaves the host's
+        transaction usable. Nothing written is cached before it committed.
+
+        .. versionadded:: 0.2.0
+        """
+        self._check_open()
+        self._check_host_connection(conn)
+        session = Session(conn, joined=True)
+        with self._host_transaction(conn) as began:
+            yield UnitOfWork(self, session)
+        if began:  # committed just now: what it wrote is the truth
+            for case in session.pending.values():
+                self._cache.put(case)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A DB-API connection for read-only queries such as the key figures.
+
+        .. versionadded:: 0.2.0
+        """
+        self._check_open()
+        bound = self._bound.get()
+        if bound is not None:
+            yield bound.conn
+            return
+        with self._source.reading() as conn:
+            yield conn
 
     # -- schema ----------------------------------------------------------------------------
 
-    def _migrate_locked(self) -> None:
-        """Bring the schema up to date; runs inside a transaction that serialises openers."""
-        self._exec("create_migrations", {})
-        rows = self._rows("migration_version", {})
-        current = int(rows[0][0]) if rows and rows[0][0] is not None else 0
-        latest = self.MIGRATIONS[-1][0]
-        if current > latest:
-            raise SchemaTooNew(
-                f"the database is at schema version {current}; this imflow knows up to {latest}"
-            )
-        for version, name, statements in self.MIGRATIONS:
-            if version <= current:
-                continue
-            for statement in statements:
-                self._query(statement, {})
-            self._exec("record_migration", {"version": version, "name": name})
-            self._log.info("store_migrated", version=version, migration=name)
+    def _open_schema(self, *, migrate: bool) -> None:
+        """Check the schema read-only; migrate it only where *migrate* allows."""
+        with self._session() as session:
+            current = current_version(self.DIALECT, session.conn)
+            latest = self.MIGRATIONS[-1][0]
+            if migrate and (current or 0) < latest:
+                current = run_migrations(self.DIALECT, session.conn, self.MIGRATIONS)
+            verdict(self.DIALECT, self.MIGRATIONS, self.schema, current)
 
     @property
     def schema_version(self) -> int:
         """The version of the store's database schema (its latest applied migration)."""
-        with self._lock:
+        with self._session():
             rows = self._rows("migration_version", {})
         return int(rows[0][0])
 
@@ -198,7 +297,7 @@ class SqlStore:
         """
         batch = tuple(events)
         check_key(idempotency_key)
-        with self._lock:
+        with self._session():
             if idempotency_key is not None:
                 stored = self._recall(idempotency_key, batch_tenant(batch), case_id, batch, None)
                 if stored is not None:
@@ -222,7 +321,7 @@ class SqlStore:
                 return self._after_failed_write(
                     case_id, batch, expected_version, idempotency_key, failed
                 )
-            self._cache.put(new)
+            self._remember(new)
             return AppendResult(case_id, new.version, batch)
 
     def _after_failed_write(
@@ -239,7 +338,7 @@ class SqlStore:
             if stored is not None:
                 return stored
         actual = self._version(case_id)
-        self._cache.drop(case_id)
+        self._forget(case_id)
         if actual != expected or error is None:
             raise conflict(case_id, expected, actual)
         raise sanitized(error, self.backend)
@@ -247,7 +346,7 @@ class SqlStore:
     def _base(self, case_id: str, expected: int) -> Case | None:
         if expected == 0:
             return None  # the insert of the case row finds out whether it exists
-        cached = self._cache.get(case_id)
+        cached = self._cached(case_id)
         if cached is not None and cached.version == expected:
             return cached
         try:
@@ -370,7 +469,7 @@ class SqlStore:
         Raises :class:`~imflow.IdempotencyKeyReused` when another actor used the key.
         """
         check_key(idempotency_key)
-        with self._lock:
+        with self._session():
             return self._recall(idempotency_key, tenant(by), None, None, by)
 
     def _recall(
@@ -410,7 +509,7 @@ class SqlStore:
         what was rewritten, deleted and flushed.
         """
         check_erasure(person_ref, on, by)
-        with self._lock:
+        with self._session():
             case_ids = self.cases_of(person_ref)
             rewritten = sum(self._erase_case(case_id, on=on, by=by) for case_id in case_ids)
             if self._sealer is not None:
@@ -436,7 +535,7 @@ class SqlStore:
             if not valid_id(case_id):
                 raise CaseNotFound(case_id)
         check_erasure("", on, by)
-        with self._lock:
+        with self._session():
             rewritten = sum(self._erase_case(case_id, on=on, by=by) for case_id in ids)
             result = self._shred(ids, rewritten)
         if ids:
@@ -450,7 +549,7 @@ class SqlStore:
 
         .. versionadded:: 0.2.0
         """
-        with self._lock:
+        with self._session():
             rows = self._rows("retention_candidates", {"before": self._day(closed_before)})
         return [(r[0], r[1], r[2], self._day_in(r[3])) for r in rows]
 
@@ -461,7 +560,7 @@ class SqlStore:
         """
         if type(person_ref) is not str:
             raise TypeError("person_ref must be a str")
-        with self._lock:
+        with self._session():
             refs = [person_ref]
             if self._sealer is not None:
                 refs.insert(0, self._sealer.person_key_id(person_ref))
@@ -503,7 +602,7 @@ class SqlStore:
 
         .. versionadded:: 0.2.0
         """
-        with self._lock:
+        with self._session():
             rows = self._rows("encryption_state", {})
         return not rows or not int(rows[0][1])
 
@@ -536,7 +635,7 @@ class SqlStore:
 
         .. versionadded:: 0.2.0
         """
-        with self._lock:
+        with self._session():
             if timeout is not None:
                 saved, self.purge_timeout = self.purge_timeout, timeout
             try:
@@ -595,11 +694,11 @@ class SqlStore:
                         kids = self._sealer.case_key_ids(case_id, sorted(generations))
                         self._exec_many("queue_shred", [{"key_id": k} for k in kids])
             except _Stale:
-                self._cache.drop(case_id)
+                self._forget(case_id)
                 continue
             if self._sealer is not None:
                 self._sealer.forget(case_id)
-            self._cache.put(new)
+            self._remember(new)
             return len(changed)
         raise ConcurrencyConflict(case_id, expected=expected, actual=self._version(case_id))
 
@@ -638,13 +737,13 @@ class SqlStore:
 
         Raises :class:`~imflow.CaseNotFound`.
         """
-        with self._lock:
+        with self._session():
             return self._load(case_id)
 
     def _load(self, case_id: str) -> Case:
         if not valid_id(case_id):  # no such case can exist: never ask the database
             raise CaseNotFound(case_id)
-        cached = self._cache.get(case_id)
+        cached = self._cached(case_id)
         have = 0 if cached is None else cached.version
         rows = self._rows("load", {"case_id": case_id, "have": have})
         if not rows:
@@ -653,7 +752,7 @@ class SqlStore:
         if cached is not None and version == have:
             return cached
         if version < have:  # the database went back (a restore): forget what we knew
-            self._cache.drop(case_id)
+            self._forget(case_id)
             return self._load(case_id)
         start = cached
         docs = [(f"e{int(r[1])}", self._doc(r[3])) for r in rows[1:]]
@@ -671,21 +770,21 @@ class SqlStore:
         case = trusted_fold(self.engine, start, [self._event(doc) for _, doc in docs])
         if case.version != version:
             raise InvalidHistory(f"case {case_id!r}: folded version {case.version} != {version}")
-        self._cache.put(case)
+        self._remember(case)
         return case
 
     def _load_all(self, case_id: str, version: int) -> Case:
         rows = self._rows("events", {"case_id": case_id})
         events = self._events_of(case_id, [(int(r[1]), r[0]) for r in rows[:version]])
         case = trusted_fold(self.engine, None, events)
-        self._cache.put(case)
+        self._remember(case)
         return case
 
     def events(self, case_id: str) -> tuple[Event, ...]:
         """The case's events in order; raises :class:`~imflow.CaseNotFound`."""
         if not valid_id(case_id):
             raise CaseNotFound(case_id)
-        with self._lock:
+        with self._session():
             rows = self._rows("events", {"case_id": case_id})
             if not rows:
                 raise CaseNotFound(case_id)
@@ -717,13 +816,13 @@ class SqlStore:
         sql = "SELECT case_id FROM cases"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self._lock:
+        with self._session():
             ids = [r[0] for r in self._query(sql + " ORDER BY case_id", params)]
         return self._loaded(ids)
 
     def due_cases(self, on: date) -> Iterator[Case]:
         """Open cases whose period ended before *on*, through the partial index ``cases_due``."""
-        with self._lock:
+        with self._session():
             ids = [r[0] for r in self._rows("due", {"on": self._day(on)})]
         return self._loaded(ids)
 
@@ -746,12 +845,15 @@ class SqlStore:
             raise RuntimeError("the store is closed")
 
     def close(self) -> None:
-        """Close the connection; using the store afterwards raises :class:`RuntimeError`."""
-        with self._lock:
+        """Release the store's connection or pool (never the host's); using the store
+        afterwards raises :class:`RuntimeError`."""
+        with self._close_lock:
             if not self._closed:
                 self._closed = True
                 self._cache.clear()
-                self._close()
+                self._source.close()
+                if self._owns_keys and self.key_store is not None:
+                    self.key_store.close()
 
     def __enter__(self) -> Self:
         return self
@@ -773,7 +875,7 @@ class SqlOutbox:
 
     def pending(self, *, after: int, limit: int) -> list[OutboxEntry]:
         s = self._store
-        with s._lock:
+        with s._session():
             rows = s._rows("outbox_pending", {"after": after, "limit": limit})
         return [OutboxEntry(int(r[0]), r[1], int(r[2]), r[3]) for r in rows]
 
@@ -782,7 +884,7 @@ class SqlOutbox:
             return {}
         s = self._store
         ids = {e.id for e in entries}
-        with s._lock:
+        with s._session():
             rows = s._rows("outbox_deliveries", {"lo": min(ids), "hi": max(ids)})
         found = (self._delivery(r) for r in rows)
         return {(d.entry_id, d.hook): d for d in found if d.entry_id in ids}
@@ -807,7 +909,7 @@ class SqlOutbox:
 
     def record(self, entry: OutboxEntry, deliveries: Sequence[Delivery], *, done: bool) -> None:
         s = self._store
-        with s._lock:
+        with s._session():
             errors = [self._sealed_error(d) for d in deliveries]
         rows = [
             {
@@ -826,7 +928,7 @@ class SqlOutbox:
             }
             for d, error in zip(deliveries, errors, strict=True)
         ]
-        with s._lock, s._transaction():
+        with s._session(), s._transaction():
             if rows:
                 s._exec_many("outbox_upsert", rows)
             if done:
@@ -844,13 +946,13 @@ class SqlOutbox:
 
     def dead_letters(self) -> list[Delivery]:
         s = self._store
-        with s._lock:
+        with s._session():
             rows = s._rows("outbox_dead", {})
         return [self._delivery(r) for r in rows]
 
     def entry(self, entry_id: int) -> OutboxEntry | None:
         s = self._store
-        with s._lock:
+        with s._session():
             rows = s._rows("outbox_entry", {"id": entry_id})
         if not rows:
             return None
@@ -859,7 +961,7 @@ class SqlOutbox:
 
     def count_pending(self) -> int:
         s = self._store
-        with s._lock:
+        with s._session():
             rows = s._rows("outbox_count", {})
         return int(rows[0][0])
 
@@ -1088,13 +1190,5 @@ def statements(
         ),
         "outbox_entry": f"SELECT id, case_id, seq, type FROM outbox WHERE id = {p('id')}",
         "outbox_count": "SELECT count(*) FROM outbox WHERE done = 0",
-        "create_migrations": (
-            "CREATE TABLE IF NOT EXISTS imflow_migrations (version INTEGER PRIMARY KEY,"
-            " name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        ),
         "migration_version": "SELECT max(version) FROM imflow_migrations",
-        "record_migration": (
-            "INSERT INTO imflow_migrations (version, name, applied_at)"
-            f" VALUES ({p('version')}, {p('name')}, CURRENT_TIMESTAMP)"
-        ),
     }

@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import cattrs
@@ -16,6 +17,8 @@ from imflow._keys import KeyStore, MasterKeySource, MemoryKeyStore, master_key_f
 from imflow.engine import Engine
 from imflow.store._cipher import crypto_schema, crypto_statements
 from imflow.store._keys_sqlite import SQLiteKeyStore, checkpoint
+from imflow.store._schema import Backend, Migration
+from imflow.store._session import SingleConnection
 from imflow.store._sql import (
     Params,
     Row,
@@ -31,7 +34,7 @@ __all__ = ["SQLiteStore"]
 
 _SQL = {**statements(lambda name: f":{name}"), **crypto_statements(lambda name: f":{name}")}
 
-_MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
+_MIGRATIONS: Sequence[Migration] = (
     (
         1,
         "events, cases, persons, idempotency",
@@ -93,10 +96,14 @@ class SQLiteStore(SqlStore):
 
     Writes run in ``BEGIN IMMEDIATE`` transactions, so two writers of one case are
     serialised by SQLite and the loser gets :class:`~imflow.ConcurrencyConflict`;
-    readers never block. The schema is created and migrated forward on open.
+    readers never block. A new file is created and migrated on first open (the embedded
+    default needs no set-up); an existing file at an older schema version is migrated
+    forward on open too, unless ``migrate=False``.
 
     :param path: the database file (created if missing); ``":memory:"`` works for a
-        single connection.
+        single connection. Or a ``sqlite3.Connection`` the host opened: the store then
+        runs on it (one caller at a time), joins a transaction the host has open on it,
+        leaves its pragmas alone and never closes it.
     :param engine: folds events into cases (default: ``Engine()``).
     :param snapshot_every: store a snapshot of the case every this many events
         (``0``: never), so loading a long case reads one snapshot and the events after it.
@@ -118,6 +125,10 @@ class SQLiteStore(SqlStore):
         benchmarks, or disks encrypted below); erasure then only rewrites.
     :param purge_timeout: seconds an erasure waits for readers before it reports the
         checkpoint of the key store or of the WAL as not finished.
+    :param migrate: migrate an older (or empty) database forward on open (default);
+        with ``False`` the store only checks the schema and raises
+        :class:`~imflow.SchemaMissing` or :class:`~imflow.SchemaOutdated` (see
+        :func:`imflow.store.migrate`).
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "imflow.db")
@@ -126,16 +137,18 @@ class SQLiteStore(SqlStore):
     4
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 *path* may be a host's connection; *migrate*.
     """
 
     SQL: ClassVar[Mapping[str, str]] = _SQL
-    MIGRATIONS: ClassVar[Sequence[tuple[int, str, Sequence[str]]]] = _MIGRATIONS
+    MIGRATIONS: ClassVar[Sequence[Migration]] = _MIGRATIONS
+    DIALECT: ClassVar[Backend] = "sqlite"
     integrity_errors = (sqlite3.IntegrityError,)
     backend: ClassVar[str] = "SQLite"
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | sqlite3.Connection,
         *,
         engine: Engine | None = None,
         snapshot_every: int = 50,
@@ -147,14 +160,16 @@ class SQLiteStore(SqlStore):
         master_key: MasterKeySource = None,
         encrypt: bool = True,
         purge_timeout: float = 5.0,
+        migrate: bool = True,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
-        self.path = os.fspath(path)
+        host = isinstance(path, sqlite3.Connection)
+        self.path = _main_file(path) if isinstance(path, sqlite3.Connection) else os.fspath(path)
         owns = False
         if encrypt and key_store is None:
             owns = True
-            if self.path == ":memory:":
+            if self.path in ("", ":memory:"):
                 key_store = MemoryKeyStore()
             else:
                 master = master_key_from(master_key, beside=self.path)
@@ -170,20 +185,26 @@ class SQLiteStore(SqlStore):
             owns_key_store=owns,
             purge_timeout=purge_timeout,
         )
-        self._conn = sqlite3.connect(
-            self.path,
-            timeout=busy_timeout,
-            isolation_level=None,  # autocommit; transactions are explicit
-            check_same_thread=False,  # the store's lock serialises use across threads
-            cached_statements=256,
-        )
+        if isinstance(path, sqlite3.Connection):
+            self._conn = path
+            self._source = SingleConnection(path, owned=False, joined=_in_transaction)
+        else:
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout,
+                isolation_level=None,  # autocommit; transactions are explicit
+                check_same_thread=False,  # the store's lock serialises use across threads
+                cached_statements=256,
+            )
+            self._source = SingleConnection(self._conn, owned=True, joined=_never)
         try:
-            _enable_wal(self._conn, busy_timeout)
-            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
-            with self._transaction():
-                self._migrate_locked()
+            if not host:
+                _enable_wal(self._conn, busy_timeout)
+                self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self._open_schema(migrate=migrate)
         except BaseException:
-            self._conn.close()
+            if not host:
+                self._conn.close()
             if owns and key_store is not None:
                 key_store.close()
             raise
@@ -194,22 +215,61 @@ class SQLiteStore(SqlStore):
         self._check_open()
         return self._conn
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A read-only connection of its own to the store's file, for the key figures,
+        so a report neither waits for the store's lock nor holds it (the store's own
+        connection for an in-memory database).
+
+        .. versionadded:: 0.2.0
+        """
+        self._check_open()
+        if self._bound.get() is not None or self.path in ("", ":memory:"):
+            with super().reading() as conn:
+                yield conn
+            return
+        uri = Path(self.path).absolute().as_uri() + "?mode=ro"
+        own = sqlite3.connect(uri, uri=True, isolation_level=None)
+        try:
+            yield own
+        finally:
+            own.close()
+
+    def _check_host_connection(self, conn: Any) -> None:
+        if not isinstance(conn, sqlite3.Connection):
+            raise TypeError(f"a unit of work needs a sqlite3.Connection, not {type(conn)!r}")
+
+    @contextlib.contextmanager
+    def _host_transaction(self, conn: Any) -> Iterator[bool]:
+        if conn.in_transaction:
+            yield False
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield True
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     # -- backend primitives ----------------------------------------------------------------
 
     # Each primitive re-raises a refused statement as StoreError *outside* its except
     # block, so the driver's exception (which may quote parameters) is not its context.
 
     def _rows(self, key: str, params: Params) -> list[Row]:
-        self._check_open()
+        conn: sqlite3.Connection = self._now()
         try:
-            return self._conn.execute(_SQL[key], params).fetchall()
+            return conn.execute(_SQL[key], params).fetchall()
         except _REFUSED as exc:
             error = sanitized(exc, self.backend)
         raise error
 
     def _exec(self, key: str, params: Params) -> int:
+        conn: sqlite3.Connection = self._now()
         try:
-            return self._conn.execute(_SQL[key], params).rowcount
+            return conn.execute(_SQL[key], params).rowcount
         except sqlite3.IntegrityError:
             raise  # the append path turns it into a conflict or a StoreError
         except _REFUSED as exc:
@@ -218,7 +278,7 @@ class SQLiteStore(SqlStore):
 
     def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
         try:
-            self._conn.executemany(_SQL[key], rows)
+            self._now().executemany(_SQL[key], rows)
             return
         except sqlite3.IntegrityError:
             raise
@@ -227,17 +287,27 @@ class SQLiteStore(SqlStore):
         raise error
 
     def _query(self, sql: str, params: Params) -> list[Row]:
-        self._check_open()
+        conn: sqlite3.Connection = self._now()
         try:
-            return self._conn.execute(sql, params).fetchall()
+            return conn.execute(sql, params).fetchall()
         except _REFUSED as exc:
             error = sanitized(exc, self.backend)
         raise error
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._check_open()
-        conn = self._conn
+        conn = self._now()
+        if conn.in_transaction:  # the host's: a savepoint, so a refusal keeps it usable
+            conn.execute("SAVEPOINT imflow")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO imflow")
+                    conn.execute("RELEASE imflow")
+                raise
+            conn.execute("RELEASE imflow")
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -261,17 +331,31 @@ class SQLiteStore(SqlStore):
 
     def _erasure_begins(self) -> None:
         # freed pages (old payloads, the old snapshot) are overwritten with zeros
-        self._conn.execute("PRAGMA secure_delete = ON")
+        self._now().execute("PRAGMA secure_delete = ON")
 
     def _flush_log(self) -> bool:
-        self._conn.execute("PRAGMA secure_delete = OFF")
-        if self.path == ":memory:":
+        conn = self._now()
+        conn.execute("PRAGMA secure_delete = OFF")
+        if self.path in ("", ":memory:"):
             return True
+        if conn.in_transaction:  # a host's transaction: its commit and next checkpoint do it
+            return False
         # copy the rewritten pages into the database file and empty the WAL, waiting
         # (with retries) while another connection still reads an older snapshot
-        return checkpoint(self._conn, self.purge_timeout)
+        return checkpoint(conn, self.purge_timeout)
 
-    def _close(self) -> None:
-        self._conn.close()
-        if self._owns_keys and self.key_store is not None:
-            self.key_store.close()
+
+def _never(conn: Any) -> bool:
+    return False
+
+
+def _in_transaction(conn: Any) -> bool:
+    return bool(conn.in_transaction)
+
+
+def _main_file(conn: sqlite3.Connection) -> str:
+    """The file of a connection's main database (``""`` for an in-memory one)."""
+    for _, name, file in conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return str(file or "")
+    return ""  # pragma: no cover - every connection has a main database

@@ -1,0 +1,1 @@
+"""The host's own data: clients with names and addresses, which never enter imflow."""
