@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 import structlog
 from structlog.typing import EventDict
 from tests.profiles import register_profiles
@@ -32,3 +33,15 @@ register_profiles()  # ci, dev, thorough (tests/profiles.py)
 # Django's app modules need configured settings: the example project's own tests import
 # them (tests/test_django_example.py), not the doctest collection
 collect_ignore = ["src/imflow/contrib/django", "examples/django_host"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Forget failing examples a doc example found on purpose (docs/how-to/test-hooks.md).
+
+    Hypothesis remembers them on the current pytest item and, where ``libcst`` is
+    installed, tries to write a patch for the item's function; a Markdown example has no
+    function, and the plugin's error would crash the xdist worker.
+    """
+    if not isinstance(item, pytest.Function):
+        item.__dict__.pop("_hypothesis_failing_examples", None)
