@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from imflow.kennzahlen._catalogue import CATALOGUE, Figure, FigureKind, FigureValue, Group
 from imflow.kennzahlen._findings import FINDING_CODES, FINDINGS, Finding
+from imflow.kennzahlen._html import HEADLINE, to_html
 from imflow.kennzahlen._output import FORMAT, from_json, to_csv, to_json, to_text
 from imflow.kennzahlen._report import (
     SMALL_CELL,
@@ -76,6 +77,7 @@ __all__ = [
     "FINDINGS",
     "FINDING_CODES",
     "FORMAT",
+    "HEADLINE",
     "NUMBER_FORMATS",
     "SMALL_CELL",
     "SUPPRESSED",
@@ -95,6 +97,7 @@ __all__ = [
     "report",
     "report_years",
     "to_csv",
+    "to_html",
     "to_json",
     "to_text",
     "to_xlsx",
