@@ -93,7 +93,7 @@ def _value(w: Words, fig: Figure, value: FigureValue) -> str:
     return w.shown(fig, value)
 
 
-def _change(w: Words, fig: Figure, now: FigureValue, before: FigureValue) -> tuple[str, str]:
+def change(w: Words, fig: Figure, now: FigureValue, before: FigureValue) -> tuple[str, str]:
     """The change from last year as text and a CSS class (``up``, ``down`` or none)."""
     if not isinstance(now, int | float) or not isinstance(before, int | float):
         return "–", ""
@@ -125,7 +125,7 @@ def _headline(w: Words, yearly: Report, previous: Report | None, level: Level) -
         cells = [f"<td>{_e(w.figure_name(fig))}</td>",
                  f'<td class="n">{_e(_value(w, fig, now[fid]))}</td>']  # fmt: skip
         if before is not None:
-            text, css = _change(w, fig, now[fid], before[fid])
+            text, css = change(w, fig, now[fid], before[fid])
             cells.append(f'<td class="n">{_e(_value(w, fig, before[fid]))}</td>')
             cells.append(f'<td class="n {css}">{_e(text)}</td>')
         rows.append(f'<tr data-figure="{fid}">{"".join(cells)}</tr>')

@@ -19,12 +19,25 @@ from imflow.kennzahlen._catalogue import CATALOGUE, FigureKind, FigureValue
 from imflow.kennzahlen._findings import Finding
 from imflow.kennzahlen._levels import below, levels, top
 from imflow.kennzahlen._report import Report
+from imflow.kennzahlen._trends import Trend
 from imflow.kennzahlen._words import Words
 
-__all__ = ["FORMAT", "from_json", "to_csv", "to_json", "to_text"]
+__all__ = [
+    "FORMAT",
+    "TREND_FORMAT",
+    "from_json",
+    "to_csv",
+    "to_json",
+    "to_text",
+    "trend_from_json",
+    "trend_to_json",
+]
 
 FORMAT = "imflow-kennzahlen/1"
 """The ``format`` tag of the JSON document :func:`to_json` writes."""
+
+TREND_FORMAT = "imflow-kennzahlen-trend/1"
+"""The ``format`` tag of the JSON document of a :class:`Trend` (:func:`trend_to_json`)."""
 
 _converter = cattrs.Converter()
 
@@ -68,12 +81,46 @@ def _finding_json(f: Finding) -> dict[str, Any]:
     }
 
 
-def to_json(report: Report, *, indent: int | None = 2) -> str:
+def to_json(report: Report | Trend, *, indent: int | None = 2) -> str:
     """The report as a JSON document: findings first, figures for the state, each
     district and each provider, and under ``"data"`` the report itself (for
     :func:`from_json`, so coordination offices can merge the reports they receive).
+
+    A :class:`Trend` is written as :func:`trend_to_json` writes it.
+
+    .. versionchanged:: 0.2.0 a :class:`Trend`.
     """
+    if isinstance(report, Trend):
+        return trend_to_json(report, indent=indent)
     return json.dumps(json_document(report), ensure_ascii=False, indent=indent)
+
+
+def trend_to_json(trend: Trend, *, indent: int | None = 2) -> str:
+    """The trend as a JSON document: its years and, for each, the document of
+    :func:`to_json`.
+
+    .. versionadded:: 0.2.0
+    """
+    document = {
+        "format": TREND_FORMAT,
+        "years": list(trend.years),
+        "reports": [json_document(r) for r in trend.reports],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=indent)
+
+
+def trend_from_json(text: str | bytes) -> Trend:
+    """The trend that :func:`trend_to_json` wrote.
+
+    .. versionadded:: 0.2.0
+    """
+    document = json.loads(text)
+    if not isinstance(document, dict) or document.get("format") != TREND_FORMAT:
+        raise ValueError(f"not an {TREND_FORMAT} document")
+    reports = document.get("reports")
+    if not isinstance(reports, list):
+        raise ValueError(f"not an {TREND_FORMAT} document")
+    return Trend([report_from_document(d) for d in reports])
 
 
 def json_document(report: Report) -> dict[str, Any]:
@@ -156,7 +203,7 @@ def csv_writer(out: io.StringIO) -> Any:
     return csv.writer(out, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
 
-def to_csv(report: Report, *, lang: Lang = "de", messages: Messages | None = None) -> bytes:
+def to_csv(report: Report | Trend, *, lang: Lang = "de", messages: Messages | None = None) -> bytes:
     """The report as CSV for spreadsheet programs: semicolon-separated, UTF-8 with BOM.
 
     One table with the columns Abschnitt; Ebene; AGS; Kreis; Träger; Kennzahl;
@@ -166,15 +213,24 @@ def to_csv(report: Report, *, lang: Lang = "de", messages: Messages | None = Non
     state, a district or a provider, named so in the column Ebene) and each district
     and provider below it. Numbers use a decimal comma in German; shares are in percent.
 
+    A :class:`Trend` gives the rows of every year, each with the year in a first
+    column Berichtsjahr.
+
     .. versionchanged:: 0.2.0
        The first level is the report's scope (a district's report no longer labels its
-       totals as the state's); ``messages=``.
+       totals as the state's); a :class:`Trend`; ``messages=``.
     """
     w = Words(lang, messages or Messages.default())
     out = io.StringIO()
     writer = csv_writer(out)
-    writer.writerow([w.say(f"csv.{column}") for column in CSV_COLUMNS])
-    writer.writerows(csv_rows(report, w))
+    header = [w.say(f"csv.{column}") for column in CSV_COLUMNS]
+    if isinstance(report, Trend):
+        writer.writerow([w.say("year"), *header])
+        for yearly in report.reports:
+            writer.writerows([yearly.year, *row] for row in csv_rows(yearly, w))
+    else:
+        writer.writerow(header)
+        writer.writerows(csv_rows(report, w))
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -212,17 +268,51 @@ def finding_lines(report: Report, w: Words, *, limit: int = 20) -> list[str]:
     return lines
 
 
-def to_text(report: Report, *, lang: Lang = "de", messages: Messages | None = None) -> str:
+def to_text(report: Report | Trend, *, lang: Lang = "de", messages: Messages | None = None) -> str:
     """A plain-text summary: scope and due date, the findings first, then the figures of
     the scope and a compact line for each district and provider below it.
+
+    A :class:`Trend` gives the text of its latest year followed by the scope's figures
+    year by year.
 
     >>> from imflow.kennzahlen import Report
     >>> print(to_text(Report(year=2026), lang="en").splitlines()[2])
     Due at the granting authority (Regierungspräsidium Stuttgart) on 2027-01-31
 
-    .. versionchanged:: 0.2.0 ``messages=``.
+    .. versionchanged:: 0.2.0 a :class:`Trend`; ``messages=``.
     """
     w = Words(lang, messages or Messages.default())
+    if isinstance(report, Trend):
+        return _text(report.latest, w) + _years_text(report, w)
+    return _text(report, w)
+
+
+def _years_text(trend: Trend, w: Words) -> str:
+    """The scope's figures year by year, one column per year."""
+    level = top(trend.latest)
+    columns = [r.figures(**level.where) for r in trend.reports]
+    rows = [["", *(str(y) for y in trend.years)]]
+    for fig in CATALOGUE.values():
+        if fig.kind is FigureKind.BREAKDOWN:
+            continue
+        cells = [w.figure_name(fig)]
+        for values in columns:
+            value = values[fig.id]
+            assert not isinstance(value, Mapping)
+            cells.append(
+                w.shown(fig, value) if fig.kind is FigureKind.SHARE else w.scalar(fig, value)
+            )
+        rows.append(cells)
+    first = max(len(r[0]) for r in rows)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["", f"{w.say('years')} {trend.years[0]}–{trend.years[-1]} – {w.scope(trend.latest)}"]
+    for r in rows:
+        cells = [r[0].ljust(first), *(c.rjust(widths[i]) for i, c in enumerate(r[1:], 1))]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _text(report: Report, w: Words) -> str:
     lines = [
         f"{w.say('title')} – {w.say('year')} {report.year}",
         f"{w.say('scope')}: {w.scope(report)}",

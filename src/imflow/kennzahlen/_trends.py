@@ -8,21 +8,16 @@ trend of the whole.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
 from imflow.events import Event
 from imflow.kennzahlen._catalogue import FigureValue
-from imflow.kennzahlen._output import json_document, report_from_document
 from imflow.kennzahlen._report import EventSource, Report, report
 
-__all__ = ["TREND_FORMAT", "Trend", "report_years", "trend_from_json", "trend_to_json"]
-
-TREND_FORMAT = "imflow-kennzahlen-trend/1"
-"""The ``format`` tag of the JSON document :func:`trend_to_json` writes."""
+__all__ = ["Trend", "report_years"]
 
 
 def _by_year(reports: Iterable[Report]) -> tuple[Report, ...]:
@@ -115,28 +110,3 @@ def report_years(
     if isinstance(events_or_store, Iterable) and iter(events_or_store) is events_or_store:
         events_or_store = list(events_or_store)  # an iterator can be read only once
     return Trend([report(events_or_store, year=year, **options) for year in wanted])
-
-
-def trend_to_json(trend: Trend, *, indent: int | None = 2) -> str:
-    """The trend as a JSON document: the years and, for each, the document of
-    :func:`~imflow.kennzahlen.to_json`.
-
-    .. versionadded:: 0.2.0
-    """
-    document = {
-        "format": TREND_FORMAT,
-        "years": list(trend.years),
-        "reports": [json_document(r) for r in trend.reports],
-    }
-    return json.dumps(document, ensure_ascii=False, indent=indent)
-
-
-def trend_from_json(text: str | bytes) -> Trend:
-    """The trend that :func:`trend_to_json` wrote.
-
-    .. versionadded:: 0.2.0
-    """
-    document = json.loads(text)
-    if not isinstance(document, Mapping) or document.get("format") != TREND_FORMAT:
-        raise ValueError(f"not an {TREND_FORMAT} document")
-    return Trend([report_from_document(d) for d in document["reports"]])
