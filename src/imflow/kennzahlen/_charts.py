@@ -136,7 +136,7 @@ def cases_per_year(trend: Trend, level: Level, w: Words) -> Chart:
     colours = (_BLUE, _ORANGE, _GREEN)
     width = 0.8 / len(series)
     for i, (fid, colour) in enumerate(zip(series, colours, strict=True)):
-        values = [_scalar(r.figures(**level.where), fid) or 0 for r in trend.reports]
+        values = [_scalar(w.figures(r, level), fid) or 0 for r in trend.reports]
         xs = [n + (i - 1) * width for n in range(len(years))]
         bars = ax.bar(xs, values, width=width * 0.95, color=colour, label=_short(w, fid))
         ax.bar_label(bars, labels=[w.number(v, 0) for v in values], fontsize=7, padding=1)
@@ -168,7 +168,7 @@ def closure_reasons(trend: Trend, level: Level, w: Words) -> Chart:
     """The cases closed in the year by reason: horizontal bars."""
     yearly = trend.latest
     fig_def = CATALOGUE["cases_closed_by_reason"]
-    counts = yearly.figures(**level.where)[fig_def.id]
+    counts = w.figures(yearly, level)[fig_def.id]
     assert isinstance(counts, Mapping)
     fig = _figure(_BAR * len(counts) + 0.6)
     ax = fig.add_subplot()
@@ -186,7 +186,7 @@ def closure_reasons(trend: Trend, level: Level, w: Words) -> Chart:
 def goals_by_area(trend: Trend, level: Level, w: Words) -> Chart:
     """Goals by life area and outcome on 31 December: stacked horizontal bars."""
     yearly = trend.latest
-    pairs = yearly.figures(**level.where)["goal_outcomes_by_area"]
+    pairs = w.figures(yearly, level)["goal_outcomes_by_area"]
     assert isinstance(pairs, Mapping)
     areas = CATALOGUE["goals_agreed_by_area"]
     outcomes = CATALOGUE["goal_outcomes"]
@@ -220,7 +220,7 @@ def _by_unit(
     rows: list[tuple[str, float]] = []
     if children:
         for child in children:
-            value = _scalar(yearly.figures(**child.where), fid)
+            value = _scalar(w.figures(yearly, child), fid)
             if value is not None:
                 name = (
                     w.district_name(child.district)
@@ -232,13 +232,13 @@ def _by_unit(
         per = "chart.per_district" if level.kind == "state" else "chart.per_provider"
     else:
         for r in trend.reports:
-            value = _scalar(r.figures(**level.where), fid)
+            value = _scalar(w.figures(r, level), fid)
             if value is not None:
                 rows.append((str(r.year), value))
         per = "chart.per_year"
     fig = _figure(_BAR * len(rows) + 0.7)
     ax = fig.add_subplot()
-    own = _scalar(yearly.figures(**level.where), fid)
+    own = _scalar(w.figures(yearly, level), fid)
     if rows:
 
         def shown(value: float) -> str:

@@ -114,8 +114,8 @@ def change(w: Words, fig: Figure, now: FigureValue, before: FigureValue) -> tupl
 
 
 def _headline(w: Words, yearly: Report, previous: Report | None, level: Level) -> str:
-    now = yearly.figures(**level.where)
-    before = previous.figures(**level.where) if previous else None
+    now = w.figures(yearly, level)
+    before = w.figures(previous, level) if previous else None
     heads = [w.say("csv.figure"), str(yearly.year)]
     if previous is not None:
         heads += [str(previous.year), w.say("html.change")]
@@ -167,7 +167,7 @@ def _units(w: Words, yearly: Report, level: Level) -> str:
     heads = [w.say(f"html.{kind}")] + [w.say(f"short.{fid}") for fid in SHORT]
     rows = []
     for child in children:
-        values = yearly.figures(**child.where)
+        values = w.figures(yearly, child)
         cells = [f"<td>{_e(w.level(child))}</td>"]
         for fid in SHORT:
             fig, value = CATALOGUE[fid], values[fid]
@@ -186,8 +186,8 @@ def _units(w: Words, yearly: Report, level: Level) -> str:
 
 
 def _all_figures(w: Words, yearly: Report, previous: Report | None, level: Level) -> str:
-    now = yearly.figures(**level.where)
-    before = previous.figures(**level.where) if previous else None
+    now = w.figures(yearly, level)
+    before = w.figures(previous, level) if previous else None
     heads = [w.say("csv.figure"), str(yearly.year)]
     if previous is not None:
         heads.append(str(previous.year))

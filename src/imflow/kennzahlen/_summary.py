@@ -42,8 +42,8 @@ def _cell(w: Words, fid: str, value: FigureValue) -> str:
 
 def _table(w: Words, yearly: Report, previous: Report | None) -> list[str]:
     level = top(yearly)
-    now = yearly.figures(**level.where)
-    before = previous.figures(**level.where) if previous is not None else None
+    now = w.figures(yearly, level)
+    before = w.figures(previous, level) if previous is not None else None
     names = {fid: w.figure_name(CATALOGUE[fid]) for fid in SUMMARY}
     width = max(len(n) for n in names.values())
     heads = [str(yearly.year)]
@@ -82,7 +82,7 @@ def _ranking(w: Words, yearly: Report) -> list[str]:
     children = below(yearly, level)
     ranked: list[tuple[float, str]] = []
     for child in children:
-        value = yearly.figures(**child.where)[_RANKED]
+        value = w.figures(yearly, child)[_RANKED]
         if isinstance(value, int | float):
             name = (
                 w.district_name(child.district)

@@ -8,6 +8,7 @@ the workbook and the committee report all take their words from the same place:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -15,7 +16,7 @@ import attrs
 
 from imflow.districts import DISTRICTS
 from imflow.i18n import Lang, Messages
-from imflow.kennzahlen._catalogue import Figure, FigureKind
+from imflow.kennzahlen._catalogue import Figure, FigureKind, FigureValue
 from imflow.kennzahlen._levels import Level
 from imflow.kennzahlen._report import SUPPRESSED, Report
 
@@ -40,10 +41,31 @@ class Words:
 
     lang: Lang
     messages: Messages = attrs.field(factory=Messages.default)
+    _memo: dict[tuple[int, Level], tuple[Report, dict[str, FigureValue]]] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
+    _said: dict[tuple[str, ...], str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
+
+    def _once(self, key: tuple[str, ...], make: Callable[[], str]) -> str:
+        found = self._said.get(key)
+        if found is None:
+            found = self._said[key] = make()
+        return found
+
+    def figures(self, report: Report, level: Level) -> dict[str, FigureValue]:
+        """``report.figures()`` of *level*, computed once per rendering (a chart, a table
+        and the headline ask for the same level's figures)."""
+        key = (id(report), level)
+        found = self._memo.get(key)
+        if found is None:  # the report is kept with its figures, so its id stays its own
+            found = self._memo[key] = (report, report.figures(**level.where))
+        return found[1]
 
     def say(self, word: str, **params: Any) -> str:
         """``report.<word>`` of the catalogue."""
-        return self.messages.say(f"report.{word}", self.lang, **params)
+        if params:
+            return self.messages.say(f"report.{word}", self.lang, **params)
+        return self._once(("say", word), lambda: self.messages.say(f"report.{word}", self.lang))
 
     def date(self, day: date) -> str:
         """*day* in the language's date format."""
@@ -76,11 +98,11 @@ class Words:
 
     def figure_name(self, fig: Figure) -> str:
         """The figure's name."""
-        return fig.name(self.lang, messages=self.messages)
+        return self._once(("name", fig.id), lambda: fig.name(self.lang, messages=self.messages))
 
     def figure_unit(self, fig: Figure) -> str:
         """The figure's unit."""
-        return fig.unit(self.lang, messages=self.messages)
+        return self._once(("unit", fig.id), lambda: fig.unit(self.lang, messages=self.messages))
 
     def figure_rule(self, fig: Figure) -> str:
         """The figure's counting rule."""
@@ -88,7 +110,9 @@ class Words:
 
     def key_label(self, fig: Figure, key: str) -> str:
         """The label of a breakdown key."""
-        return fig.key_label(key, self.lang, messages=self.messages)
+        return self._once(
+            ("key", fig.id, key), lambda: fig.key_label(key, self.lang, messages=self.messages)
+        )
 
     def district_name(self, ags: str) -> str:
         """A district's display name, or its code if it is not one of the 44."""

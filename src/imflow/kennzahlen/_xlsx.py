@@ -311,7 +311,7 @@ def to_xlsx(
             w,
             labels,
             [_column_title(w, lv) for lv in shown],
-            [yearly.figures(**lv.where) for lv in shown],
+            [w.figures(yearly, lv) for lv in shown],
             rules=n == 0,
         )
     if trend is not None:
@@ -321,7 +321,7 @@ def to_xlsx(
             w,
             labels,
             [str(y) for y in trend.years],
-            [r.figures(**scope.where) for r in trend.reports],
+            [w.figures(r, scope) for r in trend.reports],
             rules=False,
         )
     _properties(wb, yearly, w)
