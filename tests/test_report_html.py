@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from imflow.kennzahlen import CATALOGUE, FigureKind, Report, report, report_years, to_html
 from imflow.store import SQLiteStore
@@ -142,6 +142,7 @@ def test_the_page_speaks_german_by_default_and_english_on_request(
         assert_loads_nothing(page)
 
 
+@settings(max_examples=12)  # five charts drawn per example
 @given(events=histories())
 def test_any_history_gives_a_page_that_loads_nothing_and_names_every_figure(
     events: tuple[Any, ...],
