@@ -223,6 +223,22 @@ async def test_fifty_concurrent_commands_each_apply_once_or_conflict(astore: Asy
     assert len(applied) >= 5
 
 
+async def test_cases_opened_concurrently_each_get_their_keys(
+    astore: AsyncStore, sync: SQLiteStore | PostgresStore
+) -> None:
+    """20 new cases at once: each makes its data keys in the key store at the same time."""
+    service = AsyncCaseService(astore)
+
+    async def opening(n: int) -> int:
+        command = c.OpenCase(
+            case_id=f"wt-{n}", person=f"p-{n}", district="08337", provider="drk", on=DAY
+        )
+        return (await service.open(command, by=manager())).version
+
+    assert await asyncio.gather(*(opening(n) for n in range(20))) == [1] * 20
+    assert [sync.load(f"wt-{n}").person for n in range(20)] == [f"p-{n}" for n in range(20)]
+
+
 async def test_the_async_runner_delivers_each_committed_event_once(astore: AsyncStore) -> None:
     hooks = Hooks()
     seen: list[tuple[str, int]] = []

@@ -228,11 +228,21 @@ class OffLoopKeys:
     """A sync :class:`~imflow.keys.KeyStore` whose I/O runs in the event loop's default
     executor (``asyncio.to_thread``), so that fetching a data key never blocks the loop.
 
-    ``key_id`` is a keyed hash without I/O and runs where it is called.
+    ``key_id`` is a keyed hash without I/O and runs where it is called. One call at a
+    time reaches the key store (a :class:`~imflow.keys.PostgresKeyStore` has one
+    connection, which two threads' transactions must not share).
     """
 
     def __init__(self, inner: KeyStore) -> None:
         self.inner = inner
+        self._lock = asyncio.Lock()
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return wait_for(self._serialised(fn, *args, **kwargs))
+
+    async def _serialised(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(fn, *args, **kwargs)
 
     def __repr__(self) -> str:
         return f"OffLoopKeys({self.inner!r})"
@@ -241,13 +251,13 @@ class OffLoopKeys:
         return self.inner.key_id(kind, name)
 
     def keys(self, key_ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
-        return wait_for(asyncio.to_thread(self.inner.keys, list(key_ids), create=create))
+        return self._call(self.inner.keys, list(key_ids), create=create)
 
     def delete(self, key_ids: Collection[str]) -> int:
-        return wait_for(asyncio.to_thread(self.inner.delete, list(key_ids)))
+        return self._call(self.inner.delete, list(key_ids))
 
     def purge(self, *, timeout: float = 5.0) -> Purge:
-        return wait_for(asyncio.to_thread(self.inner.purge, timeout=timeout))
+        return self._call(self.inner.purge, timeout=timeout)
 
     def close(self) -> None:
-        wait_for(asyncio.to_thread(self.inner.close))
+        self._call(self.inner.close)
