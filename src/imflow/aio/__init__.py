@@ -36,11 +36,10 @@ through the async API is read by the sync one and the other way round. See the h
 
 from __future__ import annotations
 
-from imflow.aio._service import DEFAULT_RETRIES, AsyncCaseService, AsyncRunner
+from imflow.aio._service import AsyncCaseService, AsyncRunner
 from imflow.aio._stores import AsyncPostgresStore, AsyncSQLiteStore, AsyncStore
 
 __all__ = [
-    "DEFAULT_RETRIES",
     "AsyncCaseService",
     "AsyncPostgresStore",
     "AsyncRunner",
