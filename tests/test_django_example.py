@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from imflow.keys import MasterKey
 from imflow.store import migrate
 from tests.paths import EXAMPLES
 from tests.stores import pg_dsn
@@ -36,11 +37,16 @@ class Database:
         self.tmp = tmp
         self.dsn = dsn
         self.made: list[str] = []
+        self.master_key = MasterKey.generate()
 
     def env(self, name: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMFLOW_DJANGO")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("IMFLOW_DJANGO", "IMFLOW_MASTER_KEY"))
+        }
         env["DJANGO_SETTINGS_MODULE"] = "host.settings"
-        if self.kind == "sqlite":
+        if self.kind == "sqlite":  # the SQLite default: a master key file beside the database
             env["IMFLOW_DJANGO_SQLITE"] = str(self.tmp / f"{name}.sqlite3")
             env["IMFLOW_DJANGO_TEST_DB"] = str(self.tmp / f"test_{name}.sqlite3")
         else:
@@ -48,6 +54,7 @@ class Database:
             base = self.dsn.rsplit("/", 1)[0]
             env["IMFLOW_DJANGO_DB"] = f"{base}/{name}"
             env["IMFLOW_DJANGO_TEST_DB"] = f"test_{name}"
+            env["IMFLOW_MASTER_KEY"] = self.master_key.text()  # PostgreSQL needs one
             self.made += [name, f"test_{name}"]
         return env
 
