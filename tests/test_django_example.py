@@ -158,4 +158,4 @@ def test_the_example_s_own_tests_pass(database: Database) -> None:
         check=False,
     )
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
-    assert "6 passed" in ran.stdout.splitlines()[-1], ran.stdout[-2000:]
+    assert "10 passed" in ran.stdout.splitlines()[-1], ran.stdout[-2000:]

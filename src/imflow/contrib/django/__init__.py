@@ -138,7 +138,7 @@ def _key_store(value: Any) -> KeyStore | None:
     if value is None:
         return None
     found = import_string(value) if isinstance(value, str) else value
-    if not isinstance(found, KeyStore) and callable(found):
+    if isinstance(found, type) or (callable(found) and not isinstance(found, KeyStore)):
         found = found()
     if not isinstance(found, KeyStore):
         raise ImproperlyConfigured(
