@@ -84,13 +84,15 @@ class Database:
             return [tuple(r) for r in rows]
         with psycopg.connect(self.target(name)) as conn:
             rows = conn.execute(
-                "SELECT table_name, column_name, data_type, is_nullable, column_default"
-                " FROM information_schema.columns WHERE table_schema = 'public'"
+                "SELECT table_schema, table_name, column_name, data_type, is_nullable,"
+                " column_default FROM information_schema.columns"
+                " WHERE table_schema IN ('public', 'imflow_keys')"
                 " AND table_name NOT LIKE 'django%' AND table_name NOT LIKE 'auth%'"
-                " AND table_name NOT LIKE 'clients%' ORDER BY 1, 2"
+                " AND table_name NOT LIKE 'clients%' ORDER BY 1, 2, 3"
             ).fetchall()
             rows += conn.execute(
-                "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+                "SELECT tablename, indexname, indexdef FROM pg_indexes"
+                " WHERE schemaname IN ('public', 'imflow_keys')"
                 " AND tablename NOT LIKE 'django%' AND tablename NOT LIKE 'auth%'"
                 " AND tablename NOT LIKE 'clients%' ORDER BY 1, 2"
             ).fetchall()
@@ -133,6 +135,12 @@ def test_manage_py_migrate_makes_the_store_s_schema_on_a_fresh_database(
     done = manage(database, name, "migrate", "--noinput")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "imflow.0003_imflow_schema_3... OK" in done.stdout
+    assert "imflow.0005_imflow_keys... OK" in done.stdout
+    key_tables = [r for r in database.imflow_schema(name) if r[0] == "imflow_keys"]
+    # the key schema on PostgreSQL (the key store never runs DDL); nothing on SQLite
+    assert {r[1] for r in key_tables} == (
+        {"meta", "data_keys"} if database.kind == "postgres" else set()
+    )
     assert manage(database, name, "makemigrations", "--check", "--dry-run").returncode == 0
     again = manage(database, name, "migrate", "--noinput")
     assert again.returncode == 0 and "No migrations to apply" in again.stdout
