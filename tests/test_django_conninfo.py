@@ -16,9 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from imflow.contrib.django._store import postgres_conninfo
 
 # libpq values: any text without NUL; empty ones mean "not set" to Django
-VALUE = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1
-)
+VALUE = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1)
 
 
 def settings(**given: Any) -> dict[str, Any]:

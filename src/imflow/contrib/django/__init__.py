@@ -39,12 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from imflow.contrib.django._store import DjangoCaseService
+    from imflow.engine import Engine
     from imflow.keys import KeyStore, MasterKeySource
     from imflow.store import PostgresStore, SQLiteStore
 
 __all__ = [
     "DEFAULTS",
     "close_store",
+    "django_store",
     "get_service",
     "get_store",
     "imflow_settings",
@@ -148,14 +150,53 @@ def _key_store(value: Any) -> KeyStore | None:
     return found
 
 
+def django_store(
+    alias: str = "default",
+    *,
+    engine: Engine | None = None,
+    snapshot_every: int = 50,
+    cache_size: int = 256,
+    key_store: KeyStore | None = None,
+    master_key: MasterKeySource = None,
+    encrypt: bool = True,
+) -> SQLiteStore | PostgresStore:
+    """A store on the Django database *alias* (SQLite or PostgreSQL); its schema comes
+    from ``manage.py migrate`` (or ``imflow migrate``).
+
+    Personal fields are encrypted as in :class:`~imflow.store.SQLiteStore` and
+    :class:`~imflow.store.PostgresStore`. *key_store* is where the data keys live
+    (yours is never closed by the store); by default a
+    :class:`~imflow.keys.SQLiteKeyStore` in the file ``<NAME>.keys`` beside a SQLite
+    database (in memory for an in-memory one), or a :class:`~imflow.keys.PostgresKeyStore`
+    in the schema ``imflow_keys`` of the PostgreSQL database, on a connection of its own
+    built from the database's settings; the store closes the key store it made.
+    *master_key* (a :class:`~imflow.keys.MasterKey`, its bytes or a key file's path)
+    wraps the default key store's keys; default: ``IMFLOW_MASTER_KEY`` or
+    ``IMFLOW_MASTER_KEY_FILE`` from the environment, else on SQLite the file
+    ``<NAME>.master-key``, created beside the database, and on PostgreSQL
+    :class:`~imflow.MasterKeyMissing`. ``encrypt=False`` stores personal fields in clear.
+
+    .. versionadded:: 0.2.0
+    """
+    from imflow.contrib.django._store import django_store as made
+
+    return made(
+        alias,
+        engine=engine,
+        snapshot_every=snapshot_every,
+        cache_size=cache_size,
+        key_store=key_store,
+        master_key=master_key,
+        encrypt=encrypt,
+    )
+
+
 def store_from_settings(options: dict[str, Any] | None = None) -> SQLiteStore | PostgresStore:
     """A new store as the ``IMFLOW`` setting describes it (*options*: the settings of
     :func:`imflow_settings`); :func:`get_store` keeps one per process.
 
     .. versionadded:: 0.2.0
     """
-    from imflow.contrib.django._store import django_store
-
     found = imflow_settings() if options is None else _merged(options)
     encrypt = bool(found["ENCRYPT"])
     return django_store(

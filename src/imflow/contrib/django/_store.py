@@ -252,24 +252,7 @@ def django_store(
     master_key: MasterKeySource = None,
     encrypt: bool = True,
 ) -> SQLiteStore | PostgresStore:
-    """A store on the Django database *alias* (SQLite or PostgreSQL); its schema comes
-    from ``manage.py migrate`` (or ``imflow migrate``).
-
-    Personal fields are encrypted as in :class:`~imflow.store.SQLiteStore` and
-    :class:`~imflow.store.PostgresStore`. *key_store* is where the data keys live
-    (yours is never closed by the store); by default a
-    :class:`~imflow.keys.SQLiteKeyStore` in the file ``<NAME>.keys`` beside a SQLite
-    database (in memory for an in-memory one), or a :class:`~imflow.keys.PostgresKeyStore`
-    in the schema ``imflow_keys`` of the PostgreSQL database, on a connection of its own
-    built from the database's settings; the store closes the key store it made.
-    *master_key* (a :class:`~imflow.keys.MasterKey`, its bytes or a key file's path)
-    wraps the default key store's keys; default: ``IMFLOW_MASTER_KEY`` or
-    ``IMFLOW_MASTER_KEY_FILE`` from the environment, else on SQLite the file
-    ``<NAME>.master-key``, created beside the database, and on PostgreSQL
-    :class:`~imflow.MasterKeyMissing`. ``encrypt=False`` stores personal fields in clear.
-
-    .. versionchanged:: 0.2.0 *key_store*, *master_key*, *encrypt*.
-    """
+    """See :func:`imflow.contrib.django.django_store`."""
     vendor = connections[alias].vendor
     options: dict[str, Any] = {
         "snapshot_every": snapshot_every,
