@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from imflow.keys import MasterKey
 from imflow.store import migrate
 from tests.paths import EXAMPLES
 from tests.stores import pg_dsn
@@ -36,11 +37,16 @@ class Database:
         self.tmp = tmp
         self.dsn = dsn
         self.made: list[str] = []
+        self.master_key = MasterKey.generate()
 
     def env(self, name: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMFLOW_DJANGO")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("IMFLOW_DJANGO", "IMFLOW_MASTER_KEY"))
+        }
         env["DJANGO_SETTINGS_MODULE"] = "host.settings"
-        if self.kind == "sqlite":
+        if self.kind == "sqlite":  # the SQLite default: a master key file beside the database
             env["IMFLOW_DJANGO_SQLITE"] = str(self.tmp / f"{name}.sqlite3")
             env["IMFLOW_DJANGO_TEST_DB"] = str(self.tmp / f"test_{name}.sqlite3")
         else:
@@ -48,6 +54,7 @@ class Database:
             base = self.dsn.rsplit("/", 1)[0]
             env["IMFLOW_DJANGO_DB"] = f"{base}/{name}"
             env["IMFLOW_DJANGO_TEST_DB"] = f"test_{name}"
+            env["IMFLOW_MASTER_KEY"] = self.master_key.text()  # PostgreSQL needs one
             self.made += [name, f"test_{name}"]
         return env
 
@@ -77,13 +84,15 @@ class Database:
             return [tuple(r) for r in rows]
         with psycopg.connect(self.target(name)) as conn:
             rows = conn.execute(
-                "SELECT table_name, column_name, data_type, is_nullable, column_default"
-                " FROM information_schema.columns WHERE table_schema = 'public'"
+                "SELECT table_schema, table_name, column_name, data_type, is_nullable,"
+                " column_default FROM information_schema.columns"
+                " WHERE table_schema IN ('public', 'imflow_keys')"
                 " AND table_name NOT LIKE 'django%' AND table_name NOT LIKE 'auth%'"
-                " AND table_name NOT LIKE 'clients%' ORDER BY 1, 2"
+                " AND table_name NOT LIKE 'clients%' ORDER BY 1, 2, 3"
             ).fetchall()
             rows += conn.execute(
-                "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+                "SELECT tablename, indexname, indexdef FROM pg_indexes"
+                " WHERE schemaname IN ('public', 'imflow_keys')"
                 " AND tablename NOT LIKE 'django%' AND tablename NOT LIKE 'auth%'"
                 " AND tablename NOT LIKE 'clients%' ORDER BY 1, 2"
             ).fetchall()
@@ -126,6 +135,12 @@ def test_manage_py_migrate_makes_the_store_s_schema_on_a_fresh_database(
     done = manage(database, name, "migrate", "--noinput")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "imflow.0003_imflow_schema_3... OK" in done.stdout
+    assert "imflow.0005_imflow_keys... OK" in done.stdout
+    key_tables = [r for r in database.imflow_schema(name) if r[0] == "imflow_keys"]
+    # the key schema on PostgreSQL (the key store never runs DDL); nothing on SQLite
+    assert {r[1] for r in key_tables} == (
+        {"meta", "data_keys"} if database.kind == "postgres" else set()
+    )
     assert manage(database, name, "makemigrations", "--check", "--dry-run").returncode == 0
     again = manage(database, name, "migrate", "--noinput")
     assert again.returncode == 0 and "No migrations to apply" in again.stdout
@@ -151,4 +166,4 @@ def test_the_example_s_own_tests_pass(database: Database) -> None:
         check=False,
     )
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
-    assert "6 passed" in ran.stdout.splitlines()[-1], ran.stdout[-2000:]
+    assert "10 passed" in ran.stdout.splitlines()[-1], ran.stdout[-2000:]

@@ -6,6 +6,10 @@ savepoint inside the host's ``atomic()`` block, so the host's rows and imflow's 
 commit or roll back together. Cases written inside a host's block are cached only
 once Django reports the commit (``transaction.on_commit``); the hooks of
 :class:`DjangoCaseService` run then too.
+
+Personal fields are encrypted as in the plain stores: the data keys live in a key store
+of their own connection (SQLite: the file ``<NAME>.keys``; PostgreSQL: the schema
+``imflow_keys`` of the same database, made by the migration ``imflow.0005``).
 """
 
 from __future__ import annotations
@@ -16,14 +20,27 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from imflow._keys import KeyStore, MasterKeySource, MemoryKeyStore, master_key_from
 from imflow.engine import Engine
+from imflow.errors import SchemaMissing
 from imflow.outbox import CaseService
+from imflow.store._keys_postgres import PostgresKeyStore
+from imflow.store._keys_sqlite import SQLiteKeyStore
 from imflow.store._postgres import PostgresStore, _refused
 from imflow.store._session import Session
 from imflow.store._sql import SqlStore
 from imflow.store._sqlite import SQLiteStore
 
-__all__ = ["DjangoCaseService", "django_store"]
+__all__ = ["KEY_SCHEMA", "DjangoCaseService", "django_store", "postgres_conninfo"]
+
+KEY_SCHEMA = "imflow_keys"
+"""The PostgreSQL schema of a Django store's default key store (migration ``0005``)."""
+
+# OPTIONS of Django's PostgreSQL backend that are Django's or psycopg's, not libpq's
+_NOT_LIBPQ = frozenset(
+    {"assume_role", "context", "cursor_factory", "isolation_level", "pool", "prepare_threshold"}
+    | {"server_side_binding"}
+)
 
 
 class DjangoConnection:
@@ -88,29 +105,141 @@ class _ThroughDjango:
 class DjangoSQLiteStore(_ThroughDjango, SQLiteStore):
     """A :class:`~imflow.store.SQLiteStore` on Django's SQLite connection."""
 
-    def __init__(self, alias: str, *, engine: Engine | None, **options: Any) -> None:
-        SqlStore.__init__(self, engine=engine, converter=None, **options)
+    def __init__(
+        self,
+        alias: str,
+        *,
+        engine: Engine | None,
+        key_store: KeyStore | None = None,
+        master_key: MasterKeySource = None,
+        encrypt: bool = True,
+        **options: Any,
+    ) -> None:
+        wrapper: Any = connections[alias]
+        path = str(wrapper.settings_dict["NAME"])
+        owns = encrypt and key_store is None
+        if owns:
+            if wrapper.is_in_memory_db():
+                key_store = MemoryKeyStore()
+            else:
+                master = master_key_from(master_key, beside=path)
+                key_store = SQLiteKeyStore(path + ".keys", master_key=master)
+        try:
+            SqlStore.__init__(
+                self,
+                engine=engine,
+                converter=None,
+                key_store=key_store if encrypt else None,
+                owns_key_store=owns,
+                **options,
+            )
+        except BaseException:
+            if owns and key_store is not None:
+                key_store.close()
+            raise
         self._setup(alias)
-        self.path = str(connections[alias].settings_dict["NAME"])
+        self.path = path
         self._source = self._django
-        self._open_schema(migrate=False)
+        try:
+            self._open_schema(migrate=False)
+        except BaseException:
+            self.close()
+            raise
 
 
 class DjangoPostgresStore(_ThroughDjango, PostgresStore):
     """A :class:`~imflow.store.PostgresStore` on Django's PostgreSQL connection."""
 
-    def __init__(self, alias: str, *, engine: Engine | None, **options: Any) -> None:
-        SqlStore.__init__(self, engine=engine, converter=None, **options)
+    def __init__(
+        self,
+        alias: str,
+        *,
+        engine: Engine | None,
+        key_store: KeyStore | None = None,
+        master_key: MasterKeySource = None,
+        encrypt: bool = True,
+        **options: Any,
+    ) -> None:
         import psycopg
 
+        owns = encrypt and key_store is None
+        if owns:
+            key_store = _postgres_key_store(alias, master_key_from(master_key))
+        try:
+            SqlStore.__init__(
+                self,
+                engine=engine,
+                converter=None,
+                key_store=key_store if encrypt else None,
+                owns_key_store=owns,
+                **options,
+            )
+        except BaseException:
+            if owns and key_store is not None:
+                key_store.close()
+            raise
         self._setup(alias)
         self.integrity_errors = (psycopg.IntegrityError,)
         self._refused = _refused()
+        self.schema = None
         self.conninfo = None
         self._single = None
         self._pool = None
         self._source = self._django
-        self._open_schema(migrate=False)
+        try:
+            self._open_schema(migrate=False)
+        except BaseException:
+            self.close()
+            raise
+
+
+def postgres_conninfo(settings_dict: dict[str, Any]) -> str:
+    """The libpq connection string of a Django PostgreSQL database's settings: ``NAME``,
+    ``USER``, ``PASSWORD``, ``HOST``, ``PORT`` and the libpq parameters of ``OPTIONS``
+    (``sslmode``, ``options``, ``service``, …; Django's own, such as
+    ``isolation_level`` or ``pool``, are left out).
+
+    >>> postgres_conninfo({"NAME": "host", "USER": "app", "PASSWORD": "", "HOST": "db",
+    ...                    "PORT": "5432", "OPTIONS": {"sslmode": "require", "pool": True}})
+    'dbname=host user=app host=db port=5432 sslmode=require'
+    """
+    from psycopg.conninfo import make_conninfo
+
+    params: dict[str, Any] = {
+        key: value
+        for key, value in (settings_dict.get("OPTIONS") or {}).items()
+        if key not in _NOT_LIBPQ
+    }
+    name = settings_dict.get("NAME")
+    if name:
+        params["dbname"] = name
+    elif name is None:  # Django connects to the database "postgres"
+        params.pop("service", None)
+        params["dbname"] = "postgres"
+    for key, param in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host")):
+        if settings_dict.get(key):
+            params[param] = settings_dict[key]
+    if settings_dict.get("PORT"):
+        params["port"] = str(settings_dict["PORT"])
+    ordered = {
+        k: params.pop(k) for k in ("dbname", "user", "password", "host", "port") if k in params
+    }
+    return make_conninfo("", **ordered, **params)
+
+
+def _postgres_key_store(alias: str, master: Any) -> PostgresKeyStore:
+    """The default key store of a Django PostgreSQL store: the schema ``imflow_keys``."""
+    conninfo = postgres_conninfo(connections[alias].settings_dict)
+    try:
+        return PostgresKeyStore(conninfo, master_key=master, schema=KEY_SCHEMA)
+    except SchemaMissing:
+        raise SchemaMissing(
+            PostgresStore.MIGRATIONS[-1][0],
+            how=(
+                f"the key schema {KEY_SCHEMA!r} is missing: run `python manage.py migrate`"
+                " (the migration imflow.0005_imflow_keys makes it)"
+            ),
+        ) from None
 
 
 def django_store(
@@ -119,11 +248,19 @@ def django_store(
     engine: Engine | None = None,
     snapshot_every: int = 50,
     cache_size: int = 256,
+    key_store: KeyStore | None = None,
+    master_key: MasterKeySource = None,
+    encrypt: bool = True,
 ) -> SQLiteStore | PostgresStore:
-    """A store on the Django database *alias* (SQLite or PostgreSQL); its schema comes
-    from ``manage.py migrate`` (or ``imflow migrate``)."""
+    """See :func:`imflow.contrib.django.django_store`."""
     vendor = connections[alias].vendor
-    options: dict[str, Any] = {"snapshot_every": snapshot_every, "cache_size": cache_size}
+    options: dict[str, Any] = {
+        "snapshot_every": snapshot_every,
+        "cache_size": cache_size,
+        "key_store": key_store,
+        "master_key": master_key,
+        "encrypt": encrypt,
+    }
     if vendor == "sqlite":
         return DjangoSQLiteStore(alias, engine=engine, **options)
     if vendor == "postgresql":
