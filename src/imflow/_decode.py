@@ -135,7 +135,8 @@ class Decoder:
         try:
             if not self._fast or type(doc) is not dict:
                 raise _Reject
-            if doc.get("schema_version") != SCHEMA_VERSION:
+            version = doc.get("schema_version")
+            if type(version) is not int or version != SCHEMA_VERSION:
                 raise _Reject
             event: Event = self._events[doc["type"]](doc)
             return event
@@ -153,7 +154,8 @@ class Decoder:
         if type(doc) is not dict or "events" in doc:
             return None
         try:
-            if not self._fast or doc.get("schema_version") != SCHEMA_VERSION:
+            version = doc.get("schema_version")
+            if not self._fast or type(version) is not int or version != SCHEMA_VERSION:
                 raise _Reject
             case: Case = self._case(doc)
         except (_Reject, KeyError, TypeError, ValueError, IndexError):
