@@ -139,9 +139,11 @@ class Chain(Sequence[T], Generic[T]):
         items, n = self._items, self._n
         if type(index) is slice:
             start, stop, step = index.indices(n)
+            if step != 1:
+                return self[:][index]
             if items.lazy and start < items.lazy:
-                _decoded(items, stop if step > 0 else n)
-            return tuple(items[start:stop:step])
+                _decoded(items, stop)
+            return tuple(items[start:stop])
         if not -n <= index < n:
             raise IndexError("chain index out of range")
         i: int = index % n
