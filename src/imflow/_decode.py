@@ -18,7 +18,8 @@ read as the validating path would read it, or refused as it would be, only faste
 >>> from datetime import date
 >>> engine = Engine(clock=FrozenClock(FAR_FUTURE))
 >>> case = engine.open(c.OpenCase(case_id="k-1", person="p-1", district="08111",
-...     provider="drk", on=date(2025, 3, 3)), by=Actor("im-1", Role.MANAGER))
+...     provider="drk", on=date(2025, 3, 3)),
+...     by=Actor("im-1", Role.MANAGER, provider="drk", district="08111"))
 >>> Decoder().event(to_document(case.events[0])) == case.events[0]
 True
 """
