@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imflow import MasterKeyMismatch, MasterKeyMissing
+from imflow import MasterKeyMismatch, MasterKeyMissing, SchemaMissing
 from imflow.keys import (
     KeyStore,
     MasterKey,
@@ -23,10 +24,31 @@ from imflow.keys import (
     master_key_from,
 )
 from imflow.store import PostgresStore, SQLiteStore
+from imflow.store._keys_postgres import key_schema_statements
 from tests.pg import fresh_schema
 from tests.stores import far_future_engine, store_new, working_case
 
 MASTER = MasterKey.generate()
+
+
+def made_key_schema(dsn: str) -> str:
+    """A fresh key schema, made as the owner's ``imflow migrate`` makes it."""
+    schema = fresh_schema()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in key_schema_statements(schema):
+            conn.execute(statement)
+    return schema
+
+
+def test_a_postgres_key_store_never_creates_its_schema(pg_dsn: str) -> None:
+    schema = fresh_schema()
+    with pytest.raises(SchemaMissing, match=f"imflow migrate .*--key-schema {schema}"):
+        PostgresKeyStore(pg_dsn, master_key=MASTER, schema=schema)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)
+        ).fetchone()
+    assert found == (0,)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -38,7 +60,7 @@ def key_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         ks: Any = SQLiteKeyStore(tmp_path / "k.keys", master_key=MASTER)
     else:
         dsn = request.getfixturevalue("pg_dsn")
-        ks = PostgresKeyStore(dsn, master_key=MASTER, schema=fresh_schema())
+        ks = PostgresKeyStore(dsn, master_key=MASTER, schema=made_key_schema(dsn))
     try:
         yield ks
     finally:
@@ -66,14 +88,14 @@ def test_a_key_store_refuses_another_master_key(tmp_path: Path, pg_dsn: str) -> 
     SQLiteKeyStore(tmp_path / "k.keys", master_key=MASTER).close()
     with pytest.raises(MasterKeyMismatch):
         SQLiteKeyStore(tmp_path / "k.keys", master_key=MasterKey.generate())
-    schema = fresh_schema()
+    schema = made_key_schema(pg_dsn)
     PostgresKeyStore(pg_dsn, master_key=MASTER, schema=schema).close()
     with pytest.raises(MasterKeyMismatch):
         PostgresKeyStore(pg_dsn, master_key=MasterKey.generate(), schema=schema)
 
 
 def test_rotation_rewraps_every_key(tmp_path: Path, pg_dsn: str) -> None:
-    schema = fresh_schema()
+    schema = made_key_schema(pg_dsn)
     for make in (
         lambda m: SQLiteKeyStore(tmp_path / "r.keys", master_key=m),
         lambda m: PostgresKeyStore(pg_dsn, master_key=m, schema=schema),
