@@ -735,40 +735,23 @@ def run_module(name: str, quick: bool) -> None:
     configure_logging()  # the modules configure structlog for themselves
 
 
+PARTS = [
+    "peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed", "outputs",
+    "aio",
+]  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument(
         "--only",
         action="append",
-        choices=[
-            "peers",
-            "simulation",
-            "store",
-            "report",
-            "sweep",
-            "trust",
-            "crypto",
-            "embed",
-            "outputs",
-        ],
+        choices=PARTS,
         help="run only these parts (repeatable)",
     )
     args = parser.parse_args(argv)
-    parts = set(
-        args.only
-        or [
-            "peers",
-            "simulation",
-            "store",
-            "report",
-            "sweep",
-            "trust",
-            "crypto",
-            "embed",
-            "outputs",
-        ]
-    )
+    parts = set(args.only or PARTS)
     configure_logging()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     bench = Bench(args.quick)
@@ -818,6 +801,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("crypto", "bench_crypto"),
         ("embed", "bench_embed"),
         ("outputs", "bench_outputs"),
+        ("aio", "bench_aio"),
     ):
         if part in parts:
             print(f"== {module}.py")

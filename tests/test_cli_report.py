@@ -138,10 +138,8 @@ def pg_database(pg_dsn: str) -> Iterator[str]:
     name = fresh_schema()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    url = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)  # as the database's owner does once
     try:
-        yield url
+        yield pg_dsn.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -155,6 +153,7 @@ def test_a_report_from_postgresql_equals_the_one_from_sqlite(
     from datetime import date
 
     engine = Engine(clock=FrozenClock.on(date(2023, 1, 1)))
+    migrate(pg_database)  # as the database's owner does once
     with PostgresStore(pg_database, engine=engine) as store:
         simulate(
             CASES,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from imflow.keys import (
 from imflow.store import PostgresStore, SQLiteStore
 from imflow.store._keys_postgres import key_schema_statements
 from tests.pg import fresh_schema
-from tests.stores import far_future_engine, store_new, working_case
+from tests.stores import StoreMaker, far_future_engine, store_new, working_case
 
 MASTER = MasterKey.generate()
 
@@ -183,3 +184,19 @@ def test_anything_but_32_bytes_is_no_master_key(value: Any) -> None:
         return
     with pytest.raises(ValueError, match="master key"):
         MasterKey(value) if isinstance(value, bytes) else MasterKey.from_text(value)
+
+
+def test_a_pooled_store_makes_keys_for_many_threads_at_once(pg_dsn: str, tmp_path: Path) -> None:
+    """The default key store has one connection; threads of a pooled store take turns
+    on it instead of nesting each other's transactions."""
+    engine = far_future_engine()
+    maker = StoreMaker("postgres", tmp_path, pg_dsn)
+    store: Any = maker(engine=engine, pool_size=8, cache_size=0)
+    cases = [working_case(engine, f"thr-{i:02d}", person=f"p-thr-{i}") for i in range(24)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda case: store_new(store, case), cases))
+    try:
+        for case in cases:
+            assert store.load(case.case_id) == case
+    finally:
+        maker.close_all()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Collection
 from datetime import datetime
@@ -92,6 +93,8 @@ class PostgresKeyStore:
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._deleted_at: datetime | None = None
+        # one connection: callers on several threads (a pooled store) take turns on it
+        self._lock = threading.RLock()
         conn = self._connection()
         try:
             self._check_tables(conn)
@@ -155,6 +158,10 @@ class PostgresKeyStore:
         return _crypto.blind(self._index, kind, name)
 
     def keys(self, key_ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
+        with self._lock:
+            return self._keys(key_ids, create=create)
+
+    def _keys(self, key_ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(key_ids))
         if not wanted:
             return {}
@@ -191,6 +198,10 @@ class PostgresKeyStore:
         return found
 
     def delete(self, key_ids: Collection[str]) -> int:
+        with self._lock:
+            return self._delete(key_ids)
+
+    def _delete(self, key_ids: Collection[str]) -> int:
         ids = list(dict.fromkeys(key_ids))
         if not ids:
             return 0
@@ -203,6 +214,10 @@ class PostgresKeyStore:
         return deleted
 
     def purge(self, *, timeout: float = 5.0) -> Purge:
+        with self._lock:
+            return self._purge(timeout=timeout)
+
+    def _purge(self, *, timeout: float = 5.0) -> Purge:
         import psycopg
 
         conn = self._connection()
@@ -269,6 +284,10 @@ class PostgresKeyStore:
         one after: copies wrapped by the old key (``pg_wal``, archives, backups) are then
         useless.
         """
+        with self._lock:
+            return self._rotate(new_master_key)
+
+    def _rotate(self, new_master_key: MasterKey) -> int:
         old, new = self._master.secret, new_master_key.secret
         conn = self._connection()
         with conn.transaction():
@@ -293,5 +312,6 @@ class PostgresKeyStore:
         return len(rewrapped)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
