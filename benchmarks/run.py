@@ -43,7 +43,7 @@ import time
 import timeit
 import tracemalloc
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
@@ -568,9 +568,10 @@ def measure_peers(bench: Bench) -> dict[str, dict[str, float]]:
     return results
 
 
-def measure_simulation(bench: Bench) -> dict[str, float]:
+def measure_simulation(bench: Bench, jobs: int = 1) -> dict[str, float]:
     """Complete four-year trajectories per second: cases open in the first year of a
-    five-year window, so every one runs to its end (a closure or the period's end)."""
+    five-year window, so every one runs to its end (a closure or the period's end);
+    in *jobs* processes (the counts come back, not the cases)."""
     n = int(20000 * bench.scale)
     params = SimulationParams(opening_window=0.2)
     start, until = date(2025, 1, 1), date(2029, 12, 31)
@@ -579,7 +580,9 @@ def measure_simulation(bench: Bench) -> dict[str, float]:
     events = 0
     for _ in range(max(2, bench.repeat // 2)):
         started = time.perf_counter()
-        cohort = simulate(n, seed=7, start=start, until=until, params=params, keep_cases=False)
+        cohort = simulate(
+            n, seed=7, start=start, until=until, params=params, keep_cases=False, jobs=jobs
+        )
         best = min(best, time.perf_counter() - started)
         events = cohort.events
         assert cohort.open_cases == 0
@@ -589,6 +592,41 @@ def measure_simulation(bench: Bench) -> dict[str, float]:
         "n": n,
         "us_per_case": best / n * 1e6,
     }
+
+
+def measure_history(bench: Bench) -> dict[str, float]:
+    """µs per command on a case of 100 and of 3,000 events (each command on the case
+    the previous one returned, as a host does), and the fold of the store's rows."""
+    from datetime import timedelta
+
+    from imflow.engine import trusted_fold
+
+    engine = Engine(clock=FrozenClock(datetime(2040, 1, 1, 12, tzinfo=UTC)))
+    case = engine.open(
+        c.OpenCase(case_id="h-1", person="p-1", district="08337", provider="drk-wt", on=OPENED),
+        by=MANAGER,
+    )
+    out: dict[str, float] = {}
+    for size in (100, 3000):
+        while case.version < size:
+            on = OPENED + timedelta(days=case.version // 10)
+            case = engine.handle(case, c.RecordContact(on=on, minutes=30), by=MANAGER)
+        on = OPENED + timedelta(days=case.version // 10 + 1)
+        commands = [c.RecordContact(on=on, minutes=30 + k % 60) for k in range(300)]
+        best = float("inf")
+        for _ in range(bench.repeat):
+            handled = case
+            started = time.perf_counter()
+            for command in commands:
+                handled = engine.handle(handled, command, by=MANAGER)
+            best = min(best, (time.perf_counter() - started) / len(commands))
+        out[f"handle_{size}"] = best * 1e6
+    events = case.events[:200]
+    fold = min(timeit.repeat(lambda: trusted_fold(engine, None, events), number=20, repeat=5))
+    out["fold_us_per_event"] = fold / 20 / len(events) * 1e6
+    replay = min(timeit.repeat(lambda: engine.replay(events), number=3, repeat=3))
+    out["replay_us_per_event"] = replay / 3 / len(events) * 1e6
+    return out
 
 
 # -- printing -------------------------------------------------------------------------------
@@ -730,7 +768,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"  {sim['n']:,.0f} complete four-year trajectories: {sim['cases_per_s']:,.0f} cases/s"
             f" ({sim['us_per_case']:.0f} µs per case, {sim['commands_per_case']:.1f} commands"
-            " per case)\n"
+            " per case)"
+        )
+        jobs = os.cpu_count() or 1
+        if jobs > 1:
+            par = measure_simulation(bench, jobs=jobs)
+            print(
+                f"  jobs={jobs}: {par['cases_per_s']:,.0f} cases/s"
+                f" ({par['cases_per_s'] / sim['cases_per_s']:.2f}× jobs=1)"
+            )
+        hist = measure_history(bench)
+        print(
+            f"  handle on a case of 100 / 3,000 events: {hist['handle_100']:.2f} /"
+            f" {hist['handle_3000']:.2f} µs per command"
+        )
+        print(
+            f"  200 events: trusted fold {hist['fold_us_per_event']:.2f} µs per event,"
+            f" validating replay {hist['replay_us_per_event']:.2f} µs per event\n"
         )
         checks.append(
             (

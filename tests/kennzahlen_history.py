@@ -94,7 +94,7 @@ class story:  # noqa: N801 - reads as a sentence: story(...).then(...)
 
     @property
     def events(self) -> tuple[Event, ...]:
-        return self.case.events
+        return self.case.events[:]
 
 
 def d(text: str) -> date:

@@ -24,9 +24,13 @@ YEARS = (2023, 2024, 2025, 2026)
 
 
 def simulated(
-    folder: Path, *, cases: int = 300, seed: int = 7
+    folder: Path, *, cases: int = 300, seed: int = 10
 ) -> tuple[Path, dict[tuple[str, str], Decimal]]:
-    """``(database, staffing)`` of a cohort simulated from 2023 to 2026 into *folder*."""
+    """``(database, staffing)`` of a cohort simulated from 2023 to 2026 into *folder*.
+
+    Seed 10: since every case draws from a stream of its own (#17), seed 7 left
+    Waldshut without a plan due in 2026, and the workbook test needs a share above 0.
+    """
     db = folder / "cohort.db"
     params = SimulationParams()
     engine = Engine(clock=FrozenClock.on(date(2023, 1, 1)))

@@ -112,6 +112,8 @@ def test_the_installed_script_and_python_dash_m_agree() -> None:
             "is before --from",
         ),
         (["simulate", "--opening-window", "2"], "von 0 bis 1", "0 to 1"),
+        (["simulate", "--jobs", "0"], "1 bis 64 Prozesse, nicht 0", "1 to 64 processes, not 0"),
+        (["simulate", "--jobs", "two"], "ungültige Zahl 'two'", "invalid number 'two'"),
         (
             ["report", "--db", "x.db"],
             "eine der Angaben --year --years ist nötig",
@@ -151,18 +153,19 @@ def test_a_file_that_is_no_database_is_bad_usage(tmp_path: Path) -> None:
 
 
 def test_simulate_twice_gives_identical_sqlite_contents(tmp_path: Path) -> None:
+    """Once in one process, once in two (``--jobs 2``): the same events (#17)."""
     args = ["simulate", "--cases", "10000", "--seed", "1", "--from", "2025-01-01"]
     args += ["--until", "2025-12-31"]
     # the two runs go side by side: they share nothing but the seed
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "imflow", *args, "--db", name],
+            [sys.executable, "-m", "imflow", *args, "--db", name, "--jobs", jobs],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name in ("first.db", "second.db")
+        for name, jobs in (("first.db", "1"), ("second.db", "2"))
     ]
     outputs = [p.communicate(timeout=600) for p in runs]
     assert [p.returncode for p in runs] == [0, 0], outputs

@@ -136,7 +136,9 @@ def test_commands_that_allowed_permits_with_valid_values_are_accepted(t: Traject
 def test_no_open_case_is_past_its_period_after_a_sweep(
     walks: list[Trajectory], data: st.DataObject
 ) -> None:
-    cases = {f"c-{i}": ENGINE.replay(renamed(t.case.events, f"c-{i}")) for i, t in enumerate(walks)}
+    cases = {
+        f"c-{i}": ENGINE.replay(renamed(t.case.events[:], f"c-{i}")) for i, t in enumerate(walks)
+    }
     earliest = min(case.period_start for case in cases.values())
     on = data.draw(st.dates(earliest, date(2039, 12, 31)), label="sweep on")
     result = ENGINE.sweep(cases.values(), on=on)

@@ -55,7 +55,7 @@ def test_a_stored_case_loads_equal_to_the_case_and_to_the_replay_of_its_events(
     assert (result.case_id, result.version, result.events, result.replayed) == (
         "wt-1",
         case.version,
-        case.events,
+        case.events[:],
         False,
     )
     assert store.load("wt-1") == case

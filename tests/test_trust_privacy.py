@@ -10,7 +10,7 @@ any of them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -300,5 +300,5 @@ def test_redact_personal_data_looks_inside_attrs_objects() -> None:
     assert "person" not in cleaned["opened"] and "members" not in cleaned["opened"]
     nested = redact_personal_data(None, "info", {"event": "x", "all": [case]})
     assert_clean(repr(nested))
-    events: tuple[Event, ...] = case.events
+    events: Sequence[Event] = case.events
     assert_clean(repr(redact_personal_data(None, "info", {"event": "x", "events": events})))

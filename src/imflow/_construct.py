@@ -35,6 +35,8 @@ def constructor(cls: type[_T]) -> Callable[..., _T]:
     """A function ``make(field_1, field_2, ...)`` taking every field of *cls* in order.
 
     Refuses (``TypeError``) a class whose ``__init__`` would do more than store values.
+    A converter marked ``passthrough`` (it returns values of its type unchanged) is
+    allowed: the engine always passes the converted type.
     """
     made: Callable[..., _T] | None = _MADE.get(cls)
     if made is None:
@@ -47,7 +49,10 @@ def _compile(cls: type[_T]) -> Callable[..., _T]:
     problems = [
         f.name
         for f in fields
-        if f.validator is not None or f.converter is not None or not f.init or f.on_setattr
+        if f.validator is not None
+        or (f.converter is not None and not getattr(f.converter, "passthrough", False))
+        or not f.init
+        or f.on_setattr
     ]
     if problems or hasattr(cls, "__attrs_post_init__") or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__} needs its own __init__ (fields {problems})")

@@ -9,6 +9,7 @@ import attrs
 
 from imflow._construct import constructor
 from imflow.case import Case, Closure, Contact, Extension, Goal, Need, Plan, Transfer
+from imflow.chain import Chain
 from imflow.enums import ConsentStatus
 from imflow.erasure import _blank, tombstone
 from imflow.events import (
@@ -95,10 +96,10 @@ def opened(event: CaseOpened, compiled: Compiled) -> Case:
         ConsentStatus.MISSING,
         (),  # needs
         (),  # plans
-        (),  # contacts
+        Chain(),  # contacts
         (),  # transfers
         None,  # closure
-        (event,),  # events
+        Chain((event,)),  # events
     )
 
 
@@ -116,7 +117,8 @@ def _consent_withdrawn(case: Case, ev: Any) -> dict[str, Any]:
 
 
 def _contact(case: Case, ev: ContactRecorded) -> dict[str, Any]:
-    return {"contacts": (*case.contacts, _new_contact(ev.on, ev.minutes, ev.channel, ev.topics))}
+    contact = _new_contact(ev.on, ev.minutes, ev.channel, ev.topics)
+    return {"contacts": case.contacts.appended(contact)}
 
 
 def _need(case: Case, ev: NeedRecorded) -> dict[str, Any]:
@@ -180,7 +182,7 @@ def _migrated(case: Case, ev: RuleSetMigrated) -> dict[str, Any]:
 def _erased(case: Case, ev: Any) -> dict[str, Any]:
     closure = case.closure
     return {
-        "events": tuple(tombstone(e) for e in case.events),
+        "events": Chain(tombstone(e) for e in case.events),
         "needs": tuple(_replace(n, note=_blank(n.note)) for n in case.needs),
         "plans": tuple(
             _replace(
@@ -234,5 +236,5 @@ def apply(case: Case, event: Event, compiled: Compiled) -> Case:
         target = compiled.event_targets.get(kind)
     if target is not None:
         changes["phase"] = target
-    changes["events"] = (*changes.get("events", case.events), event)
+    changes["events"] = changes.get("events", case.events).appended(event)
     return replace_case(case, changes)

@@ -134,7 +134,7 @@ def read_history(case: Case, *, by: Actor) -> tuple[Event, ...]:
     """*case*'s events as *by* may see them (see :func:`read_case`)."""
     _check_read(case, by)
     if by.role is Role.MANAGER:
-        return case.events
+        return case.events[:]
     return tuple(pseudonymise(e) for e in case.events)
 
 

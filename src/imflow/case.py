@@ -8,12 +8,14 @@ A :class:`Case` never changes; :meth:`imflow.Engine.handle` returns a new one. I
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING
 
 import attrs
 
 from imflow._bounds import redacted
+from imflow.chain import Chain
 from imflow.enums import (
     Channel,
     ClosureReason,
@@ -117,8 +119,20 @@ class Closure:
     note: str = attrs.field(default="", repr=redacted)
 
 
-def _events_repr(events: tuple[Event, ...]) -> str:
+def _events_repr(events: Chain[Event]) -> str:
     return f"<{len(events)} events>"
+
+
+def _events_of(items: Iterable[Event]) -> Chain[Event]:
+    return Chain.of(items)
+
+
+def _contacts_of(items: Iterable[Contact]) -> Chain[Contact]:
+    return Chain.of(items)
+
+
+# they return a chain unchanged: the engine's constructors may skip them (imflow._construct)
+_events_of.passthrough = _contacts_of.passthrough = True  # type: ignore[attr-defined]
 
 
 @attrs.frozen
@@ -136,7 +150,9 @@ class Case:
     names it.
 
     .. versionchanged:: 0.2.0
-       ``transfers``; ``provider`` follows them.
+       ``transfers``; ``provider`` follows them. ``events`` and ``contacts`` are
+       :class:`~imflow.chain.Chain` sequences that grow without copying (equal to the
+       tuples of their items); pass any iterable.
     """
 
     case_id: str
@@ -147,10 +163,10 @@ class Case:
     consent: ConsentStatus = ConsentStatus.MISSING
     needs: tuple[Need, ...] = ()
     plans: tuple[Plan, ...] = ()
-    contacts: tuple[Contact, ...] = ()
+    contacts: Chain[Contact] = attrs.field(default=Chain(), converter=_contacts_of)
     transfers: tuple[Transfer, ...] = ()
     closure: Closure | None = None
-    events: tuple[Event, ...] = attrs.field(default=(), repr=_events_repr)
+    events: Chain[Event] = attrs.field(default=Chain(), converter=_events_of, repr=_events_repr)
 
     @property
     def opened(self) -> CaseOpened:

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import structlog
 
 from imflow import _cli_safety as safety
+from imflow._cli_jobs import jobs_type
 from imflow._cli_safety import Fail as _Fail
 from imflow.i18n import Lang, Messages
 
@@ -280,6 +281,13 @@ def _parser(lang: Lang) -> _Parser:
         help=t("simulate.window"),
     )
     p.add_argument("--staffing", type=Path, default=None, metavar=FILE, help=t("simulate.staffing"))
+    p.add_argument(
+        "--jobs",
+        type=jobs_type(lang),
+        default=1,
+        metavar=t("metavar.number"),
+        help=t("simulate.jobs"),
+    )
 
     from imflow._cli_report import FORMATS, years_type
 
@@ -463,6 +471,8 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
     params = SimulationParams(opening_window=args.opening_window)
     progress = _progress_bar(lang) if sys.stderr.isatty() else None  # quiet when piped
     engine = Engine(clock=FrozenClock.on(start))
+    jobs: int = args.jobs
+    simulating = None if jobs > 1 else engine  # more processes drive engines of their own
     first_id = f"{params.case_prefix}-{args.seed}-{0:07d}"
     if args.db == ":memory:":
         cohort = simulate(
@@ -471,9 +481,10 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
             start=start,
             until=until,
             params=params,
-            engine=engine,
+            engine=simulating,
             progress=progress,
             keep_cases=False,
+            jobs=jobs,
         )
         _emit(cohort.summary(lang))
         if args.staffing is not None:  # the staffing is the simulation's, not the store's
@@ -492,9 +503,10 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
                 until=until,
                 params=params,
                 store=store,
-                engine=engine,
+                engine=simulating,
                 progress=progress,
                 keep_cases=False,
+                jobs=jobs,
             )
         except ConcurrencyConflict as exc:
             raise _Fail(_say("simulate.exists", lang, db=args.db, case_id=exc.case_id)) from None

@@ -63,6 +63,7 @@ from cattrs.strategies import configure_tagged_union
 
 from imflow import _bounds
 from imflow.case import Case
+from imflow.chain import Chain
 from imflow.commands import COMMAND_TYPES, Command
 from imflow.enums import (
     Channel,
@@ -232,6 +233,19 @@ def _tuple_structure_hook(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any]
     return structure_tuple
 
 
+def _is_chain(t: Any) -> bool:
+    return typing.get_origin(t) is Chain
+
+
+def _chain_structure_hook(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Chain[Any]]:
+    inner = _tuple_structure_hook(tuple[typing.get_args(t)[0], ...], conv)  # type: ignore[misc]
+    return lambda value, _: Chain(inner(value, t))
+
+
+def _chain_unstructure_hook(t: Any, conv: cattrs.Converter) -> Callable[[Any], list[Any]]:
+    return _tuple_unstructure_hook(tuple[typing.get_args(t)[0], ...], conv)  # type: ignore[misc]
+
+
 def _tuple_unstructure_hook(t: Any, conv: cattrs.Converter) -> Callable[[Any], list[Any]]:
     elem = typing.get_args(t)[0]
     if elem is str:
@@ -341,6 +355,8 @@ def make_converter(
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook_factory(_is_tuple, _tuple_structure_hook)
     conv.register_unstructure_hook_factory(_is_tuple, _tuple_unstructure_hook)
+    conv.register_structure_hook_factory(_is_chain, _chain_structure_hook)
+    conv.register_unstructure_hook_factory(_is_chain, _chain_unstructure_hook)
     current = schema_version
     _tagged_union(
         conv,

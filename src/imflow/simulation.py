@@ -515,6 +515,14 @@ class _Tally:
         self.minutes = 0
         self.closed_days = 0
 
+    def merge(self, other: _Tally) -> None:
+        """Add the counts of *other* (another process's share of the cohort)."""
+        for name, value in vars(other).items():
+            if isinstance(value, Counter):
+                getattr(self, name).update(value)
+            else:
+                setattr(self, name, getattr(self, name) + value)
+
     def add(self, case: Case) -> None:
         events = case.events
         self.cases += 1
@@ -958,6 +966,7 @@ def simulate(
     progress: Progress | None = None,
     keep_cases: bool = True,
     batch_size: int = 500,
+    jobs: int = 1,
 ) -> Cohort:
     """Simulate *n_cases* cases opened from *start* and followed until *until* (inclusive).
 
@@ -978,6 +987,20 @@ def simulate(
     :param progress: called as ``progress(days_done, days_total)`` about a hundred times.
     :param keep_cases: keep the final cases in :attr:`Cohort.cases` (turn it off for
         very large cohorts written to a store; the counts are kept either way).
+    :param jobs: how many processes simulate the cohort (1: this process, no other
+        process or thread is started). With more, the cases are shared out among
+        *jobs* worker processes (``fork`` where this process runs no other thread,
+        else ``spawn``), each driving a default ``Engine(clock=FrozenClock.on(start))``
+        (so *engine* must be ``None``); a *store* is written by this process, after
+        them, with the store's engine (its frozen clock moved to *until*). The events
+        are the same, byte for byte, for every *jobs*: each case draws from a random
+        stream of its own, seeded by *seed* and its index. Final cases travel back to
+        this process only when kept or written (pickling them costs about as much as
+        simulating them); the counts always do.
+
+    .. versionchanged:: 0.2.0
+       *jobs*; every case draws from a stream of its own (other histories than
+       0.1.0's for the same seed).
 
     The cyclic garbage collector is paused while the cohort runs (see :mod:`timeit`);
     its state is restored afterwards.
@@ -996,6 +1019,16 @@ def simulate(
         raise ValueError(f"until ({until}) is before start ({start})")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if jobs > 1:
+        if engine is not None:
+            raise ValueError("with jobs > 1 each process drives its own engine: pass engine=None")
+        if rule_set_in_force(start) is None:
+            raise ValueError(f"no rule set is in force on {start}")
+        return _in_processes(
+            n_cases, seed, start, until, params, store, progress, keep_cases, batch_size, jobs
+        )
     if engine is None and store is not None and isinstance(store.engine.clock, FrozenClock):
         engine = store.engine  # the store admits what this engine records, on its clock
     if engine is not None and rule_set_in_force(start, engine.rule_sets.values()) is None:
@@ -1012,7 +1045,7 @@ def simulate(
             "simulate() moves the engine's clock: build the engine with clock=FrozenClock(...)"
         )
     with _gc_paused():
-        return _run(
+        share = _run(
             n_cases,
             seed,
             start,
@@ -1025,6 +1058,78 @@ def simulate(
             keep_cases,
             batch_size,
         )
+    return _cohort([share], n_cases, seed, start, until, params)
+
+
+def _share(
+    n_cases: int,
+    seed: int,
+    start: date,
+    until: date,
+    params: SimulationParams,
+    keep: bool,
+    shard: tuple[int, int],
+) -> _Share:
+    """A worker process: simulate the cases of *shard* ``(k, jobs)`` on an engine of its own."""
+    clock = FrozenClock.on(start)
+    with _gc_paused():
+        return _run(
+            n_cases,
+            seed,
+            start,
+            until,
+            params,
+            None,
+            Engine(clock=clock),
+            clock,
+            None,
+            keep,
+            1,
+            shard,
+        )
+
+
+def _in_processes(
+    n_cases: int,
+    seed: int,
+    start: date,
+    until: date,
+    params: SimulationParams,
+    store: Store | None,
+    progress: Progress | None,
+    keep_cases: bool,
+    batch_size: int,
+    jobs: int,
+) -> Cohort:
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if "fork" in methods and threading.active_count() == 1 else "spawn"
+    keep = keep_cases or store is not None
+    ndays = until.toordinal() - start.toordinal() + 1
+    shares: list[_Share] = []
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        running = [
+            pool.submit(_share, n_cases, seed, start, until, params, keep, (k, jobs))
+            for k in range(jobs)
+        ]
+        for k, future in enumerate(running):
+            shares.append(future.result())
+            if progress is not None:
+                progress(ndays * (k + 1) // jobs, ndays)
+    cohort = _cohort(shares, n_cases, seed, start, until, params)
+    if store is not None:
+        clock = store.engine.clock
+        if isinstance(clock, FrozenClock) and clock() < _noon(until):
+            clock.now = _noon(until)  # the store admits events recorded up to then
+        cases = cohort.cases
+        for first in range(0, len(cases), batch_size):
+            _write(store, list(cases[first : first + batch_size]))
+        if not keep_cases:
+            cohort = attrs.evolve(cohort, cases=())
+    return cohort
 
 
 def _run(
@@ -1039,13 +1144,15 @@ def _run(
     progress: Progress | None,
     keep_cases: bool,
     batch_size: int,
-) -> Cohort:
+    shard: tuple[int, int] = (0, 1),
+) -> _Share:
     sim = _Sim(n_cases, seed, start, until, params, engine)
+    share, shares = shard
     ndays = sim.ndays
     days = sim.days
     cases = sim.cases
     openings = sim.opening_days(n_cases)
-    buckets: list[list[tuple[int, _Trajectory]]] = [[] for _ in range(ndays)]
+    buckets: list[list[tuple[int, _Trajectory, _Streams]]] = [[] for _ in range(ndays)]
     sweeps: dict[int, list[int]] = {}
     finished = bytearray(n_cases)
     tally = _Tally()
@@ -1076,9 +1183,17 @@ def _run(
                 finish(i)
         bucket = buckets[off]
         while o < n_cases and openings[o] == off:
-            bucket.append((o, sim.trajectory(o, off)))
+            if o % shares == share:  # every case runs on a random stream of its own
+                streams = (
+                    random.Random(f"imflow-case-{seed}/{o}"),
+                    random.Random(f"imflow-transfer-{seed}/{o}"),
+                )
+                bucket.append((o, sim.trajectory(o, off), streams))
+            else:
+                finished[o] = 1  # another process's
             o += 1
         for item in bucket:
+            sim.rng, sim.transfer_rng = item[2]
             nxt = next(item[1], None)
             if nxt is None:
                 finish(item[0])
@@ -1097,20 +1212,50 @@ def _run(
         _write(store, batch)
     if progress is not None:
         progress(ndays, ndays)
-    rejected = dict(sim.rejected)
+    kept = [(i, c) for i, c in enumerate(cases) if c is not None] if keep_cases else []
+    return _Share(tally, sim.rejected, kept)
+
+
+_Streams = tuple[random.Random, random.Random]  # a case's own draws and its transfers
+
+
+class _Share:
+    """What one process simulated: the counts, the refusals and the cases it kept."""
+
+    def __init__(
+        self, tally: _Tally, rejected: Counter[str], cases: list[tuple[int, Case]]
+    ) -> None:
+        self.tally, self.rejected, self.cases = tally, rejected, cases
+
+
+def _cohort(
+    shares: list[_Share],
+    n_cases: int,
+    seed: int,
+    start: date,
+    until: date,
+    params: SimulationParams,
+) -> Cohort:
+    """The cohort of all *shares*, cases in index (and so case-id) order."""
+    tally = _Tally()
+    rejected: Counter[str] = Counter()
+    for share in shares:
+        tally.merge(share.tally)
+        rejected.update(share.rejected)
+    cases = sorted((pair for share in shares for pair in share.cases), key=lambda p: p[0])
     return Cohort(
         seed=seed,
         start=start,
         until=until,
         params=params,
         n_cases=n_cases,
-        cases=tuple(c for c in cases if c is not None),
+        cases=tuple(c for _, c in cases),
         events=tally.events,
         event_counts=tally.event_counts,
         phases=tally.phases,
         closures=tally.closures,
         goals=tally.goals,
-        rejected=rejected,
+        rejected=dict(rejected),
         not_opened=n_cases - tally.cases,
         persons=tally.persons,
         plans_agreed=tally.plans_agreed,

@@ -322,7 +322,9 @@ def open_error(sealer: Sealer | None, text: str, case_id: str, place: str) -> st
 
 def generation_of(events: Sequence[Any]) -> int:
     """The generation of a case's next personal content: its latest erasure's seq, or 0."""
-    for event in reversed(events):
+    peek = getattr(events, "peek", events.__getitem__)  # a chain: without decoding its rows
+    for i in range(len(events) - 1, -1, -1):
+        event = peek(i)
         if event.type == "person_erased":
             seq: int = event.seq
             return seq

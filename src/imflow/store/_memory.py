@@ -301,7 +301,7 @@ class MemoryStore:
 
     def events(self, case_id: str) -> tuple[Event, ...]:
         """The case's events in order; raises :class:`~imflow.CaseNotFound`."""
-        return self.load(case_id).events
+        return self.load(case_id).events[:]
 
     def iter_cases(
         self,

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 _SQL = {
-    **statements(lambda name: f"%({name})s", json_cast="::jsonb", greatest="GREATEST"),
+    **statements(lambda name: f"%({name})s", json_cast="::jsonb", as_text="::text"),
     **crypto_statements(lambda name: f"%({name})s", json_cast="::jsonb"),
 }
 

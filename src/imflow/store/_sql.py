@@ -20,21 +20,22 @@ from typing import Any, ClassVar, Self
 
 import cattrs
 
+from imflow._decode import Decoder
 from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
+from imflow.chain import Chain, Pending
 from imflow.engine import Engine, trusted_fold
 from imflow.erasure import TOMBSTONE, Erasure
 from imflow.errors import (
     CaseNotFound,
     ConcurrencyConflict,
-    InvalidDocument,
     InvalidHistory,
     StoreError,
 )
 from imflow.events import CaseTransferred, Event, PersonErased
 from imflow.logging import get_logger
-from imflow.serialization import _default_converter, from_stored_document, to_document
+from imflow.serialization import _default_converter, to_document
 from imflow.store._base import (
     ERASED_FINGERPRINT,
     AppendResult,
@@ -110,6 +111,7 @@ class SqlStore:
         self.engine = engine or Engine()
         self.snapshot_every = snapshot_every
         self._conv = converter or _default_converter()
+        self._decoder = Decoder(self._conv)
         self._cache = CaseCache(cache_size)
         self._close_lock = threading.Lock()
         # the session of the running operation (or unit of work), per thread and task
@@ -404,7 +406,9 @@ class SqlStore:
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
     def _snapshot(self, case: Case) -> str:
+        """The case without its events (they are the rows before it; see :meth:`_load`)."""
         doc = to_document(case, converter=self._conv)
+        del doc["events"]
         if self._sealer is not None:
             place, generation = f"s{case.version}", generation_of(case.events)
             self._sealer.seal(doc, case.case_id, place, generation, together=True)
@@ -729,8 +733,15 @@ class SqlStore:
         return tuple(self._event(doc) for _, doc in docs)
 
     def _event(self, doc: Any) -> Event:
-        event: Event = from_stored_document(doc, Event, converter=self._conv)
-        return event
+        return self._decoder.event(doc)
+
+    def _lazy_event(self, raw: Any) -> Event:
+        """A prefix row read when a loaded case's events are (see :meth:`_load`)."""
+        try:
+            doc = self._doc(raw)
+        except ValueError:
+            raise InvalidHistory("a stored event is no JSON document") from None
+        return self._decoder.event(doc)
 
     def load(self, case_id: str) -> Case:
         """The case: its latest snapshot plus the events after it, folded.
@@ -754,20 +765,37 @@ class SqlStore:
         if version < have:  # the database went back (a restore): forget what we knew
             self._forget(case_id)
             return self._load(case_id)
-        start = cached
-        docs = [(f"e{int(r[1])}", self._doc(r[3])) for r in rows[1:]]
-        snapshot = rows[0][3]
+        snapshot, at = rows[0][4], rows[0][2]
+        at = 0 if snapshot is None or at is None else int(at)
+        if at > version:
+            at, snapshot = 0, None  # rows and snapshot disagree: fold every row instead
+        # the rows up to the snapshot stay raw text, read when someone reads the events;
+        # sealed ones are opened now, in the one batch with the rest
+        prefix: list[Any] = []
+        docs: list[tuple[str, Any]] = []
+        places: list[int] = []
+        for r in rows[1:]:
+            seq, raw = int(r[1]), r[4]
+            if seq <= at and isinstance(raw, str) and '"c":' not in raw:
+                prefix.append(Pending(self._lazy_event, raw, str(r[3]), seq))
+                continue
+            if seq <= at:
+                places.append(len(prefix))
+                prefix.append(None)
+            docs.append((f"e{seq}", self._doc(raw)))
         if snapshot is not None:
-            docs.append((f"s{int(rows[0][2])}", self._doc(snapshot)))
+            docs.append((f"s{at}", self._doc(snapshot)))
         self._opened(case_id, docs)
+        for i, (_, doc) in zip(places, docs, strict=False):
+            prefix[i] = self._event(doc)
+        start: Case | None = cached
+        tail = docs[len(places) :]
         if snapshot is not None:
-            try:
-                start = from_stored_document(docs[-1][1], Case, converter=self._conv)
-            except InvalidDocument:  # written by an older schema: fold every event instead
+            start = self._decoder.snapshot(tail.pop()[1], Chain._lazy(prefix))
+            if start is None:  # written by an older schema: fold every event instead
                 return self._load_all(case_id, version)
-            docs.pop()
         # the store's own rows were admitted when written: fold them without re-deciding
-        case = trusted_fold(self.engine, start, [self._event(doc) for _, doc in docs])
+        case = trusted_fold(self.engine, start, [self._event(doc) for _, doc in tail])
         if case.version != version:
             raise InvalidHistory(f"case {case_id!r}: folded version {case.version} != {version}")
         self._remember(case)
@@ -1073,7 +1101,7 @@ def outbox_schema(*, serial: str, moment: str) -> list[str]:
 
 
 def statements(
-    p: Callable[[str], str], *, json_cast: str = "", greatest: str = "MAX"
+    p: Callable[[str], str], *, json_cast: str = "", as_text: str = ""
 ) -> dict[str, str]:
     """The named statements, with *p* turning a name into the backend's placeholder."""
     case_cols = (
@@ -1136,14 +1164,15 @@ def statements(
         "events": f"SELECT payload, seq FROM events WHERE case_id = {p('case_id')} ORDER BY seq",
         # one statement, so the case row and the events come from one consistent snapshot;
         # the snapshot document is sent only when it is newer than the caller's cached case
+        # the snapshot is sent only to a caller with nothing cached; the events before
+        # it come as raw text, decoded only when the case's events are read
         "load": (
-            "SELECT 0, c.version, c.snapshot_version,"
-            f" CASE WHEN c.snapshot_version > {p('have')} THEN c.snapshot END"
+            "SELECT 0, c.version, c.snapshot_version, NULL,"
+            f" CASE WHEN {p('have')} = 0 THEN c.snapshot{as_text} END"
             f" FROM cases c WHERE c.case_id = {p('case_id')}"
             " UNION ALL"
-            " SELECT 1, e.seq, NULL, e.payload FROM events e JOIN cases c ON c.case_id = e.case_id"
-            f" WHERE e.case_id = {p('case_id')}"
-            f" AND e.seq > {greatest}({p('have')}, COALESCE(c.snapshot_version, 0))"
+            f" SELECT 1, e.seq, NULL, e.type, e.payload{as_text} FROM events e"
+            f" WHERE e.case_id = {p('case_id')} AND e.seq > {p('have')}"
             " ORDER BY 1, 2"
         ),
         "due": (
