@@ -579,3 +579,13 @@ def test_hooks_run_after_the_new_case_exists_and_cannot_change_it(clock: FrozenC
     assert case.phase == Phase.MONITORING and case.version == 7
     assert [f.hook.rsplit(".", 1)[-1] for f in engine.hook_failures] == ["explode"]
     assert engine.hook_failures[0].error == "RuntimeError: mail server down"
+
+
+def test_goals_achieved_is_no_closure_reason_before_there_is_a_plan(engine: Engine) -> None:
+    case = open_household(engine)
+    assert case.plan is None
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, c.CloseCase(reason="goals_achieved", on=D0), by=MANAGER)
+    assert codes(exc) == ["goals_not_achieved"]
+    closed = engine.handle(case, c.CloseCase(reason="moved_away", on=D0), by=MANAGER)
+    assert closed.closure is not None and closed.closure.reason == "moved_away"

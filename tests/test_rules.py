@@ -151,3 +151,30 @@ def test_rule_sets_are_data_a_host_can_extend() -> None:
     assert stricter.may(Role.MANAGER, "add_goal")
     assert not stricter.may(Role.COORDINATOR, "add_goal")
     assert stricter.label("de") == "Kreis 2026"
+
+
+def test_migrating_an_extended_case_keeps_its_extension() -> None:
+    """The new period end counts the months already extended: a migration after the
+    unextended end, but within the extended one, is accepted and keeps the extension."""
+    case = planning(date(2023, 7, 3))  # vwv-2023: 36 months, last day 2026-07-02
+    for cmd in (
+        c.AddGoal(
+            goal_id="g1",
+            area="work",
+            description="job",
+            target_date=date(2026, 6, 30),
+            on=date(2023, 7, 3),
+        ),
+        c.AgreePlan(on=date(2023, 7, 10)),
+        c.ExtendPeriod(months=6, justification="exam", on=date(2026, 6, 1)),
+    ):
+        case = ENGINE.handle(case, cmd, by=MANAGER)
+    assert (case.rule_set, case.period_end) == ("vwv-2023", date(2027, 1, 2))
+    migrated = ENGINE.handle(
+        case, c.MigrateRuleSet(rule_set="system-2025", on=date(2026, 9, 1)), by=MANAGER
+    )
+    assert (migrated.rule_set, migrated.period_end) == ("system-2025", date(2027, 1, 2))
+    late = c.MigrateRuleSet(rule_set="system-2025", on=date(2027, 1, 3))  # the day after
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(case, late, by=MANAGER)
+    assert "period_ended" in exc.value.codes
