@@ -387,6 +387,7 @@ def test_reopen_within_the_period(engine: Engine) -> None:
     with pytest.raises(Rejected) as exc:
         engine.handle(achieved, c.ReopenCase(on=date(2025, 7, 1)), by=MANAGER)
     assert codes(exc) == ["reopen_not_allowed"]
+    assert exc.value.reasons[0].params == {"reason": "goals_achieved"}
 
 
 def test_common_guards_are_reported_together(engine: Engine) -> None:

@@ -129,6 +129,7 @@ def test_migration_is_refused_when_the_case_would_break_the_new_rules() -> None:
     with pytest.raises(Rejected) as exc:
         ENGINE.handle(newer, c.MigrateRuleSet(rule_set="vwv-2031", on=date(2025, 2, 1)), by=MANAGER)
     assert exc.value.codes == ("unknown_rule_set",)
+    assert exc.value.reasons[0].params == {"rule_set": "vwv-2031"}
 
 
 def test_rule_sets_are_data_a_host_can_extend() -> None:
