@@ -179,3 +179,20 @@ def test_migrating_an_extended_case_keeps_its_extension() -> None:
     with pytest.raises(Rejected) as exc:
         ENGINE.handle(case, late, by=MANAGER)
     assert "period_ended" in exc.value.codes
+
+
+def test_migration_edges_the_same_rule_set_and_the_first_day_in_force() -> None:
+    case = planning(date(2023, 7, 3))  # vwv-2023
+    same = c.MigrateRuleSet(rule_set="vwv-2023", on=date(2024, 1, 1))
+    with pytest.raises(Rejected) as exc:  # not newer: the same effective date
+        ENGINE.handle(case, same, by=MANAGER)
+    assert exc.value.codes == ("rule_set_not_newer",)
+    assert exc.value.reasons[0].params == {"rule_set": "vwv-2023", "current": "vwv-2023"}
+    eve = c.MigrateRuleSet(rule_set="system-2025", on=date(2024, 12, 31))
+    with pytest.raises(Rejected) as exc:  # the day before it comes into force
+        ENGINE.handle(case, eve, by=MANAGER)
+    assert exc.value.codes == ("rule_set_not_in_force",)
+    params = {"rule_set": "system-2025", "effective_from": date(2025, 1, 1)}
+    assert exc.value.reasons[0].params == params
+    first_day = c.MigrateRuleSet(rule_set="system-2025", on=date(2025, 1, 1))
+    assert ENGINE.handle(case, first_day, by=MANAGER).rule_set == "system-2025"
