@@ -196,3 +196,85 @@ def test_migration_edges_the_same_rule_set_and_the_first_day_in_force() -> None:
     assert exc.value.reasons[0].params == params
     first_day = c.MigrateRuleSet(rule_set="system-2025", on=date(2025, 1, 1))
     assert ENGINE.handle(case, first_day, by=MANAGER).rule_set == "system-2025"
+
+
+def extended(months: int) -> Case:
+    """A vwv-2023 case in monitoring (last day 2026-07-02), extended by *months*."""
+    case = planning(date(2023, 7, 3))
+    for cmd in (
+        c.AddGoal(
+            goal_id="g1",
+            area="work",
+            description="job",
+            target_date=date(2026, 6, 30),
+            on=date(2023, 7, 3),
+        ),
+        c.AgreePlan(on=date(2023, 7, 10)),
+        c.ExtendPeriod(months=months, justification="exam", on=date(2026, 1, 5)),
+    ):
+        case = ENGINE.handle(case, cmd, by=MANAGER)
+    return case
+
+
+def test_a_migration_counts_the_extension_against_the_new_limit() -> None:
+    stricter = RuleSet(
+        id="district-2026",
+        effective_from=date(2026, 1, 1),
+        label_de="Kreis 2026",
+        label_en="District 2026",
+        extension_max_months=6,
+    )
+    engine = Engine(clock=ENGINE.clock, rule_sets={**RULE_SETS, stricter.id: stricter})
+    move = c.MigrateRuleSet(rule_set="district-2026", on=date(2026, 3, 1))
+    at_the_limit = engine.handle(extended(6), move, by=MANAGER)
+    assert (at_the_limit.rule_set, at_the_limit.period_end) == ("district-2026", date(2027, 1, 2))
+    with pytest.raises(Rejected) as exc:
+        engine.handle(extended(7), move, by=MANAGER)
+    assert exc.value.codes == ("extension_limit_exceeded",)
+    assert exc.value.reasons[0].params == {"requested": 7, "remaining": 6}
+
+
+def test_a_migration_on_the_new_last_day_is_in_time() -> None:
+    case = extended(6)  # last day 2027-01-02
+    last = c.MigrateRuleSet(rule_set="system-2025", on=date(2027, 1, 2))
+    assert ENGINE.handle(case, last, by=MANAGER).period_end == date(2027, 1, 2)
+    late = c.MigrateRuleSet(rule_set="system-2025", on=date(2027, 1, 3))
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(case, late, by=MANAGER)
+    assert exc.value.codes == ("period_ended",)
+    assert exc.value.reasons[0].params == {"period_end": date(2027, 1, 2)}
+
+
+def test_a_goal_due_on_the_new_last_day_may_stay() -> None:
+    case = planning(date(2023, 7, 3))  # last day 2026-07-02 under vwv-2023 and system-2025
+    for goal_id, target in (("g1", date(2025, 1, 31)), ("g2", date(2026, 7, 2))):
+        add = c.AddGoal(
+            goal_id=goal_id, area="work", description="job", target_date=target, on=date(2024, 1, 2)
+        )
+        case = ENGINE.handle(case, add, by=MANAGER)
+    move = c.MigrateRuleSet(rule_set="system-2025", on=date(2025, 1, 2))
+    assert ENGINE.handle(case, move, by=MANAGER).period_end == date(2026, 7, 2)
+
+
+def test_a_goal_beyond_the_new_period_names_the_latest_target() -> None:
+    case = planning(date(2022, 7, 4))  # vwv-2018; under vwv-2023: last day 2025-07-03
+    for goal_id, target in (("g1", date(2026, 1, 31)), ("g2", date(2024, 5, 1))):
+        add = c.AddGoal(
+            goal_id=goal_id, area="work", description="job", target_date=target, on=date(2023, 1, 2)
+        )
+        case = ENGINE.handle(case, add, by=MANAGER)
+    move = c.MigrateRuleSet(rule_set="vwv-2023", on=date(2023, 7, 1))
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(case, move, by=MANAGER)
+    assert exc.value.codes == ("target_after_period_end",)
+    params = {"target_date": date(2026, 1, 31), "period_end": date(2025, 7, 3)}
+    assert exc.value.reasons[0].params == params
+
+
+def test_a_goalless_plan_in_monitoring_cannot_move_to_a_rule_set_that_needs_goals() -> None:
+    case = planning(date(2022, 3, 15))  # vwv-2018: a plan without goals may be agreed
+    case = ENGINE.handle(case, c.AgreePlan(on=date(2022, 3, 16)), by=MANAGER)
+    assert case.phase == Phase.MONITORING
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(case, c.MigrateRuleSet(rule_set="vwv-2023", on=date(2023, 7, 1)), by=MANAGER)
+    assert exc.value.codes == ("no_goals",)
