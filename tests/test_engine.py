@@ -345,6 +345,7 @@ def test_period_ended_allows_only_closing(engine: Engine, clock: FrozenClock) ->
     with pytest.raises(Rejected) as exc:
         engine.handle(case, c.CloseCase(reason="period_expired", on=date(2028, 2, 29)), by=MANAGER)
     assert codes(exc) == ["period_not_ended"]
+    assert exc.value.reasons[0].params == {"period_end": date(2028, 2, 29)}
     closed = engine.handle(case, c.CloseCase(reason="period_expired", on=after), by=SYSTEM)
     assert closed.closure is not None and closed.closure.reason == "period_expired"
     with pytest.raises(Rejected) as exc:

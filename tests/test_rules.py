@@ -69,11 +69,13 @@ def test_the_guards_that_differ_between_rule_sets() -> None:
             monitoring, c.ExtendPeriod(months=3, justification="x", on=date(2020, 7, 1)), by=MANAGER
         )
     assert exc.value.codes == ("no_period_limit",)
+    assert exc.value.reasons[0].params == {"rule_set": "vwv-2018"}
     with pytest.raises(Rejected) as exc:
         ENGINE.handle(
             monitoring, c.CloseCase(reason="period_expired", on=date(2029, 1, 1)), by=MANAGER
         )
     assert exc.value.codes == ("reason_not_allowed", "period_not_ended")
+    assert exc.value.reasons[1].params == {"period_end": "—"}  # no period: no last day
     # vwv-2023 and system-2025: plan with goal agreements mandatory, 3 years + 1
     for case in (new, system):
         assert case.period_end is not None
@@ -278,3 +280,15 @@ def test_a_goalless_plan_in_monitoring_cannot_move_to_a_rule_set_that_needs_goal
     with pytest.raises(Rejected) as exc:
         ENGINE.handle(case, c.MigrateRuleSet(rule_set="vwv-2023", on=date(2023, 7, 1)), by=MANAGER)
     assert exc.value.codes == ("no_goals",)
+
+
+def test_allowed_offers_an_extension_while_a_month_is_left() -> None:
+    one_left = extended(11)  # vwv-2023 allows 12 months of extension
+    assert ENGINE.allowed(one_left, by=MANAGER, on=date(2026, 2, 1))["extend_period"] == ()
+    none_left = ENGINE.handle(
+        one_left, c.ExtendPeriod(months=1, justification="exam", on=date(2026, 2, 1)), by=MANAGER
+    )
+    refused = ENGINE.allowed(none_left, by=MANAGER, on=date(2026, 2, 1))["extend_period"]
+    assert [(r.code, r.params) for r in refused] == [
+        ("extension_limit_exceeded", {"requested": 1, "remaining": 0})
+    ]
