@@ -4,6 +4,7 @@
 #   bash scripts/mutation.sh                 # every module below, one after the other
 #   bash scripts/mutation.sh period guards   # only these
 #   bash scripts/mutation.sh --report        # print the score table of the last runs
+#   bash scripts/mutation.sh --retest guards # rerun only the mutants not killed last time
 #
 # Each module runs in its own work directory build/mutation/<module>/ (kept between runs,
 # so a second run only retests what changed): src/, tests/ and conftest.py are linked in,
@@ -108,6 +109,10 @@ run_module() {  # module
     row=${row//$'\n'/ }
     IFS='|' read -r _ files tests globs <<<"$row"
     prepare "$1" "$files" "$tests"
+    if [ -n "${RETEST:-}" ]; then  # only the mutants not killed last time
+      globs=$("$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" --survivors "$row")
+      if [ -z "$globs" ]; then echo "== $1: nothing to retest"; return; fi
+    fi
     echo "== mutmut: $1"
     # mutants/src must exist before Python starts: a sys.path entry that is missing at
     # start-up is cached as "nothing here", and the first run would then find no imflow
@@ -128,6 +133,10 @@ report() {
   "$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" "${MODULES[@]}"
 }
 
+if [ "${1:-}" = "--retest" ]; then  # after new tests: rerun the survivors only
+  RETEST=1
+  shift
+fi
 if [ "${1:-}" = "--report" ]; then
   report
   exit

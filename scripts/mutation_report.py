@@ -5,7 +5,8 @@ module row that ``scripts/mutation.sh`` passes (``name|files|tests|mutant globs`
 prints one line per module: mutants, killed, timed out, survived, not covered by any
 selected test, not run, and the score ``(killed + timeout) / mutants`` (mutmut's own
 formula, except that a mutant no selected test reaches counts against the score). The
-survivors follow, one per line, for ``tests/MUTANTS.md``.
+survivors follow, one per line, for ``tests/MUTANTS.md``. With ``--survivors`` first,
+it prints only the names of the mutants not killed (``scripts/mutation.sh --retest``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def results(root: Path, module: str, files: list[str], globs: list[str]) -> dict
 
 def main(rows: list[str]) -> int:
     root = Path(__file__).resolve().parent.parent
+    if rows and rows[0] == "--survivors":  # the names only, for a rerun after new tests
+        for row in rows[1:]:
+            module, files, _tests, globs = row.split("|")
+            found = results(root, module, files.split(), globs.split())
+            print(" ".join(n for n, o in sorted(found.items()) if o != "killed"))
+        return 0
     columns = ("killed", "timeout", "survived", "no tests", "not run", "other")
     print(f"| module | mutants | {' | '.join(columns)} | score |")
     print("|---|---:|" + "---:|" * len(columns) + "---:|")
