@@ -292,3 +292,19 @@ def test_allowed_offers_an_extension_while_a_month_is_left() -> None:
     assert [(r.code, r.params) for r in refused] == [
         ("extension_limit_exceeded", {"requested": 1, "remaining": 0})
     ]
+
+
+def test_a_goal_may_be_due_on_the_last_day_of_the_period_not_after() -> None:
+    case = planning(date(2023, 7, 3))  # last day 2026-07-02
+
+    def goal(target: date) -> c.AddGoal:
+        return c.AddGoal(
+            goal_id="g1", area="work", description="job", target_date=target, on=date(2023, 7, 3)
+        )
+
+    assert ENGINE.handle(case, goal(date(2026, 7, 2)), by=MANAGER).plan is not None
+    with pytest.raises(Rejected) as exc:
+        ENGINE.handle(case, goal(date(2026, 7, 3)), by=MANAGER)
+    assert exc.value.codes == ("target_after_period_end",)
+    params = {"target_date": date(2026, 7, 3), "period_end": date(2026, 7, 2)}
+    assert exc.value.reasons[0].params == params
