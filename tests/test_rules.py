@@ -308,3 +308,20 @@ def test_a_goal_may_be_due_on_the_last_day_of_the_period_not_after() -> None:
     assert exc.value.codes == ("target_after_period_end",)
     params = {"target_date": date(2026, 7, 3), "period_end": date(2026, 7, 2)}
     assert exc.value.reasons[0].params == params
+
+
+def test_a_shorter_period_of_the_new_rule_set_may_have_ended_already() -> None:
+    shorter = RuleSet(
+        id="district-2025",
+        effective_from=date(2025, 6, 1),
+        label_de="Kreis 2025",
+        label_en="District 2025",
+        period_months=24,
+    )
+    engine = Engine(clock=ENGINE.clock, rule_sets={**RULE_SETS, shorter.id: shorter})
+    case = planning(date(2023, 7, 3))  # vwv-2023: last day 2026-07-02; 24 months: 2025-07-02
+    move = c.MigrateRuleSet(rule_set="district-2025", on=date(2025, 8, 1))
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, move, by=MANAGER)
+    assert exc.value.codes == ("period_ended",)
+    assert exc.value.reasons[0].params == {"period_end": date(2025, 7, 2)}
