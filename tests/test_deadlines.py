@@ -164,3 +164,12 @@ def test_no_open_case_past_its_period_after_a_sweep(batch: list[Case], on: date)
             assert case.period_end >= on
     assert engine.sweep(list(by_id.values()), on=on).closed == ()
     assert result.refused == ()
+
+
+def test_every_kind_and_severity_has_a_german_and_an_english_label() -> None:
+    for member in (*DeadlineKind, *Severity):
+        german, english = member.label("de"), member.label("en")
+        assert member.label() == english  # English by default
+        assert german and english and german != english
+    assert DeadlineKind.PLAN_DUE.label("en") == "Integration plan due"
+    assert Severity.OVERDUE.label("en") == "overdue"
