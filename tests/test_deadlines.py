@@ -173,3 +173,16 @@ def test_every_kind_and_severity_has_a_german_and_an_english_label() -> None:
         assert german and english and german != english
     assert DeadlineKind.PLAN_DUE.label("en") == "Integration plan due"
     assert Severity.OVERDUE.label("en") == "overdue"
+
+
+def test_an_info_window_in_months_replaces_the_one_in_days() -> None:
+    import attrs
+
+    months = attrs.evolve(RULE_SETS["system-2025"], info_days=10, info_months=2, warning_days=3)
+    engine = Engine(clock=ENGINE.clock, rule_sets={**RULE_SETS, "system-2025": months})
+    case = agreed_case()  # the goal "flat" is due 2025-12-31
+    on = date(2025, 11, 1)  # two months from 1 November end on 31 December
+    found = [(d.subject, d.severity) for d in engine.deadlines(case, on=on)]
+    assert ("flat", Severity.INFO) in found
+    later = [(d.subject, d.severity) for d in engine.deadlines(case, on=date(2025, 10, 31))]
+    assert ("flat", Severity.INFO) not in later  # from 31 October: up to 30 December
