@@ -11,6 +11,7 @@ from imflow import Actor, Case, Engine, FrozenClock, LifeArea, Role
 from imflow import commands as c
 from imflow.actors import SYSTEM
 from imflow.deadlines import DeadlineKind, Severity
+from imflow.events import CaseClosed
 from imflow.rules import RULE_SETS
 from imflow.testing import FAR_FUTURE, cases
 
@@ -115,8 +116,8 @@ def test_windows_and_intervals_come_from_the_rule_set() -> None:
     engine = Engine(clock=ENGINE.clock, rule_sets={**RULE_SETS, "system-2025": quick})
     case = agreed_case()
     found = engine.deadlines(case, on=date(2025, 6, 1))
-    assert [(d.kind, d.due, d.severity) for d in found] == [
-        (DeadlineKind.PLAN_REVIEW, date(2025, 6, 9), Severity.INFO)
+    assert [(d.kind, d.due, d.severity, d.case_id) for d in found] == [
+        (DeadlineKind.PLAN_REVIEW, date(2025, 6, 9), Severity.INFO, "fr-1")
     ]
     assert Severity.WARNING.label("de") == "Warnung"
     assert DeadlineKind.PERIOD_END.label("de") == "Ende des Beratungszeitraums"
@@ -137,6 +138,8 @@ def test_sweep_closes_expired_cases_once() -> None:
     assert closed.closure is not None
     assert (closed.closure.reason, closed.closure.on) == ("period_expired", date(2028, 3, 1))
     assert closed.events[-1].actor == SYSTEM
+    assert isinstance(closed.events[-1], CaseClosed) and closed.events[-1].note.strip()
+    assert first.on == on and first.refused == ()
     again = ENGINE.sweep([closed, fresh], on=on)
     assert again.closed == ()
     assert again.refused == ()
