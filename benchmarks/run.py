@@ -8,9 +8,9 @@
   transitions with one shared machine and ``add_model``, and for python-statemachine
   (one machine instance per case, its only way);
 - a simulated cohort: complete four-year trajectories per second, in memory;
-- the store, key-figure report, sweep and trust-boundary figures of ``bench_store.py``,
-  ``bench_report.py``, ``bench_sweep.py`` and ``bench_trust.py`` (through their
-  ``run(reporter)``).
+- the store, key-figure report, sweep, trust-boundary and report-output figures of
+  ``bench_store.py``, ``bench_report.py``, ``bench_sweep.py``, ``bench_trust.py`` and
+  ``bench_outputs.py`` (through their ``run(reporter)``).
 
 The peers are built the way a competent user of each library would build them from
 the same definition: the phases and transitions of ``bw_integrationsmanagement()``, its
@@ -25,7 +25,8 @@ timing, as ``timeit`` does). structlog is configured as a production host would:
 filtering bound logger at WARNING, ``cache_logger_on_first_use=True``.
 
 Options: ``--quick`` (fewer repetitions, a 100,000-event report), ``--only NAME``
-(``peers``, ``simulation``, ``store``, ``report``, ``sweep``; repeatable).
+(``peers``, ``simulation``, ``store``, ``report``, ``sweep``, ``trust``, ``outputs``;
+repeatable).
 """
 
 from __future__ import annotations
@@ -696,19 +697,23 @@ def run_module(name: str, quick: bool) -> None:
     configure_logging()  # the modules configure structlog for themselves
 
 
+PARTS = [
+    "peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed", "outputs",
+    "aio",
+]  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument(
         "--only",
         action="append",
-        choices=["peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed"],
+        choices=PARTS,
         help="run only these parts (repeatable)",
     )
     args = parser.parse_args(argv)
-    parts = set(
-        args.only or ["peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed"]
-    )
+    parts = set(args.only or PARTS)
     configure_logging()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     bench = Bench(args.quick)
@@ -741,6 +746,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("trust", "bench_trust"),
         ("crypto", "bench_crypto"),
         ("embed", "bench_embed"),
+        ("outputs", "bench_outputs"),
+        ("aio", "bench_aio"),
     ):
         if part in parts:
             print(f"== {module}.py")

@@ -81,6 +81,10 @@ WORDS: Mapping[str, Mapping[Lang, tuple[str, str]]] = {
         "de": ("Veraltete Version", "Der Fall hat sich geändert: bitte neu laden."),
         "en": ("Stale version", "The case has changed: please reload it."),
     },
+    "conflict": {
+        "de": ("Konflikt", "Der Fall wurde gleichzeitig geändert: bitte erneut senden."),
+        "en": ("Conflict", "The case was changed at the same time: please send it again."),
+    },
     "version_required": {
         "de": ("Version fehlt", "If-Match (oder expected_version) mit der Version angeben."),
         "en": ("Version required", "Send If-Match (or expected_version) with the version."),
