@@ -11,6 +11,7 @@ from imflow import Actor, Case, Engine, FrozenClock, LifeArea, Role
 from imflow import commands as c
 from imflow.actors import SYSTEM
 from imflow.deadlines import DeadlineKind, Severity
+from imflow.events import CaseClosed
 from imflow.rules import RULE_SETS
 from imflow.testing import FAR_FUTURE, cases
 
@@ -115,8 +116,8 @@ def test_windows_and_intervals_come_from_the_rule_set() -> None:
     engine = Engine(clock=ENGINE.clock, rule_sets={**RULE_SETS, "system-2025": quick})
     case = agreed_case()
     found = engine.deadlines(case, on=date(2025, 6, 1))
-    assert [(d.kind, d.due, d.severity) for d in found] == [
-        (DeadlineKind.PLAN_REVIEW, date(2025, 6, 9), Severity.INFO)
+    assert [(d.kind, d.due, d.severity, d.case_id) for d in found] == [
+        (DeadlineKind.PLAN_REVIEW, date(2025, 6, 9), Severity.INFO, "fr-1")
     ]
     assert Severity.WARNING.label("de") == "Warnung"
     assert DeadlineKind.PERIOD_END.label("de") == "Ende des Beratungszeitraums"
@@ -137,6 +138,8 @@ def test_sweep_closes_expired_cases_once() -> None:
     assert closed.closure is not None
     assert (closed.closure.reason, closed.closure.on) == ("period_expired", date(2028, 3, 1))
     assert closed.events[-1].actor == SYSTEM
+    assert isinstance(closed.events[-1], CaseClosed) and closed.events[-1].note.strip()
+    assert first.on == on and first.refused == ()
     again = ENGINE.sweep([closed, fresh], on=on)
     assert again.closed == ()
     assert again.refused == ()
@@ -164,3 +167,25 @@ def test_no_open_case_past_its_period_after_a_sweep(batch: list[Case], on: date)
             assert case.period_end >= on
     assert engine.sweep(list(by_id.values()), on=on).closed == ()
     assert result.refused == ()
+
+
+def test_every_kind_and_severity_has_a_german_and_an_english_label() -> None:
+    for member in (*DeadlineKind, *Severity):
+        german, english = member.label("de"), member.label("en")
+        assert member.label() == english  # English by default
+        assert german and english and german != english
+    assert DeadlineKind.PLAN_DUE.label("en") == "Integration plan due"
+    assert Severity.OVERDUE.label("en") == "overdue"
+
+
+def test_an_info_window_in_months_replaces_the_one_in_days() -> None:
+    import attrs
+
+    months = attrs.evolve(RULE_SETS["system-2025"], info_days=10, info_months=2, warning_days=3)
+    engine = Engine(clock=ENGINE.clock, rule_sets={**RULE_SETS, "system-2025": months})
+    case = agreed_case()  # the goal "flat" is due 2025-12-31
+    on = date(2025, 11, 1)  # two months from 1 November end on 31 December
+    found = [(d.subject, d.severity) for d in engine.deadlines(case, on=on)]
+    assert ("flat", Severity.INFO) in found
+    later = [(d.subject, d.severity) for d in engine.deadlines(case, on=date(2025, 10, 31))]
+    assert ("flat", Severity.INFO) not in later  # from 31 October: up to 30 December

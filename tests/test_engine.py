@@ -345,6 +345,7 @@ def test_period_ended_allows_only_closing(engine: Engine, clock: FrozenClock) ->
     with pytest.raises(Rejected) as exc:
         engine.handle(case, c.CloseCase(reason="period_expired", on=date(2028, 2, 29)), by=MANAGER)
     assert codes(exc) == ["period_not_ended"]
+    assert exc.value.reasons[0].params == {"period_end": date(2028, 2, 29)}
     closed = engine.handle(case, c.CloseCase(reason="period_expired", on=after), by=SYSTEM)
     assert closed.closure is not None and closed.closure.reason == "period_expired"
     with pytest.raises(Rejected) as exc:
@@ -387,6 +388,7 @@ def test_reopen_within_the_period(engine: Engine) -> None:
     with pytest.raises(Rejected) as exc:
         engine.handle(achieved, c.ReopenCase(on=date(2025, 7, 1)), by=MANAGER)
     assert codes(exc) == ["reopen_not_allowed"]
+    assert exc.value.reasons[0].params == {"reason": "goals_achieved"}
 
 
 def test_common_guards_are_reported_together(engine: Engine) -> None:
@@ -579,3 +581,13 @@ def test_hooks_run_after_the_new_case_exists_and_cannot_change_it(clock: FrozenC
     assert case.phase == Phase.MONITORING and case.version == 7
     assert [f.hook.rsplit(".", 1)[-1] for f in engine.hook_failures] == ["explode"]
     assert engine.hook_failures[0].error == "RuntimeError: mail server down"
+
+
+def test_goals_achieved_is_no_closure_reason_before_there_is_a_plan(engine: Engine) -> None:
+    case = open_household(engine)
+    assert case.plan is None
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, c.CloseCase(reason="goals_achieved", on=D0), by=MANAGER)
+    assert codes(exc) == ["goals_not_achieved"]
+    closed = engine.handle(case, c.CloseCase(reason="moved_away", on=D0), by=MANAGER)
+    assert closed.closure is not None and closed.closure.reason == "moved_away"

@@ -21,7 +21,7 @@ import pytest
 from imflow import Actor, Case, Engine, FrozenClock, Role, Workflow
 from imflow import commands as c
 from imflow.actors import SYSTEM
-from imflow.erasure import TOMBSTONE, tombstone
+from imflow.erasure import TOMBSTONE, Erasure, tombstone
 from imflow.events import EVENT_TYPES, Event, PersonErased
 from imflow.serialization import dumps
 from imflow.store import Store
@@ -288,3 +288,24 @@ def test_erasure_removes_every_personal_field_from_events_snapshot_and_loaded_ca
         _assert_no_marker(snapshot, "the snapshot")
         _assert_no_marker(_raw_text(stores), "the database")
     assert store.erase_person(MARKERS["person"], on=ERASED_ON) == ()  # forgotten as well
+
+
+def test_an_erasure_is_the_tuple_of_its_case_ids_with_frozen_details() -> None:
+    done = Erasure(iter(["c-1", "c-2"]), events_rewritten=3, keys_deleted=2)
+    assert done.case_ids == ("c-1", "c-2") and list(done) == ["c-1", "c-2"]
+    details = (done.events_rewritten, done.keys_deleted, done.keys_purged, done.log_flushed)
+    assert details == (3, 2, True, True)
+    assert done.pending == () and done.complete
+    assert repr(done) == (
+        "Erasure(('c-1', 'c-2'), events_rewritten=3, keys_deleted=2,"
+        " keys_purged=True, log_flushed=True, pending=())"
+    )
+    with pytest.raises(AttributeError, match="cannot be changed"):
+        done.keys_deleted = 0
+    assert done.keys_deleted == 2
+    nothing = Erasure(())
+    assert (len(nothing), nothing.events_rewritten, nothing.keys_deleted) == (0, 0, 0)
+    assert nothing.complete
+    waiting = Erasure(["c-1"], keys_purged=False, pending=("readers",))
+    assert (waiting.pending, waiting.complete) == (("readers",), False)
+    assert not Erasure(["c-1"], log_flushed=False, pending=("locked",)).complete

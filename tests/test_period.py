@@ -35,6 +35,12 @@ from imflow.period import last_day
         (date(2025, 12, 31), 36 + 2, date(2029, 2, 28)),
         (date(2023, 12, 31), 36 + 2, date(2027, 2, 28)),
         (date(2025, 5, 31), 36 + 1, date(2028, 6, 30)),  # Jun 31 missing
+        # the century rules of the Gregorian calendar: 2000 is a leap year, 2100 is not
+        (date(1999, 12, 31), 2, date(2000, 2, 29)),
+        (date(1996, 11, 30), 39, date(2000, 2, 29)),
+        (date(2099, 11, 30), 3, date(2100, 2, 28)),
+        (date(2096, 2, 29), 48, date(2100, 2, 28)),
+        (date(2399, 12, 31), 2, date(2400, 2, 29)),
     ],
 )
 def test_last_day_table(start: date, months: int, expected: date) -> None:
@@ -46,7 +52,7 @@ def test_a_period_needs_a_month() -> None:
         last_day(date(2025, 1, 1), months=0)
 
 
-@given(st.dates(date(1990, 1, 1), date(2090, 12, 31)), st.integers(0, 12))
+@given(st.dates(date(1590, 1, 1), date(2490, 12, 31)), st.integers(0, 12))
 def test_last_day_is_the_day_before_the_anniversary(start: date, extra: int) -> None:
     """The last day is the day before the same calendar date 36 + extra months later;
     where that date does not exist (29, 30, 31), it is the end of that month."""

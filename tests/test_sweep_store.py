@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from structlog.testing import capture_logs
+
 import imflow
 from imflow import Actor, Case, Engine, FrozenClock, Role
 from imflow import commands as c
 from imflow.actors import SYSTEM
+from imflow.store import AppendResult
 from tests.stores import StoreMaker
 
 ENGINE = Engine(clock=FrozenClock(datetime(2031, 6, 1, tzinfo=UTC)))
@@ -107,3 +110,60 @@ class _Stale:
 
     def append(self, *args: object, **kwargs: object) -> object:
         return self.store.append(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_store_sweep_keys_each_closure_and_reports_what_it_did(stores: StoreMaker) -> None:
+    store = stores(engine=ENGINE)
+    cases = fill(store)
+    on = date(2028, 3, 1)
+    with capture_logs() as logs:
+        result = imflow.sweep(store, on=on, engine=ENGINE)
+    assert (result.on, result.closed_ids, result.refused) == (
+        on,
+        ("due-1", "due-2", "last-day"),
+        (),
+    )
+    for case_id in result.closed_ids:  # the key sweep:<case id>:<period end> holds it
+        end = cases[case_id].period_end
+        kept = store.recall(f"sweep:{case_id}:{end}", by=SYSTEM)
+        assert isinstance(kept, AppendResult)
+        assert [e.type for e in kept.events] == ["case_closed"]
+    done = [e for e in logs if e["event"] == "sweep_done"]
+    assert [(e["on"], e["closed"], e["refused"]) for e in done] == [("2028-03-01", 3, 0)]
+
+
+def test_a_stale_listing_skips_what_is_not_due_refused_or_taken(stores: StoreMaker) -> None:
+    store = stores(engine=ENGINE)
+    early = Engine(clock=FrozenClock(datetime(2028, 2, 1, 12, tzinfo=UTC)))
+    im = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
+    cases = {}
+    for case_id, opened_on in (
+        ("young", date(2026, 5, 5)),
+        ("due-1", date(2025, 1, 10)),  # last day 2028-01-09
+        ("last-day", date(2025, 3, 1)),  # closing 2028-03-01 lies in early's future
+        ("due-2", date(2025, 2, 1)),  # closing 2028-02-01: early's today
+    ):
+        open_case = c.OpenCase(
+            case_id=case_id, person="p", district="08337", provider="drk", on=opened_on
+        )
+        cases[case_id] = early.open(open_case, by=im)
+        store.append(case_id, cases[case_id].events, expected_version=0)
+    # after the listing, a manager closes due-1 herself: the sweep's append conflicts
+    moved = early.handle(
+        cases["due-1"], c.CloseCase(reason="moved_away", on=date(2028, 1, 5)), by=im
+    )
+    store.append("due-1", moved.events[-1:], expected_version=1)
+    with capture_logs() as logs:
+        result = imflow.sweep(
+            _Stale(store, list(cases.values())), on=date(2028, 3, 1), engine=early
+        )
+    assert result.closed_ids == ("due-2",)
+    assert [(cid, [r.code for r in rs]) for cid, rs in result.refused] == [
+        ("last-day", ["date_in_future"])
+    ]
+    conflicts = [e["case_id"] for e in logs if e["event"] == "sweep_conflict"]
+    assert conflicts == ["due-1"]
+    done = [(e["closed"], e["refused"]) for e in logs if e["event"] == "sweep_done"]
+    assert done == [(1, 1)]
+    taken = store.load("due-1").closure
+    assert taken is not None and taken.reason == "moved_away"
