@@ -83,8 +83,8 @@ def clear_text(stores: StoreMaker, prefix: str) -> int:
 def test_an_old_store_is_encrypted_in_place_resuming_after_a_kill(sql_stores: StoreMaker) -> None:
     prefix = f"zq{uuid.uuid4().hex[:6]}"
     cases = old_store(sql_stores, prefix)
-    store: Any = sql_stores(engine=far_future_engine())  # migrates to 4: nothing sealed yet
-    assert store.schema_version == 4 and store.encryption_pending
+    store: Any = sql_stores(engine=far_future_engine())  # migrates to 5: nothing sealed yet
+    assert store.schema_version == 5 and store.encryption_pending
     assert store.load("old-005") == cases[5]  # rows in clear read as before
     before = clear_text(sql_stores, prefix)
     assert before > CASES

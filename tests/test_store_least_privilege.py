@@ -115,7 +115,7 @@ def test_a_role_without_ddl_rights_runs_imflow_after_the_owner_migrated(place: P
         "migrate", "--db", place.owner_dsn, "--schema", place.schema, "--grant", place.role
     )
     assert done.returncode == 0, done
-    assert done.stdout.strip().endswith("is at version 3")
+    assert done.stdout.strip().endswith("is at version 5")
     with psycopg.connect(place.app_dsn, autocommit=True) as app:  # the role really has no DDL
         app.execute(f"SET search_path TO {place.schema}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -192,4 +192,4 @@ def exercise(place: Place) -> None:
         assert store.outbox.count_pending() == 0
         figures = service.report(year=2026, by=COORDINATOR).figures()
         assert figures["cases_active"] == 2 and figures["cases_closed"] == 2
-        assert store.schema_version == 4
+        assert store.schema_version == 5

@@ -75,7 +75,7 @@ def migrate(
 
     >>> import os, tempfile
     >>> migrate(os.path.join(tempfile.mkdtemp(), "cases.db"))
-    3
+    5
 
     .. versionadded:: 0.2.0
     """
@@ -100,15 +100,15 @@ def schema_sql(
     The same statements :func:`migrate` runs, in one transaction, ending with the rows
     of ``imflow_migrations`` that tell a store its schema is current.
 
-    >>> print(schema_sql("sqlite", since=2))  # doctest: +ELLIPSIS
-    -- imflow schema for SQLite: migrations 3 to 3
+    >>> print(schema_sql("sqlite", since=4))  # doctest: +ELLIPSIS
+    -- imflow schema for SQLite: migrations 5 to 5
     ...
     BEGIN IMMEDIATE;
     CREATE TABLE IF NOT EXISTS imflow_migrations (...);
-    -- migration 3: idempotency keys by tenant, bound to their content
-    CREATE TABLE idempotency_keys (
+    -- migration 5: outbox leases for several runners
+    CREATE TABLE outbox_leases (
     ...
-    INSERT INTO imflow_migrations (version, name, applied_at) VALUES (3, ...);
+    INSERT INTO imflow_migrations (version, name, applied_at) VALUES (5, ...);
     COMMIT;
 
     .. versionadded:: 0.2.0

@@ -15,6 +15,7 @@ import cattrs
 from imflow._keys import KeyStore, MasterKeySource, master_key_from
 from imflow.engine import Engine
 from imflow.store._cipher import crypto_schema, crypto_statements
+from imflow.store._leases import NOW_POSTGRES, lease_statements, leases_schema
 from imflow.store._keys_postgres import PostgresKeyStore
 from imflow.store._schema import Backend, Migration, identifier
 from imflow.store._session import PooledConnections, SingleConnection
@@ -38,6 +39,7 @@ __all__ = ["PostgresStore"]
 _SQL = {
     **statements(lambda name: f"%({name})s", json_cast="::jsonb", greatest="GREATEST"),
     **crypto_statements(lambda name: f"%({name})s", json_cast="::jsonb"),
+    **lease_statements(lambda name: f"%({name})s", now=NOW_POSTGRES),
 }
 
 _MIGRATIONS: Sequence[Migration] = (
@@ -63,6 +65,7 @@ _MIGRATIONS: Sequence[Migration] = (
         ),
     ),
     (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
+    (5, "outbox leases for several runners", leases_schema()),
 )
 
 
