@@ -59,9 +59,7 @@ def lease_statements(p: Callable[[str], str], *, now: str) -> dict[str, str]:
             f" WHERE case_id = {p('case_id')} AND owner = {p('owner')}"
         ),
         "lease_release": f"DELETE FROM outbox_leases WHERE owner = {p('owner')}",
-        "outbox_totals": (
-            f"SELECT count(*), min(enqueued_at), {now} FROM outbox WHERE done = 0"
-        ),
+        "outbox_totals": (f"SELECT count(*), min(enqueued_at), {now} FROM outbox WHERE done = 0"),
         "outbox_leased": (
             "SELECT count(*) FROM outbox o JOIN outbox_leases l ON l.case_id = o.case_id"
             f" WHERE o.done = 0 AND l.expires_at >= {now}"

@@ -90,7 +90,9 @@ class _MemoryOutbox:
             now, live = time.time(), time.monotonic()
             waiting = [e for i, e in self._entries.items() if i not in self._done]
             leased = {c for c, (_, until) in self._leases.items() if until >= live}
-            final = {k for k, d in self._deliveries.items() if d.status in ("delivered", "discarded")}
+            final = {
+                k for k, d in self._deliveries.items() if d.status in ("delivered", "discarded")
+            }
             hooks = []
             failed = {d.hook for d in self._deliveries.values() if d.status in ("retry", "dead")}
             for hook in sorted({*(subscriptions or {}), *failed}):
@@ -120,9 +122,7 @@ class _MemoryOutbox:
                 hooks=tuple(hooks),
             )
 
-    def requeue(
-        self, *, hook: str, events: Sequence[tuple[str, int]] | None, now: datetime
-    ) -> int:
+    def requeue(self, *, hook: str, events: Sequence[tuple[str, int]] | None, now: datetime) -> int:
         with self._lock:
             wanted = None if events is None else set(events)
             count = 0

@@ -15,8 +15,8 @@ import cattrs
 from imflow._keys import KeyStore, MasterKeySource, master_key_from
 from imflow.engine import Engine
 from imflow.store._cipher import crypto_schema, crypto_statements
-from imflow.store._leases import NOW_POSTGRES, lease_statements, leases_schema
 from imflow.store._keys_postgres import PostgresKeyStore
+from imflow.store._leases import NOW_POSTGRES, lease_statements, leases_schema
 from imflow.store._schema import Backend, Migration, identifier
 from imflow.store._session import PooledConnections, SingleConnection
 from imflow.store._sql import (

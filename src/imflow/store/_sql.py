@@ -830,6 +830,14 @@ class SqlStore:
             ids = [r[0] for r in self._rows("due", {"on": self._day(on)})]
         return self._loaded(ids)
 
+    def due_case_ids(self, on: date) -> list[str]:
+        """The ids of the open cases whose period ended before *on* (see :func:`imflow.sweep`).
+
+        .. versionadded:: 0.2.0
+        """
+        with self._session():
+            return [r[0] for r in self._rows("due", {"on": self._day(on)})]
+
     def _loaded(self, ids: list[str]) -> Iterator[Case]:
         for case_id in ids:
             try:
@@ -1035,9 +1043,7 @@ class SqlOutbox:
             hooks=tuple(hooks),
         )
 
-    def requeue(
-        self, *, hook: str, events: Sequence[tuple[str, int]] | None, now: datetime
-    ) -> int:
+    def requeue(self, *, hook: str, events: Sequence[tuple[str, int]] | None, now: datetime) -> int:
         """Turn *hook*'s dead letters (all, or those of *events*, ``(case id, seq)``)
         back into deliveries due now, with their attempts reset; returns how many."""
         s = self._store

@@ -16,8 +16,8 @@ import cattrs
 from imflow._keys import KeyStore, MasterKeySource, MemoryKeyStore, master_key_from
 from imflow.engine import Engine
 from imflow.store._cipher import crypto_schema, crypto_statements
-from imflow.store._leases import NOW_SQLITE, lease_statements, leases_schema
 from imflow.store._keys_sqlite import SQLiteKeyStore, checkpoint
+from imflow.store._leases import NOW_SQLITE, lease_statements, leases_schema
 from imflow.store._schema import Backend, Migration
 from imflow.store._session import SingleConnection
 from imflow.store._sql import (
