@@ -64,7 +64,7 @@ from imflow.events import EVENT_TYPES, Event
 from imflow.hooks import HookFailure, Hooks, hook_name
 from imflow.logging import get_logger
 from imflow.serialization import loads
-from imflow.store._base import Delivery, OutboxEntry, OutboxLog, Store
+from imflow.store._base import Delivery, HookStatus, OutboxEntry, OutboxLog, OutboxStatus, Store
 
 if TYPE_CHECKING:
     from datetime import date
@@ -80,10 +80,14 @@ __all__ = [
     "Backoff",
     "CaseService",
     "DeadLetter",
+    "HookStatus",
+    "OutboxStatus",
     "OutboxStore",
     "RunReport",
     "Runner",
     "exponential_backoff",
+    "requeue",
+    "status",
 ]
 
 Backoff = Callable[[int], timedelta]
@@ -451,6 +455,73 @@ class Runner:
             for name, _ in self._by_type.get(entry.event_type, ())
         )
         self.store.outbox.record(entry, [update], done=complete)
+
+
+def subscriptions(hooks: Hooks) -> dict[str, tuple[str, ...]]:
+    """The event types each hook of *hooks* receives, by the hook's name."""
+    found: dict[str, list[str]] = {}
+    for tag in EVENT_TYPES:
+        for fn in hooks.callbacks(tag):
+            found.setdefault(_name(fn), []).append(tag)
+    return {name: tuple(tags) for name, tags in found.items()}
+
+
+def status(store: OutboxStore, *, hooks: Hooks | None = None) -> OutboxStatus:
+    """What waits in *store*'s outbox: for an operator (``imflow outbox status``) or a
+    host's health endpoint. With *hooks* (the registry the runners deliver to), each
+    hook's pending events are counted too; without, a hook is known by its failures.
+
+    >>> from datetime import date
+    >>> from imflow import Actor, Engine, FrozenClock, Hooks, Role, commands as c
+    >>> from imflow.store import MemoryStore
+    >>> hooks = Hooks()
+    >>> @hooks.on()
+    ... def notify(event: object, case: object) -> None: ...
+    >>> store = MemoryStore(engine=Engine(clock=FrozenClock.on(date(2025, 3, 3))))
+    >>> im = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
+    >>> case = store.engine.open(c.OpenCase(case_id="wt-1", person="p-1", district="08337",
+    ...                                     provider="drk", on=date(2025, 3, 3)), by=im)
+    >>> _ = store.append("wt-1", case.events, expected_version=0)
+    >>> figures = status(store, hooks=hooks)
+    >>> figures.pending, figures.dead, [(h.pending, h.dead) for h in figures.hooks]
+    (1, 0, [(1, 0)])
+    >>> Runner(store, hooks).run_once().delivered
+    1
+    >>> status(store, hooks=hooks).pending
+    0
+
+    .. versionadded:: 0.2.0
+    """
+    outbox: Any = store.outbox
+    if not hasattr(outbox, "status"):
+        raise TypeError(f"the outbox of {type(store).__name__} has no figures")
+    found: OutboxStatus = outbox.status(None if hooks is None else subscriptions(hooks))
+    return found
+
+
+def requeue(
+    store: OutboxStore,
+    *,
+    hook: str,
+    events: Iterable[tuple[str, int]] | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Give *hook*'s dead letters (all, or those of *events*, as ``(case id, seq)``)
+    another round of attempts: they are due again at once, with their failures
+    counted from zero, and the events queued behind them follow. Returns how many
+    were requeued. Any runner delivers them on its next pass; the hooks need not be
+    registered here (``imflow outbox requeue``).
+
+    .. versionadded:: 0.2.0
+    """
+    outbox: Any = store.outbox
+    if not hasattr(outbox, "requeue"):
+        raise TypeError(f"the outbox of {type(store).__name__} cannot requeue")
+    chosen = None if events is None else [(str(c), int(n)) for c, n in events]
+    count: int = outbox.requeue(hook=hook, events=chosen, now=(clock or system_clock)())
+    if count:
+        get_logger().warning("dead_letters_requeued", hook=hook, count=count)
+    return count
 
 
 class CaseService(Generic[S]):
