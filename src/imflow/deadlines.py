@@ -321,14 +321,27 @@ def _due_in(store: SweepableStore, on: date) -> Iterator[tuple[int, str, Case | 
     ids: list[str] = list(lister(on))
     start = secrets.randbelow(len(ids)) if ids else 0
     loader = getattr(store, "load")  # noqa: B009 - a store that lists ids also loads
-    for place in [*range(start, len(ids)), *range(start)]:
-        case_id = ids[place]
-        try:
-            case = loader(case_id)
-        except CaseNotFound:  # pragma: no cover - cases are never deleted
-            yield place, case_id, None
-            continue
-        yield place, case_id, case if _due(case, on) else None
+    recheck = getattr(store, "still_due", None)
+    order = [*range(start, len(ids)), *range(start)]
+    for first in range(0, len(order), _CHUNK):
+        places = order[first : first + _CHUNK]
+        # where another run swept already, one query skips the closed cases at once
+        due = None if recheck is None else recheck([ids[p] for p in places], on)
+        for place in places:
+            case_id = ids[place]
+            if due is not None and case_id not in due:
+                yield place, case_id, None
+                continue
+            try:
+                case = loader(case_id)
+            except CaseNotFound:  # pragma: no cover - cases are never deleted
+                yield place, case_id, None
+                continue
+            yield place, case_id, case if _due(case, on) else None
+
+
+_CHUNK = 50
+"""How many due cases a sweep re-checks at a time before loading them."""
 
 
 def sweep(

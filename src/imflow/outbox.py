@@ -166,6 +166,7 @@ class _Leases:
         self.seconds = seconds
         self.owner = secrets.token_hex(12)
         self.until: dict[str, float] = {}
+        self.passed: set[str] = set()
 
     @classmethod
     def of(cls, outbox: OutboxLog, lease: timedelta) -> _Leases | None:
@@ -178,12 +179,17 @@ class _Leases:
         return case_id in self.until
 
     def claim(self, case_ids: Iterable[str]) -> None:
-        wanted = {c for c in case_ids if c not in self.until}
+        """Lease what it can of *case_ids*. A case this pass found held by another
+        runner (or lost) stays out of the pass: taking it later in the same pass could
+        deliver its newer events before older ones the pass has already gone by."""
+        wanted = {c for c in case_ids if c not in self.until and c not in self.passed}
         if not wanted:
             return
         sent = time.monotonic()
-        for case_id in self.outbox.claim(wanted, owner=self.owner, seconds=self.seconds):
+        got = self.outbox.claim(wanted, owner=self.owner, seconds=self.seconds)
+        for case_id in got:
             self.until[case_id] = sent + self.seconds
+        self.passed.update(wanted - set(got))
 
     def keep(self, case_id: str) -> bool:
         """Whether the pass still holds *case_id* for at least half a lease (renewing
@@ -198,6 +204,7 @@ class _Leases:
             self.until[case_id] = sent + self.seconds
             return True
         del self.until[case_id]
+        self.passed.add(case_id)
         return False
 
     def release(self) -> None:

@@ -838,6 +838,26 @@ class SqlStore:
         with self._session():
             return [r[0] for r in self._rows("due", {"on": self._day(on)})]
 
+    def still_due(self, case_ids: Sequence[str], on: date) -> set[str]:
+        """Those of *case_ids* that are still open with their period ended before *on*
+        (a sweep skips the others without loading them).
+
+        .. versionadded:: 0.2.0
+        """
+        found: set[str] = set()
+        with self._session():
+            for start in range(0, len(case_ids), 500):
+                chunk = case_ids[start : start + 500]
+                params: dict[str, Any] = {f"c{i}": c for i, c in enumerate(chunk)}
+                params["on"] = self._day(on)
+                listed = ", ".join(self._param(f"c{i}") for i in range(len(chunk)))
+                sql = (
+                    "SELECT case_id FROM cases WHERE closed_on IS NULL AND period_end IS NOT NULL"
+                    f" AND period_end < {self._param('on')} AND case_id IN ({listed})"
+                )
+                found.update(r[0] for r in self._query(sql, params))
+        return found
+
     def _loaded(self, ids: list[str]) -> Iterator[Case]:
         for case_id in ids:
             try:
