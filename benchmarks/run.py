@@ -9,8 +9,9 @@
   (one machine instance per case, its only way);
 - a simulated cohort: complete four-year trajectories per second, in memory;
 - the store, key-figure report, sweep and trust-boundary figures of ``bench_store.py``,
-  ``bench_report.py``, ``bench_sweep.py`` and ``bench_trust.py`` (through their
-  ``run(reporter)``).
+  ``bench_report.py``, ``bench_sweep.py``, ``bench_trust.py`` and ``bench_outbox.py``
+  (deliveries per second with 1, 2 and 3 runners on one PostgreSQL), through their
+  ``run(reporter)``.
 
 The peers are built the way a competent user of each library would build them from
 the same definition: the phases and transitions of ``bw_integrationsmanagement()``, its
@@ -25,7 +26,8 @@ timing, as ``timeit`` does). structlog is configured as a production host would:
 filtering bound logger at WARNING, ``cache_logger_on_first_use=True``.
 
 Options: ``--quick`` (fewer repetitions, a 100,000-event report), ``--only NAME``
-(``peers``, ``simulation``, ``store``, ``report``, ``sweep``; repeatable).
+(``peers``, ``simulation``, ``store``, ``report``, ``sweep``, ``trust``, ``crypto``,
+``embed``, ``outbox``; repeatable).
 """
 
 from __future__ import annotations
@@ -702,12 +704,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed"],
+        choices=[
+            "peers",
+            "simulation",
+            "store",
+            "report",
+            "sweep",
+            "trust",
+            "crypto",
+            "embed",
+            "outbox",
+        ],
         help="run only these parts (repeatable)",
     )
     args = parser.parse_args(argv)
     parts = set(
-        args.only or ["peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed"]
+        args.only
+        or ["peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed", "outbox"]
     )
     configure_logging()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -741,6 +754,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("trust", "bench_trust"),
         ("crypto", "bench_crypto"),
         ("embed", "bench_embed"),
+        ("outbox", "bench_outbox"),
     ):
         if part in parts:
             print(f"== {module}.py")

@@ -42,6 +42,7 @@ from imflow.errors import (
     CaseNotFound,
     ConcurrencyConflict,
     IdempotencyKeyReused,
+    InvalidHistory,
     Rejected,
     StoreError,
 )
@@ -392,7 +393,7 @@ def sweep(
             log.info("sweep_conflict", case_id=case.case_id)
             lost.append(case.case_id)
             continue
-        except StoreError as exc:
+        except (StoreError, InvalidHistory) as exc:  # e.g. a server's clock behind
             log.error("sweep_failed", case_id=case.case_id, error=type(exc).__name__)
             errors.append((case.case_id, type(exc).__name__))
             continue
