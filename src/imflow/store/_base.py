@@ -158,7 +158,15 @@ def age_of(now: float, since: float | None) -> timedelta | None:
 
 
 class OutboxLog(Protocol):
-    """The persistent outbox of a store, as the :class:`imflow.outbox.Runner` uses it."""
+    """The persistent outbox of a store, as the :class:`imflow.outbox.Runner` uses it.
+
+    The outboxes of imflow's stores also lease cases to runners (``claim``, ``renew``,
+    ``release``: any number of runners share the work) and give their figures
+    (``status``, ``requeue``; see :func:`imflow.outbox.status`); a runner on an outbox
+    without leases works as the only one.
+
+    .. versionchanged:: 0.2.0 leases and figures on imflow's stores.
+    """
 
     def pending(self, *, after: int, limit: int) -> list[OutboxEntry]:
         """Entries not yet done with an id above *after*, oldest first."""
