@@ -71,6 +71,32 @@ def test_a_case_leased_by_a_dead_runner_waits_for_its_lease_then_is_taken_over(
     assert status(store).pending == status(store).leased == 0  # the pass let go
 
 
+def test_a_case_a_pass_went_by_held_elsewhere_stays_out_of_that_pass(
+    stores: StoreMaker,
+) -> None:
+    store = stores()
+    x = open_case(store.engine, "x", person="p-x")
+    store_new(store, x)  # outbox: x1, y1, x2
+    store_new(store, open_case(store.engine, "y", person="p-y"))
+    store_new(store, more(store.engine, x, 1), since=1)
+    outbox: Any = store.outbox
+    outbox.claim({"x"}, owner="other", seconds=30)
+    seen: list[tuple[str, int]] = []
+    hooks = Hooks()
+
+    @hooks.on()
+    def record(event: Event, case: Case) -> None:
+        seen.append((event.case_id, event.seq))
+        if event.case_id == "y":
+            outbox.release(owner="other")  # the other runner lets go meanwhile
+
+    runner = Runner(store, hooks, batch_size=1)
+    runner.run_once()
+    assert seen == [("y", 1)]  # not x2 before x1
+    runner.run_once()
+    assert seen == [("y", 1), ("x", 1), ("x", 2)]
+
+
 def test_a_live_lease_is_not_taken_and_a_lost_one_is_not_renewed(stores: StoreMaker) -> None:
     store = stores()
     stored(store, "a")
