@@ -21,12 +21,14 @@ from tests.stores import StoreMaker, far_future_engine, store_new, working_case
 
 CASES = 120
 
-DOWNGRADE = [  # what migration 4 added: back to the schema of imflow 0.1
+DOWNGRADE = [  # what migrations 4 and 5 added: back to the schema of imflow 0.1
+    "DROP TABLE outbox_leases",
+    "ALTER TABLE outbox DROP COLUMN enqueued_at",
     "DROP INDEX cases_retention",
     "ALTER TABLE cases DROP COLUMN erased_version",
     "DROP TABLE imflow_shred",
     "DROP TABLE imflow_encryption",
-    "DELETE FROM imflow_migrations WHERE version = 4",
+    "DELETE FROM imflow_migrations WHERE version >= 4",
 ]
 
 RUN = """
