@@ -8,10 +8,10 @@
   transitions with one shared machine and ``add_model``, and for python-statemachine
   (one machine instance per case, its only way);
 - a simulated cohort: complete four-year trajectories per second, in memory;
-- the store, key-figure report, sweep and trust-boundary figures of ``bench_store.py``,
-  ``bench_report.py``, ``bench_sweep.py``, ``bench_trust.py`` and ``bench_outbox.py``
-  (deliveries per second with 1, 2 and 3 runners on one PostgreSQL), through their
-  ``run(reporter)``.
+- the store, key-figure report, sweep, trust-boundary, report-output and outbox figures
+  of ``bench_store.py``, ``bench_report.py``, ``bench_sweep.py``, ``bench_trust.py``,
+  ``bench_outputs.py`` and ``bench_outbox.py`` (deliveries per second with 1, 2 and 3
+  runners on one PostgreSQL), through their ``run(reporter)``.
 
 The peers are built the way a competent user of each library would build them from
 the same definition: the phases and transitions of ``bw_integrationsmanagement()``, its
@@ -27,7 +27,7 @@ filtering bound logger at WARNING, ``cache_logger_on_first_use=True``.
 
 Options: ``--quick`` (fewer repetitions, a 100,000-event report), ``--only NAME``
 (``peers``, ``simulation``, ``store``, ``report``, ``sweep``, ``trust``, ``crypto``,
-``embed``, ``outbox``; repeatable).
+``embed``, ``outputs``, ``outbox``; repeatable).
 """
 
 from __future__ import annotations
@@ -713,6 +713,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "trust",
             "crypto",
             "embed",
+            "outputs",
             "outbox",
         ],
         help="run only these parts (repeatable)",
@@ -720,7 +721,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     parts = set(
         args.only
-        or ["peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed", "outbox"]
+        or [
+            "peers",
+            "simulation",
+            "store",
+            "report",
+            "sweep",
+            "trust",
+            "crypto",
+            "embed",
+            "outputs",
+            "outbox",
+        ]
     )
     configure_logging()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -754,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("trust", "bench_trust"),
         ("crypto", "bench_crypto"),
         ("embed", "bench_embed"),
+        ("outputs", "bench_outputs"),
         ("outbox", "bench_outbox"),
     ):
         if part in parts:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs, then runs tests
 # (including PostgreSQL on loopback), ruff, mypy --strict, the docs build and the examples.
-# Debian packages it installs when missing: postgresql, graphviz, chromium.
+# Debian packages it installs when missing: postgresql, graphviz, chromium,
+# libreoffice-calc-nogui.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,15 @@ if ! command -v dot >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; th
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq graphviz chromium >/dev/null
+fi
+
+# LibreOffice opens the report workbook in a test (soffice --headless --convert-to csv).
+if ! command -v soffice >/dev/null 2>&1; then
+  echo "== installing libreoffice-calc-nogui"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    libreoffice-calc-nogui >/dev/null
 fi
 
 echo "== ruff"

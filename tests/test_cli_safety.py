@@ -351,7 +351,7 @@ import imflow.kennzahlen
 def boom(*args, **kwargs):
     raise RuntimeError("p-MARKER-4711 Anna Beispiel")
 
-imflow.kennzahlen.report = boom
+imflow.kennzahlen.report = imflow.kennzahlen.report_years = boom
 from imflow.cli import main
 sys.exit(main(sys.argv[1:]))
 """

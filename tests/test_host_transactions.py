@@ -23,9 +23,12 @@ from hypothesis import strategies as st
 
 from imflow import CaseNotFound, ConcurrencyConflict, Hooks
 from imflow import commands as c
+from imflow._keys import master_key_from
 from imflow.events import CaseOpened, ConsentRecorded, Event
+from imflow.keys import PostgresKeyStore
 from imflow.outbox import CaseService
 from imflow.store import PostgresStore, SQLiteStore, Store
+from imflow.store._keys_postgres import default_key_schema
 from tests.crashes import open_store
 from tests.stores import DAY, StoreMaker, manager, open_case, pg_dsn, sql_stores
 
@@ -41,6 +44,15 @@ class Boom(Exception):
 def host_connection(stores: StoreMaker) -> Any:
     """The host's connection to the same database (autocommit, transactions explicit)."""
     return stores.raw()
+
+
+def pg_key_store(stores: StoreMaker) -> PostgresKeyStore:
+    """The key store a host passes with a connection of its own (the maker's master key
+    and key schema, as ``imflow migrate --schema`` made it)."""
+    assert stores.dsn is not None
+    return PostgresKeyStore(
+        stores.dsn, master_key=master_key_from(None), schema=default_key_schema(stores.schema)
+    )
 
 
 def make_host_table(stores: StoreMaker) -> None:
@@ -227,10 +239,11 @@ def test_a_host_store_on_the_host_s_own_connection_joins_its_transaction(
     make_host_table(sql_stores)
     sql_stores().close()  # migrated
     conn = host_connection(sql_stores)
+    keys = None if sql_stores.kind == "sqlite" else pg_key_store(sql_stores)
     store: SQLiteStore | PostgresStore = (
         SQLiteStore(conn, engine=sql_stores().engine)
-        if sql_stores.kind == "sqlite"
-        else PostgresStore(conn, engine=sql_stores().engine)
+        if keys is None
+        else PostgresStore(conn, engine=sql_stores().engine, key_store=keys)
     )
     begin(conn)
     insert_client(conn, "wt-7", "Ali R.")
@@ -239,9 +252,11 @@ def test_a_host_store_on_the_host_s_own_connection_joins_its_transaction(
     conn.execute("ROLLBACK")
     assert_nothing_of(store, sql_stores, "wt-7")
     store.append("wt-7", case.events, expected_version=0)  # outside: its own transaction
-    store.close()  # leaves the host's connection open
+    store.close()  # leaves the host's connection (and the host's key store) open
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     conn.close()
+    if keys is not None:
+        keys.close()
 
 
 @settings(max_examples=15, deadline=None)
@@ -296,7 +311,8 @@ def test_a_postgres_connection_outside_autocommit_commits_the_store_s_own_writes
     conn = psycopg.connect(str(pg_stores.dsn))  # autocommit off
     conn.execute(f"SET search_path TO {pg_stores.schema}")
     conn.commit()
-    store = PostgresStore(conn, engine=pg_stores().engine)
+    keys = pg_key_store(pg_stores)
+    store = PostgresStore(conn, engine=pg_stores().engine, key_store=keys)
     case = open_case(store.engine, "wt-9")
     store.append("wt-9", case.events, expected_version=0)
     with pg_stores.fresh(cache_size=0) as other:
@@ -312,4 +328,5 @@ def test_a_postgres_connection_outside_autocommit_commits_the_store_s_own_writes
         assert [e.case_id for e in other.outbox.pending(after=0, limit=10)] == ["wt-9"]
     assert host_rows(pg_stores) == []
     store.close()
+    keys.close()  # the host's key store stays the host's to close
     conn.close()

@@ -30,6 +30,7 @@ from imflow.events import (
     GoalStatusSet,
     PlanAgreed,
 )
+from imflow.i18n import Messages
 from imflow.kennzahlen import (
     CATALOGUE,
     FINDINGS,
@@ -694,11 +695,37 @@ def test_the_catalogue_covers_domain_section_7_in_two_languages() -> None:
         assert fig.id == fid
         assert fig.name_de and fig.name_en and fig.name_de != fig.name_en
         assert fig.rule_de and fig.rule_en and fig.unit_de and fig.unit_en
+        assert len(fig.edges("de")) == len(fig.edges("en")) == len(fig.edge_cases)
         if fig.kind is FigureKind.BREAKDOWN and fig.keys:
             for key in fig.keys:
                 assert fig.key_label(key, "de") and fig.key_label(key, "en")
     for code, (de, en) in FINDINGS.items():
         assert code and de and en and de != en
+        assert Finding(code=code, case_ids=["c-1"]).message("de") == de
+
+
+def test_the_words_of_figures_and_findings_live_in_the_catalogue_only() -> None:
+    """Every figure and finding has its words in both languages, the catalogue has no
+    words for figures or findings that do not exist, and a host's override shows."""
+    m = Messages.default()
+    for lang in ("de", "en"):
+        catalog = m.catalogs[lang]
+        figure_keys = {k for k in catalog if k.startswith("figure.")}
+        wanted = {f"figure.{fid}.{part}" for fid in CATALOGUE for part in ("name", "unit", "rule")}
+        assert wanted <= figure_keys
+        for key in figure_keys - wanted:
+            fid, part, number = key.split(".")[1:]
+            assert fid in CATALOGUE and part == "edge" and int(number) >= 1, key
+        finding_keys = {k.removeprefix("finding.") for k in catalog if k.startswith("finding.")}
+        assert finding_keys == set(FINDINGS)
+    ours = m.with_overrides(
+        {"de": {"figure.cases_active.name": "Fälle (aktiv)", "finding.fte_missing": "VZÄ fehlt"}}
+    )
+    assert CATALOGUE["cases_active"].name("de", messages=ours) == "Fälle (aktiv)"
+    assert Finding(code="fte_missing", units=["x/y"]).message("de", messages=ours) == "VZÄ fehlt"
+    assert CATALOGUE["cases_active"].name("de") == "Aktive Fälle im Berichtsjahr"
+    text = to_text(Report(year=2026), lang="de", messages=ours)
+    assert "Fälle (aktiv): 0" in text
 
 
 # -- outputs ------------------------------------------------------------------------------
@@ -770,6 +797,40 @@ def test_csv_is_semicolon_separated_utf8_with_bom_and_german() -> None:
     rows_en = list(csv.reader(io.StringIO(english), delimiter=";"))
     state_en = {r[5]: r[8] for r in rows_en if r[1] == "State" and not r[7]}
     assert state_en["plan_on_time_share"] == "66.7"
+
+
+@pytest.mark.parametrize(
+    ("scope", "top"),
+    [({}, "Land"), ({"district": WT}, "Kreis"), ({"provider": "drk-wt"}, "Träger")],
+)
+def test_csv_names_each_level_by_what_it_is(scope: dict[str, str], top: str) -> None:
+    """A district's (or provider's) totals are labelled as the district's, not the state's,
+    and every row of a level holds exactly the figures of that level."""
+    yearly = report(
+        flat(hand_history()),
+        year=YEAR,
+        staffing=STAFFING,
+        district=scope.get("district"),
+        provider=scope.get("provider"),
+    )
+    rows = list(csv.reader(io.StringIO(to_csv(yearly).decode("utf-8-sig")), delimiter=";"))
+    figures = [r for r in rows[1:] if r[0] == "Kennzahlen"]
+    assert figures[0][1] == top
+    assert figures[0][2] == scope.get("district", "")
+    assert figures[0][4] == scope.get("provider", "")
+    if scope:
+        assert "Land" not in {r[1] for r in figures}
+    by_level: dict[tuple[str, str, str], dict[str, str]] = {}
+    for r in figures:
+        if not r[7]:
+            by_level.setdefault((r[1], r[2], r[4]), {})[r[5]] = r[8]
+    assert len(by_level) == len({(r[1], r[2], r[4]) for r in figures})  # no level twice
+    for (level, ags, provider), values in by_level.items():
+        where = {"district": ags, "provider": provider}
+        if level == top:
+            where = dict(scope)
+        expected = yearly.figures(**{k: v for k, v in where.items() if v})
+        assert values["cases_active"] == str(expected["cases_active"]), (level, ags, provider)
 
 
 def test_text_summary_shows_due_date_and_findings_first() -> None:

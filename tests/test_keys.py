@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imflow import MasterKeyMismatch, MasterKeyMissing
+from imflow import MasterKeyMismatch, MasterKeyMissing, SchemaMissing
 from imflow.keys import (
     KeyStore,
     MasterKey,
@@ -23,10 +25,31 @@ from imflow.keys import (
     master_key_from,
 )
 from imflow.store import PostgresStore, SQLiteStore
+from imflow.store._keys_postgres import key_schema_statements
 from tests.pg import fresh_schema
-from tests.stores import far_future_engine, store_new, working_case
+from tests.stores import StoreMaker, far_future_engine, store_new, working_case
 
 MASTER = MasterKey.generate()
+
+
+def made_key_schema(dsn: str) -> str:
+    """A fresh key schema, made as the owner's ``imflow migrate`` makes it."""
+    schema = fresh_schema()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in key_schema_statements(schema):
+            conn.execute(statement)
+    return schema
+
+
+def test_a_postgres_key_store_never_creates_its_schema(pg_dsn: str) -> None:
+    schema = fresh_schema()
+    with pytest.raises(SchemaMissing, match=f"imflow migrate .*--key-schema {schema}"):
+        PostgresKeyStore(pg_dsn, master_key=MASTER, schema=schema)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)
+        ).fetchone()
+    assert found == (0,)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -38,7 +61,7 @@ def key_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         ks: Any = SQLiteKeyStore(tmp_path / "k.keys", master_key=MASTER)
     else:
         dsn = request.getfixturevalue("pg_dsn")
-        ks = PostgresKeyStore(dsn, master_key=MASTER, schema=fresh_schema())
+        ks = PostgresKeyStore(dsn, master_key=MASTER, schema=made_key_schema(dsn))
     try:
         yield ks
     finally:
@@ -66,14 +89,14 @@ def test_a_key_store_refuses_another_master_key(tmp_path: Path, pg_dsn: str) -> 
     SQLiteKeyStore(tmp_path / "k.keys", master_key=MASTER).close()
     with pytest.raises(MasterKeyMismatch):
         SQLiteKeyStore(tmp_path / "k.keys", master_key=MasterKey.generate())
-    schema = fresh_schema()
+    schema = made_key_schema(pg_dsn)
     PostgresKeyStore(pg_dsn, master_key=MASTER, schema=schema).close()
     with pytest.raises(MasterKeyMismatch):
         PostgresKeyStore(pg_dsn, master_key=MasterKey.generate(), schema=schema)
 
 
 def test_rotation_rewraps_every_key(tmp_path: Path, pg_dsn: str) -> None:
-    schema = fresh_schema()
+    schema = made_key_schema(pg_dsn)
     for make in (
         lambda m: SQLiteKeyStore(tmp_path / "r.keys", master_key=m),
         lambda m: PostgresKeyStore(pg_dsn, master_key=m, schema=schema),
@@ -161,3 +184,19 @@ def test_anything_but_32_bytes_is_no_master_key(value: Any) -> None:
         return
     with pytest.raises(ValueError, match="master key"):
         MasterKey(value) if isinstance(value, bytes) else MasterKey.from_text(value)
+
+
+def test_a_pooled_store_makes_keys_for_many_threads_at_once(pg_dsn: str, tmp_path: Path) -> None:
+    """The default key store has one connection; threads of a pooled store take turns
+    on it instead of nesting each other's transactions."""
+    engine = far_future_engine()
+    maker = StoreMaker("postgres", tmp_path, pg_dsn)
+    store: Any = maker(engine=engine, pool_size=8, cache_size=0)
+    cases = [working_case(engine, f"thr-{i:02d}", person=f"p-thr-{i}") for i in range(24)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda case: store_new(store, case), cases))
+    try:
+        for case in cases:
+            assert store.load(case.case_id) == case
+    finally:
+        maker.close_all()

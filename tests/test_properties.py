@@ -16,12 +16,14 @@ from datetime import date, timedelta
 from itertools import pairwise
 
 import attrs
+import pytest
 from hypothesis import Phase as Stage
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from imflow import Case, Engine, Phase, Rejected, Role
+from imflow import Case, Engine, OutOfBounds, Phase, Rejected, Role
 from imflow import commands as c
+from imflow._bounds import MAX_DATE, MIN_DATE
 from imflow.actors import SYSTEM
 from imflow.enums import ClosureReason
 from imflow.events import Event, PeriodExtended, RuleSetMigrated
@@ -180,6 +182,11 @@ def test_a_refused_command_changes_nothing(t: Trajectory, data: st.DataObject) -
         assert dumps(case) == document and case.events is events
         assert ENGINE.replay(case.events) == case
         name = cmd.name if isinstance(cmd, c.CustomAction) else cmd.type
+        if not MIN_DATE <= cmd.on <= MAX_DATE:  # refused for its date, or for who asks
+            assert {"date_bounds", "forbidden"} & set(exc.codes)
+            with pytest.raises(OutOfBounds):  # and a question about that day is bad input
+                ENGINE.allowed(case, by=by, on=cmd.on)
+            return
         allowed = {r.code for r in ENGINE.allowed(case, by=by, on=cmd.on)[name]}
         assert allowed <= set(exc.codes)
         return

@@ -160,18 +160,22 @@ class KennzahlenCatalogue(SphinxDirective):
             item = nodes.definition_list_item()
             term = nodes.term()
             term += nodes.literal(figure.id, figure.id)
-            term += nodes.Text(f" — {figure.name_en} ")
-            term += nodes.emphasis(figure.name_de, f"({figure.name_de})")
+            term += nodes.Text(f" — {figure.name('en')} ")
+            term += nodes.emphasis(figure.name("de"), f"({figure.name('de')})")
             item += term
             body = nodes.definition()
-            unit = f", unit: {figure.unit_en}" if figure.unit_en else ""
-            body += _para(f"{figure.kind}{unit}", strong="Kind:")
-            body += _para(figure.rule_en, strong="Rule:")
-            body += _para(figure.rule_de, strong="Regel:")
-            if figure.edge_cases:
-                body += _para("", strong="Edge cases:")
+            unit = figure.unit("en")
+            kind = f"{figure.kind}, unit: {unit}" if unit else str(figure.kind)
+            body += _para(kind, strong="Kind:")
+            body += _para(figure.rule("en"), strong="Rule:")
+            body += _para(figure.rule("de"), strong="Regel:")
+            for title, lang in (("Edge cases:", "en"), ("Grenzfälle:", "de")):
+                edges = figure.edges(lang)
+                if not edges:
+                    continue
+                body += _para("", strong=title)
                 cases = nodes.bullet_list()
-                for case in figure.edge_cases:
+                for case in edges:
                     entry = nodes.list_item()
                     entry += nodes.paragraph(case, case)
                     cases += entry

@@ -27,6 +27,7 @@ def add_subcommands(subcommand: Subcommand, t: Callable[[str], str], file: str) 
     p.add_argument("--db", required=True, metavar=f"{file}|URL", help=t("migrate.db"))
     p.add_argument("--schema", metavar="SCHEMA", help=t("migrate.schema"))
     p.add_argument("--grant", metavar="ROLE", help=t("migrate.grant"))
+    p.add_argument("--key-schema", metavar="SCHEMA", help=t("migrate.key_schema"))
 
     p = subcommand("schema-sql", _schema_sql)
     p.add_argument(
@@ -34,6 +35,7 @@ def add_subcommands(subcommand: Subcommand, t: Callable[[str], str], file: str) 
     )
     p.add_argument("--schema", metavar="SCHEMA", help=t("migrate.schema"))
     p.add_argument("--grant", metavar="ROLE", help=t("migrate.grant"))
+    p.add_argument("--key-schema", metavar="SCHEMA", help=t("migrate.key_schema"))
     p.add_argument(
         "--from", dest="since", type=int, default=0, metavar="N", help=t("schema_sql.from")
     )
@@ -75,7 +77,9 @@ def _migrate(args: argparse.Namespace, lang: Lang) -> int:
     except ImportError:  # pragma: no cover - the extra is installed for the tests
         pass
     try:
-        version = migrate(args.db, schema=args.schema, grant_to=args.grant)
+        version = migrate(
+            args.db, schema=args.schema, grant_to=args.grant, key_schema=args.key_schema
+        )
     except failures as exc:
         message = _say("migrate.failed", lang, db=shown(args.db), problem=_problem(exc))
         raise _Fail(message) from None
@@ -89,7 +93,13 @@ def _schema_sql(args: argparse.Namespace, lang: Lang) -> int:
     from imflow.store import schema_sql
 
     try:
-        text = schema_sql(args.backend, schema=args.schema, since=args.since, grant_to=args.grant)
+        text = schema_sql(
+            args.backend,
+            schema=args.schema,
+            since=args.since,
+            grant_to=args.grant,
+            key_schema=args.key_schema,
+        )
     except ValueError as exc:
         raise _Fail(str(exc)) from None
     _emit(text.rstrip("\n"))

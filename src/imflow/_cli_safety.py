@@ -204,7 +204,7 @@ def check_provider(store: Any, provider: str, district: str | None, db: str, lan
     cases" when the name was mistyped; a known provider with no activity in the year
     still gets its (empty) report.
     """
-    conn = store.connection
+    conn = getattr(store, "connection", store)  # a store, or a PostgreSQL connection
     mark = "?" if isinstance(conn, sqlite3.Connection) else "%s"
     sql = f"SELECT 1 FROM events WHERE provider = {mark}"
     params: list[str] = [provider]

@@ -158,7 +158,9 @@ class Purge:
     ``"readers"`` (SQLite: another connection's read transaction keeps the WAL),
     ``"old_snapshot"`` (PostgreSQL: a transaction older than the deletion may still see
     the row), ``"locked"`` (the table could not be rewritten in time),
-    ``"checkpoint_forbidden"`` (the PostgreSQL role may not run ``CHECKPOINT``).
+    ``"checkpoint_forbidden"`` (the PostgreSQL role may not run ``CHECKPOINT``),
+    ``"vacuum_forbidden"`` (the role does not own the key table: its owner runs
+    ``store.purge()`` or ``VACUUM FULL``).
     Call :meth:`KeyStore.purge` again later to finish.
     """
 

@@ -52,7 +52,7 @@ from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import structlog
 
@@ -281,20 +281,24 @@ def _parser(lang: Lang) -> _Parser:
     )
     p.add_argument("--staffing", type=Path, default=None, metavar=FILE, help=t("simulate.staffing"))
 
+    from imflow._cli_report import FORMATS, years_type
+
     p = subcommand("report", _report)
-    p.add_argument(
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument(
         "--year",
         type=safety.year_type(lang),
-        required=True,
         metavar=t("metavar.year"),
         help=t("report.year"),
     )
-    p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("db"))
+    when.add_argument("--years", type=years_type(lang), metavar=t("metavar.years"),
+                      help=t("report.years"))  # fmt: skip
+    p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("report.db"))
     p.add_argument("--district", metavar="AGS", help=t("report.district"))
     p.add_argument("--provider", help=t("report.provider"))
-    p.add_argument(
-        "--format", choices=["text", "json", "csv"], default="text", help=t("report.format")
-    )
+    p.add_argument("--format", choices=FORMATS, default=None, help=t("report.format"))
+    p.add_argument("-o", "--output", type=Path, action="append", metavar=FILE,
+                   help=t("report.output"))  # fmt: skip
     p.add_argument("--staffing", type=Path, default=None, metavar=FILE, help=t("report.staffing"))
 
     p = subcommand("diagram", _diagram)
@@ -408,25 +412,16 @@ def _open_store(
         store.close()
 
 
-class _ProgressBar:
-    """A one-line progress bar on a terminal; silent otherwise."""
+def _progress_bar(lang: Lang) -> Callable[[int, int], None]:
+    """A progress bar with the time left, on standard error (a terminal)."""
+    from imflow._progress import ProgressBar
 
-    def __init__(self, label: str, stream: TextIO) -> None:
-        self.label = label
-        self.stream = stream
-        self.last = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        percent = 100 * done // max(total, 1)
-        if percent == self.last:
-            return
-        self.last = percent
-        filled = percent * 30 // 100
-        bar = "#" * filled + "." * (30 - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {percent:3d} %")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
+    return ProgressBar(
+        _say("simulate.progress", lang),
+        sys.stderr,
+        left=lambda time: _say("simulate.eta", lang, time=time),
+        took=lambda time: _say("simulate.took", lang, time=time),
+    )
 
 
 def _emit(text: str = "") -> None:
@@ -469,9 +464,7 @@ def _simulate(args: argparse.Namespace, lang: Lang) -> int:
     if until < start:
         raise _Fail(_say("simulate.order", lang, until=until, start=start))
     params = SimulationParams(opening_window=args.opening_window)
-    progress = (
-        _ProgressBar(_say("simulate.progress", lang), sys.stderr) if sys.stderr.isatty() else None
-    )
+    progress = _progress_bar(lang) if sys.stderr.isatty() else None  # quiet when piped
     engine = Engine(clock=FrozenClock.on(start))
     first_id = f"{params.case_prefix}-{args.seed}-{0:07d}"
     if args.db == ":memory:":
@@ -555,29 +548,27 @@ def _read_staffing(path: Path, lang: Lang) -> dict[tuple[str, str], Decimal]:
 
 
 def _report(args: argparse.Namespace, lang: Lang) -> int:
+    from imflow._cli_report import open_report_source, report_years_of, safe_dsn, write_report
     from imflow.districts import DISTRICTS
-    from imflow.kennzahlen import report, to_csv, to_json, to_text
+    from imflow.kennzahlen import report_years
 
     if args.district is not None and args.district not in DISTRICTS:
         raise _Fail(_say("report.district_unknown", lang, ags=args.district))
     staffing = None if args.staffing is None else _read_staffing(args.staffing, lang)
-    with _open_store(args.db, lang, must_exist=True) as store:
+    years = report_years_of(args, lang)  # checks the outputs' formats too
+    with open_report_source(args.db, lang) as store:  # SQLite, or postgresql://…
         if args.provider is not None:
-            safety.check_provider(store, args.provider, args.district, args.db, lang)
-        result = report(
+            shown_db = safe_dsn(args.db)
+            safety.check_provider(store, args.provider, args.district, shown_db, lang)
+        result = report_years(
             store,
-            year=args.year,
+            years=years,
             district=args.district,
             provider=args.provider,
             staffing=staffing,
         )
-    if args.format == "csv":
-        _emit_bytes(to_csv(result, lang=lang))
-    elif args.format == "json":
-        _emit(to_json(result))
-    else:
-        _emit(to_text(result, lang=lang))
-    findings = result.findings
+    write_report(result, args, lang)  # text, json, csv, xlsx, html, pdf, summary; -o FILE
+    findings = result.latest.findings
     if findings:
         print(_say("report.findings", lang, n=len(findings)), file=sys.stderr)
         return EXIT_REJECTED

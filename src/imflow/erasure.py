@@ -80,7 +80,8 @@ class Erasure(tuple[str, ...]):
     - ``log_flushed``: whether the store's own write-ahead log was emptied (SQLite:
       the ``-wal`` checkpoint finished; true where there is nothing to flush);
     - ``pending``: what kept either from finishing (``"readers"``, ``"old_snapshot"``,
-      ``"locked"``, ``"checkpoint_forbidden"``); ``store.purge()`` finishes later;
+      ``"locked"``, ``"checkpoint_forbidden"``, ``"vacuum_forbidden"``);
+      ``store.purge()`` finishes later;
     - ``complete``: both finished.
 
     >>> done = Erasure(("c-1",), events_rewritten=3, keys_deleted=2)

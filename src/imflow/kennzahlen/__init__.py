@@ -50,8 +50,18 @@ which the outputs :func:`to_text`, :func:`to_csv` and :func:`to_json` show first
 from __future__ import annotations
 
 from imflow.kennzahlen._catalogue import CATALOGUE, Figure, FigureKind, FigureValue, Group
-from imflow.kennzahlen._findings import FINDINGS, Finding
-from imflow.kennzahlen._output import FORMAT, from_json, to_csv, to_json, to_text
+from imflow.kennzahlen._findings import FINDING_CODES, FINDINGS, Finding
+from imflow.kennzahlen._html import HEADLINE, to_html
+from imflow.kennzahlen._output import (
+    FORMAT,
+    TREND_FORMAT,
+    from_json,
+    to_csv,
+    to_json,
+    to_text,
+    trend_from_json,
+    trend_to_json,
+)
 from imflow.kennzahlen._report import (
     SMALL_CELL,
     SUPPRESSED,
@@ -61,14 +71,22 @@ from imflow.kennzahlen._report import (
     Unit,
     report,
 )
+from imflow.kennzahlen._summary import SUMMARY, to_summary
 from imflow.kennzahlen._tally import Tally
+from imflow.kennzahlen._trends import Trend, report_years
+from imflow.kennzahlen._xlsx import NUMBER_FORMATS, to_xlsx
 
 __all__ = [
     "CATALOGUE",
     "FINDINGS",
+    "FINDING_CODES",
     "FORMAT",
+    "HEADLINE",
+    "NUMBER_FORMATS",
     "SMALL_CELL",
+    "SUMMARY",
     "SUPPRESSED",
+    "TREND_FORMAT",
     "EventSource",
     "Figure",
     "FigureKind",
@@ -78,10 +96,17 @@ __all__ = [
     "Report",
     "Staffing",
     "Tally",
+    "Trend",
     "Unit",
     "from_json",
     "report",
+    "report_years",
     "to_csv",
+    "to_html",
     "to_json",
+    "to_summary",
     "to_text",
+    "to_xlsx",
+    "trend_from_json",
+    "trend_to_json",
 ]

@@ -2,62 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
-from imflow.enums import Lang
+from imflow.i18n import Lang, Messages
 
-__all__ = ["FINDINGS", "Finding", "merge_findings"]
+__all__ = ["FINDINGS", "FINDING_CODES", "Finding", "merge_findings"]
 
-FINDINGS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        "opening_missing": (
-            "Ereignisse ohne Fallöffnung (kein case_opened als erstes Ereignis bis 31.12.)",
-            "Events without an opening (no case_opened as the first event by 31 December)",
-        ),
-        "closure_before_opening": (
-            "Abschluss vor der Eröffnung datiert",
-            "Closure dated before the opening",
-        ),
-        "events_out_of_order": (
-            "Ereignisse mit rückläufigem Datum (Reihenfolge und Datum widersprechen sich)",
-            "Events out of order (dated before the event recorded just before it)",
-        ),
-        "contact_after_closure": (
-            "Kontakt nach Abschluss des Falls erfasst",
-            "Contact recorded after the case was closed",
-        ),
-        "goal_status_before_plan": (
-            "Zielstatus gesetzt, bevor der Integrationsplan mit dem Ziel vereinbart war",
-            "Goal status set before the plan with that goal was agreed",
-        ),
-        "open_past_period": (
-            "Am 31.12. offen, obwohl der Beratungszeitraum abgelaufen ist",
-            "Open on 31 December although the counselling period has ended",
-        ),
-        "consent_missing_in_monitoring": (
-            "In Begleitung und Monitoring ohne gültige Einwilligung (Stand 31.12.)",
-            "In monitoring without valid consent (as of 31 December)",
-        ),
-        "persons_exceed_household": (
-            "Mehr Personen erfasst als der Haushalt Mitglieder hat",
-            "More persons recorded than the household has members",
-        ),
-        "unknown_rule_set": (
-            "Regelwerk des Falls unbekannt; Frist für den Integrationsplan nicht bestimmbar",
-            "The case's rule set is unknown; the plan deadline cannot be determined",
-        ),
-        "fte_missing": (
-            "Träger mit aktiven Fällen ohne Angabe der Vollzeitäquivalente (VZÄ)",
-            "Providers with active cases but no full-time equivalents (FTE) given",
-        ),
-    }
+FINDING_CODES = (
+    "opening_missing",
+    "closure_before_opening",
+    "events_out_of_order",
+    "contact_after_closure",
+    "goal_status_before_plan",
+    "open_past_period",
+    "consent_missing_in_monitoring",
+    "persons_exceed_household",
+    "unknown_rule_set",
+    "fte_missing",
 )
-"""Every finding code, in report order, with its German and English message."""
+"""Every finding code, in report order; its message is ``finding.<code>``."""
 
-_ORDER = {code: i for i, code in enumerate(FINDINGS)}
+_ORDER = {code: i for i, code in enumerate(FINDING_CODES)}
+
+
+class _FindingMessages(Mapping[str, tuple[str, str]]):
+    """The finding codes in report order, each with its German and English message,
+    read from the message catalogue when asked for."""
+
+    def __getitem__(self, code: str) -> tuple[str, str]:
+        if code not in _ORDER:
+            raise KeyError(code)
+        m = Messages.default()
+        return m.say(f"finding.{code}", "de"), m.say(f"finding.{code}", "en")
+
+    def __contains__(self, code: object) -> bool:
+        return code in _ORDER
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FINDING_CODES)
+
+    def __len__(self) -> int:
+        return len(FINDING_CODES)
+
+    def __repr__(self) -> str:
+        return f"<FINDINGS: {', '.join(FINDING_CODES)}>"
+
+
+FINDINGS: Mapping[str, tuple[str, str]] = _FindingMessages()
+"""Every finding code, in report order, with its German and English message (from the
+message catalogue, ``finding.<code>``; :meth:`Finding.message` takes ``messages=`` for a
+host's own words).
+
+.. versionchanged:: 0.2.0 the messages live in the catalogue.
+"""
 
 
 def _sorted_unique(value: Iterable[str]) -> tuple[str, ...]:
@@ -85,10 +84,9 @@ class Finding:
         """How many cases (or, for organisation findings, providers) are affected."""
         return len(self.case_ids) or len(self.units)
 
-    def message(self, lang: Lang = "en") -> str:
-        """What the finding means, in *lang*."""
-        de, en = FINDINGS[self.code]
-        return de if lang == "de" else en
+    def message(self, lang: Lang = "en", *, messages: Messages | None = None) -> str:
+        """What the finding means, in *lang* (``finding.<code>`` of *messages*)."""
+        return (messages or Messages.default()).say(f"finding.{self.code}", lang)
 
 
 def merge_findings(*groups: Iterable[Finding]) -> tuple[Finding, ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Collection
 from datetime import datetime
@@ -14,14 +15,44 @@ from typing import TYPE_CHECKING, Any
 
 from imflow import _crypto
 from imflow._keys import KeyKind, MasterKey, Purge
-from imflow.errors import MasterKeyMismatch
+from imflow.errors import MasterKeyMismatch, SchemaMissing
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresKeyStore"]
+__all__ = ["PostgresKeyStore", "default_key_schema", "key_schema_statements"]
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def default_key_schema(schema: str | None) -> str:
+    """The key schema beside the data schema *schema*: ``<schema>_keys`` or ``imflow_keys``."""
+    return f"{schema or 'imflow'}_keys"
+
+
+def key_schema_statements(schema: str, grant_to: str | None = None) -> list[str]:
+    """The DDL of the key schema *schema* (idempotent), and *grant_to*'s rights on it.
+
+    Run by :func:`imflow.store.migrate` and printed by ``imflow schema-sql``: the key
+    store itself never creates anything. The application role may read, add and delete
+    keys; the owner's rights (``VACUUM FULL`` in :meth:`PostgresKeyStore.purge`) stay
+    with the owner.
+    """
+    if not _IDENTIFIER.fullmatch(schema):
+        raise ValueError(f"schema must be a lower-case SQL identifier, not {schema!r}")
+    statements = [
+        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+        f"CREATE TABLE IF NOT EXISTS {schema}.meta (name TEXT PRIMARY KEY, value BYTEA NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {schema}.data_keys"
+        " (kid TEXT PRIMARY KEY, wrapped BYTEA NOT NULL)",
+    ]
+    if grant_to is not None:
+        statements += [
+            f"GRANT USAGE ON SCHEMA {schema} TO {grant_to}",
+            f"GRANT SELECT, INSERT ON {schema}.meta TO {grant_to}",
+            f"GRANT SELECT, INSERT, DELETE ON {schema}.data_keys TO {grant_to}",
+        ]
+    return statements
 
 
 class PostgresKeyStore:
@@ -39,7 +70,8 @@ class PostgresKeyStore:
     make every old copy useless.
 
     :param conninfo: a libpq connection string.
-    :param schema: the schema of the key tables (created if missing).
+    :param schema: the schema of the key tables (made by :func:`imflow.store.migrate`;
+        missing, it raises :class:`~imflow.SchemaMissing`).
     :param master_key: the master key; another one than the store was made with raises
         :class:`~imflow.MasterKeyMismatch`.
     """
@@ -61,22 +93,12 @@ class PostgresKeyStore:
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._deleted_at: datetime | None = None
+        # one connection: callers on several threads (a pooled store) take turns on it
+        self._lock = threading.RLock()
         conn = self._connection()
         try:
-            with conn.transaction():
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"imflow.keys.{schema}",)
-                )
-                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {schema}.meta"
-                    " (name TEXT PRIMARY KEY, value BYTEA NOT NULL)"
-                )
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {schema}.data_keys"
-                    " (kid TEXT PRIMARY KEY, wrapped BYTEA NOT NULL)"
-                )
-                self._index = self._index_key(conn)
+            self._check_tables(conn)
+            self._index = self._index_key(conn)
         except BaseException:
             conn.close()
             raise
@@ -95,16 +117,39 @@ class PostgresKeyStore:
         )
         return self._conn
 
-    def _index_key(self, conn: psycopg.Connection[Any]) -> bytes:
-        row = conn.execute(f"SELECT value FROM {self.schema}.meta WHERE name = 'index'").fetchone()
-        if row is None:
-            index = _crypto.new_key()
-            wrapped = _crypto.wrap(self._master.secret, "index", index)
-            conn.execute(
-                f"INSERT INTO {self.schema}.meta (name, value) VALUES ('index', %s)", (wrapped,)
+    def _check_tables(self, conn: psycopg.Connection[Any]) -> None:
+        """Read-only: the key tables exist (``imflow migrate`` makes them)."""
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+            (f"{self.schema}.meta", f"{self.schema}.data_keys"),
+        ).fetchone()
+        if not row or not row[0]:
+            from imflow.store._postgres import PostgresStore
+
+            raise SchemaMissing(
+                PostgresStore.MIGRATIONS[-1][0],
+                how=(
+                    f"the key schema {self.schema!r} is missing: run `imflow migrate --db"
+                    f" postgresql://<owner>@<host>/<db> --key-schema {self.schema}` as the"
+                    " database's owner, or give your DBA the SQL of `imflow schema-sql"
+                    f" --backend postgresql --key-schema {self.schema}`"
+                ),
             )
-            return index
-        index_key = _crypto.unwrap(self._master.secret, "index", row[0])
+
+    def _index_key(self, conn: psycopg.Connection[Any]) -> bytes:
+        """The blinding key of the key ids; the first store to open the schema makes it."""
+        query = f"SELECT value FROM {self.schema}.meta WHERE name = 'index'"
+        row = conn.execute(query).fetchone()
+        if row is None:
+            wrapped = _crypto.wrap(self._master.secret, "index", _crypto.new_key())
+            conn.execute(
+                f"INSERT INTO {self.schema}.meta (name, value) VALUES ('index', %s)"
+                " ON CONFLICT (name) DO NOTHING",
+                (wrapped,),
+            )
+            row = conn.execute(query).fetchone()  # another server's, if it came first
+            assert row is not None
+        index_key = _crypto.unwrap(self._master.secret, "index", bytes(row[0]))
         if index_key is None:
             raise MasterKeyMismatch(f"the master key does not open the key schema {self.schema!r}")
         return index_key
@@ -113,6 +158,10 @@ class PostgresKeyStore:
         return _crypto.blind(self._index, kind, name)
 
     def keys(self, key_ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
+        with self._lock:
+            return self._keys(key_ids, create=create)
+
+    def _keys(self, key_ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(key_ids))
         if not wanted:
             return {}
@@ -149,6 +198,10 @@ class PostgresKeyStore:
         return found
 
     def delete(self, key_ids: Collection[str]) -> int:
+        with self._lock:
+            return self._delete(key_ids)
+
+    def _delete(self, key_ids: Collection[str]) -> int:
         ids = list(dict.fromkeys(key_ids))
         if not ids:
             return 0
@@ -161,6 +214,10 @@ class PostgresKeyStore:
         return deleted
 
     def purge(self, *, timeout: float = 5.0) -> Purge:
+        with self._lock:
+            return self._purge(timeout=timeout)
+
+    def _purge(self, *, timeout: float = 5.0) -> Purge:
         import psycopg
 
         conn = self._connection()
@@ -170,6 +227,9 @@ class PostgresKeyStore:
         pending: list[str] = []
         while True:
             pending = []
+            if not self._owns_key_table(conn):
+                pending.append("vacuum_forbidden")  # only the owner may VACUUM FULL
+                break
             if self._older_snapshots(conn, since):
                 pending.append("old_snapshot")
             else:
@@ -194,6 +254,16 @@ class PostgresKeyStore:
             self._deleted_at = None
         return Purge(not pending, tuple(pending))
 
+    def _owns_key_table(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether this role may ``VACUUM FULL`` the key table (its owner, or a superuser);
+        for anyone else PostgreSQL skips the table with a warning only."""
+        row = conn.execute(
+            "SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c"
+            " WHERE c.oid = to_regclass(%s)",
+            (f"{self.schema}.data_keys",),
+        ).fetchone()
+        return bool(row and row[0])
+
     @staticmethod
     def _older_snapshots(conn: psycopg.Connection[Any], since: datetime) -> bool:
         """Whether a transaction that began before *since* may still see deleted rows."""
@@ -214,6 +284,10 @@ class PostgresKeyStore:
         one after: copies wrapped by the old key (``pg_wal``, archives, backups) are then
         useless.
         """
+        with self._lock:
+            return self._rotate(new_master_key)
+
+    def _rotate(self, new_master_key: MasterKey) -> int:
         old, new = self._master.secret, new_master_key.secret
         conn = self._connection()
         with conn.transaction():
@@ -238,5 +312,6 @@ class PostgresKeyStore:
         return len(rewrapped)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()

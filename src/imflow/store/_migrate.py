@@ -62,6 +62,7 @@ def migrate(
     *,
     schema: str | None = None,
     grant_to: str | None = None,
+    key_schema: str | None = None,
 ) -> int:
     """Create or migrate imflow's tables in *db*; returns the schema version afterwards.
 
@@ -71,21 +72,33 @@ def migrate(
     transaction, serialised against other migrators; running it again does nothing. On
     PostgreSQL, *schema* is created if missing and holds the tables, and *grant_to*
     gives a role the rights a store needs (``USAGE`` on the schema, ``SELECT, INSERT,
-    UPDATE, DELETE`` on the tables) and nothing more.
+    UPDATE, DELETE`` on the tables) and nothing more. PostgreSQL's key schema
+    (*key_schema*, default ``<schema>_keys``, see :class:`~imflow.keys.PostgresKeyStore`)
+    is made in the same transaction, with *grant_to*'s rights on it.
 
     >>> import os, tempfile
-    >>> migrate(os.path.join(tempfile.mkdtemp(), "cases.db"))
-    5
+    >>> path = os.path.join(tempfile.mkdtemp(), "cases.db")
+    >>> version = migrate(path)
+    >>> migrate(path) == version  # a second run finds nothing to do
+    True
 
     .. versionadded:: 0.2.0
     """
     identifier(schema, "schema")
     identifier(grant_to, "grant_to")
+    identifier(key_schema, "key_schema")
     backend = backend_of(db)
-    if backend == "sqlite" and (schema is not None or grant_to is not None):
+    if backend == "sqlite" and (schema, grant_to, key_schema) != (None, None, None):
         raise ValueError("SQLite has no schemas and no roles")
     with _connected(db, backend) as conn:
-        return run(backend, conn, migrations_of(backend), schema=schema, grant_to=grant_to)
+        return run(
+            backend,
+            conn,
+            migrations_of(backend),
+            schema=schema,
+            grant_to=grant_to,
+            key_schema=key_schema,
+        )
 
 
 def schema_sql(
@@ -94,22 +107,22 @@ def schema_sql(
     schema: str | None = None,
     since: int = 0,
     grant_to: str | None = None,
+    key_schema: str | None = None,
 ) -> str:
     """The SQL script of imflow's migrations after version *since*, for a DBA.
 
     The same statements :func:`migrate` runs, in one transaction, ending with the rows
     of ``imflow_migrations`` that tell a store its schema is current.
 
-    >>> print(schema_sql("sqlite", since=4))  # doctest: +ELLIPSIS
-    -- imflow schema for SQLite: migrations 5 to 5
-    ...
+    >>> print(schema_sql("sqlite", since=3))  # doctest: +ELLIPSIS
+    -- imflow schema for SQLite: migrations 4 to ...
     BEGIN IMMEDIATE;
-    CREATE TABLE IF NOT EXISTS imflow_migrations (...);
-    -- migration 5: outbox leases for several runners
-    CREATE TABLE outbox_leases (
     ...
-    INSERT INTO imflow_migrations (version, name, applied_at) VALUES (5, ...);
+    -- migration 4: personal fields encrypted: erased versions, keys to shred
+    ALTER TABLE cases ADD COLUMN erased_version INTEGER;
+    ...
     COMMIT;
+    <BLANKLINE>
 
     .. versionadded:: 0.2.0
     """
@@ -118,4 +131,6 @@ def schema_sql(
     migrations = migrations_of(backend)
     if type(since) is not int or not 0 <= since <= migrations[-1][0]:
         raise ValueError(f"since must be a schema version from 0 to {migrations[-1][0]}")
-    return script(backend, migrations, schema=schema, since=since, grant_to=grant_to)
+    return script(
+        backend, migrations, schema=schema, since=since, grant_to=grant_to, key_schema=key_schema
+    )

@@ -14,10 +14,11 @@ import cattrs
 
 from imflow._keys import KeyStore, MasterKeySource, master_key_from
 from imflow.engine import Engine
+from imflow.errors import SchemaMissing
 from imflow.store._cipher import crypto_schema, crypto_statements
-from imflow.store._keys_postgres import PostgresKeyStore
+from imflow.store._keys_postgres import PostgresKeyStore, default_key_schema
 from imflow.store._leases import NOW_POSTGRES, lease_statements, leases_schema
-from imflow.store._schema import Backend, Migration, identifier
+from imflow.store._schema import Backend, Migration, how_to_migrate, identifier
 from imflow.store._session import PooledConnections, SingleConnection
 from imflow.store._sql import (
     Params,
@@ -214,12 +215,20 @@ class PostgresStore(SqlStore):
                 )
             master = master_key_from(master_key)
             owns = True
-            key_store = PostgresKeyStore(
-                keys_conninfo,
-                master_key=master,
-                schema=key_schema or f"{schema or 'imflow'}_keys",
-                connect_timeout=connect_timeout,
-            )
+            try:
+                key_store = PostgresKeyStore(
+                    keys_conninfo,
+                    master_key=master,
+                    schema=key_schema or default_key_schema(schema),
+                    connect_timeout=connect_timeout,
+                )
+            except SchemaMissing:
+                if key_schema is not None:
+                    raise
+                # `imflow migrate --schema …` makes the default key schema beside the data
+                raise SchemaMissing(
+                    self.MIGRATIONS[-1][0], how=how_to_migrate("postgresql", schema, 0)
+                ) from None
         super().__init__(
             engine=engine,
             snapshot_every=snapshot_every,

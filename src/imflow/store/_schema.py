@@ -107,10 +107,12 @@ def script(
     schema: str | None = None,
     since: int = 0,
     grant_to: str | None = None,
+    key_schema: str | None = None,
 ) -> str:
     """The SQL script of the migrations after *since*, as :func:`run` executes them."""
     identifier(schema, "schema")
-    if backend == "sqlite" and (schema is not None or grant_to is not None):
+    identifier(key_schema, "key_schema")
+    if backend == "sqlite" and (schema, grant_to, key_schema) != (None, None, None):
         raise ValueError("SQLite has no schemas and no roles")
     latest = migrations[-1][0]
     title = "SQLite" if backend == "sqlite" else "PostgreSQL"
@@ -129,6 +131,9 @@ def script(
     if grant_to is not None:
         lines.append(f"-- the rights of the role {grant_to}: read and write rows, no DDL")
         lines += [f"{s};" for s in grants(migrations, grant_to, schema)]
+    if backend == "postgresql":
+        lines.append("-- the key schema: the data keys of the personal fields, apart from the data")
+        lines += [f"{s};" for s in _key_statements(schema, key_schema, grant_to)]
     lines.append("COMMIT;")
     return "\n".join(lines) + "\n"
 
@@ -179,20 +184,32 @@ def run(
     *,
     schema: str | None = None,
     grant_to: str | None = None,
+    key_schema: str | None = None,
 ) -> int:
     """Migrate the database behind the DB-API *conn* forward; returns its schema version.
 
     One transaction, serialised against other migrators (SQLite's write lock, a
     PostgreSQL advisory lock); a database at a newer version raises
-    :class:`~imflow.SchemaTooNew` and is left as it was.
+    :class:`~imflow.SchemaTooNew` and is left as it was. On PostgreSQL the key schema
+    (*key_schema*, default ``<schema>_keys``) is made in the same transaction.
     """
     identifier(schema, "schema")
+    identifier(key_schema, "key_schema")
     if grant_to is not None and backend == "sqlite":
         raise ValueError("SQLite has no roles")
     if backend == "sqlite":
         return _run_sqlite(conn, migrations)
     with conn.transaction():
-        return _run_steps(backend, conn, migrations, schema, grant_to)
+        version = _run_steps(backend, conn, migrations, schema, grant_to)
+        for statement in _key_statements(schema, key_schema, grant_to):
+            conn.execute(statement)
+        return version
+
+
+def _key_statements(schema: str | None, key_schema: str | None, grant_to: str | None) -> list[str]:
+    from imflow.store._keys_postgres import default_key_schema, key_schema_statements
+
+    return key_schema_statements(key_schema or default_key_schema(schema), grant_to)
 
 
 def _run_sqlite(conn: Any, migrations: Sequence[Migration]) -> int:
