@@ -8,9 +8,10 @@
   transitions with one shared machine and ``add_model``, and for python-statemachine
   (one machine instance per case, its only way);
 - a simulated cohort: complete four-year trajectories per second, in memory;
-- the store, key-figure report, sweep, trust-boundary and report-output figures of
-  ``bench_store.py``, ``bench_report.py``, ``bench_sweep.py``, ``bench_trust.py`` and
-  ``bench_outputs.py`` (through their ``run(reporter)``).
+- the store, key-figure report, sweep, trust-boundary, report-output and outbox figures
+  of ``bench_store.py``, ``bench_report.py``, ``bench_sweep.py``, ``bench_trust.py``,
+  ``bench_outputs.py`` and ``bench_outbox.py`` (deliveries per second with 1, 2 and 3
+  runners on one PostgreSQL), through their ``run(reporter)``.
 
 The peers are built the way a competent user of each library would build them from
 the same definition: the phases and transitions of ``bw_integrationsmanagement()``, its
@@ -25,8 +26,8 @@ timing, as ``timeit`` does). structlog is configured as a production host would:
 filtering bound logger at WARNING, ``cache_logger_on_first_use=True``.
 
 Options: ``--quick`` (fewer repetitions, a 100,000-event report), ``--only NAME``
-(``peers``, ``simulation``, ``store``, ``report``, ``sweep``, ``trust``, ``outputs``;
-repeatable).
+(``peers``, ``simulation``, ``store``, ``report``, ``sweep``, ``trust``, ``crypto``,
+``embed``, ``outputs``, ``outbox``; repeatable).
 """
 
 from __future__ import annotations
@@ -737,7 +738,7 @@ def run_module(name: str, quick: bool) -> None:
 
 PARTS = [
     "peers", "simulation", "store", "report", "sweep", "trust", "crypto", "embed", "outputs",
-    "aio",
+    "aio", "outbox",
 ]  # fmt: skip
 
 
@@ -802,6 +803,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("embed", "bench_embed"),
         ("outputs", "bench_outputs"),
         ("aio", "bench_aio"),
+        ("outbox", "bench_outbox"),
     ):
         if part in parts:
             print(f"== {module}.py")

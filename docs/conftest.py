@@ -45,7 +45,7 @@ from sybil.parsers.myst.lexers import DirectiveLexer
 
 collect_ignore = ["conf.py", "_ext", "_build"]
 
-POSTGRES_PAGES = ["how-to/persist.md", "how-to/asyncio.md"]
+POSTGRES_PAGES = ["how-to/persist.md", "how-to/asyncio.md", "how-to/several-servers.md"]
 
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 _EXIT = re.compile(r"\[exit (\d+)\]")

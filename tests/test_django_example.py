@@ -141,12 +141,13 @@ def test_manage_py_migrate_makes_the_store_s_schema_on_a_fresh_database(
     assert {r[1] for r in key_tables} == (
         {"meta", "data_keys"} if database.kind == "postgres" else set()
     )
+    assert "imflow.0006_imflow_schema_5... OK" in done.stdout
     assert manage(database, name, "makemigrations", "--check", "--dry-run").returncode == 0
     again = manage(database, name, "migrate", "--noinput")
     assert again.returncode == 0 and "No migrations to apply" in again.stdout
     by_imflow = f"plain_{uuid.uuid4().hex[:10]}"
     database.create(by_imflow)
-    assert migrate(database.target(by_imflow)) == 4
+    assert migrate(database.target(by_imflow)) == 5
     assert database.imflow_schema(name) == database.imflow_schema(by_imflow)
     # a database imflow migrate made first: Django's migrations record it and skip the DDL
     done = manage(database, by_imflow, "migrate", "--noinput")

@@ -189,8 +189,10 @@ def exercise(place: Place) -> None:
         result = sweep(store, on=TODAY, engine=store.engine)
         assert sorted(case.case_id for case in result.closed) == ["lp-1", "lp-2"]
         assert service.deliver().delivered == 2  # the closures of the sweep
-        assert delivered == [("lp-1", 2), ("lp-2", 2), ("lp-1", 3), ("lp-2", 4)]
+        assert delivered[:2] == [("lp-1", 2), ("lp-2", 2)]
+        # the sweep closes its due cases from a random one onwards (several servers)
+        assert sorted(delivered[2:]) == [("lp-1", 3), ("lp-2", 4)]
         assert store.outbox.count_pending() == 0
         figures = service.report(year=2026, by=COORDINATOR).figures()
         assert figures["cases_active"] == 2 and figures["cases_closed"] == 2
-        assert store.schema_version == 4
+        assert store.schema_version == 5

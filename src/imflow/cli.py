@@ -334,6 +334,9 @@ def _parser(lang: Lang) -> _Parser:
     from imflow._cli_migrate import add_subcommands  # migrate, schema-sql
 
     add_subcommands(subcommand, t, FILE)
+    from imflow._cli_outbox import add_subcommands as add_outbox  # outbox status, requeue
+
+    add_outbox(subcommand, t, FILE)
     return parser
 
 
@@ -773,6 +776,10 @@ def _sweep(args: argparse.Namespace, lang: Lang) -> int:
         _emit(_say("sweep.would", lang, n=closed, on=on, reason=reason))
     else:
         _emit(_say("sweep.done", lang, n=closed, on=on, reason=reason))
+        if result.lost:
+            _emit(_say("sweep.lost", lang, n=len(result.lost)))
+        if result.errors:
+            _emit(_say("sweep.errors", lang, n=len(result.errors)))
     if erased:
         _emit(erased)
     for case_id, reasons in result.refused:

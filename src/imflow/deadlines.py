@@ -27,6 +27,7 @@ period_end 2027-12-31 warning
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -37,7 +38,14 @@ from imflow.actors import SYSTEM, Actor
 from imflow.case import Case
 from imflow.commands import CloseCase
 from imflow.enums import ClosureReason, ConsentStatus, GoalStatus, Lang
-from imflow.errors import ConcurrencyConflict, Rejected
+from imflow.errors import (
+    CaseNotFound,
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+    InvalidHistory,
+    Rejected,
+    StoreError,
+)
 from imflow.logging import get_logger
 from imflow.period import last_day
 from imflow.reasons import Reason
@@ -208,16 +216,44 @@ def deadlines(case: Case, *, rules: RuleSet, on: date) -> tuple[Deadline, ...]:
 
 @attrs.frozen
 class SweepResult:
-    """What a sweep did: the cases it closed, and the ones it could not close with why."""
+    """What one sweep did: the report of one run, on one server.
+
+    ``closed`` are the cases this run closed; ``refused`` the due cases the engine would
+    not close, with why; ``lost`` the ids of due cases someone else changed first
+    (another server's sweep closed them, or a writer appended meanwhile: this run
+    skipped them, nothing was written); ``errors`` the ids of due cases whose closure
+    the store refused, each with the error's class name. With several servers
+    sweeping the same store at once, every due case is closed by exactly one run: the
+    ``closed`` of all runs add up to the cases that were due.
+
+    .. versionchanged:: 0.2.0 ``lost`` and ``errors``.
+    """
 
     on: date
     closed: tuple[Case, ...] = ()
     refused: tuple[tuple[str, tuple[Reason, ...]], ...] = ()
+    lost: tuple[str, ...] = ()
+    errors: tuple[tuple[str, str], ...] = ()
 
     @property
     def closed_ids(self) -> tuple[str, ...]:
         """The ids of the cases closed."""
         return tuple(c.case_id for c in self.closed)
+
+    def counts(self) -> dict[str, int]:
+        """How many cases this run closed, found refused, lost to others, or failed on.
+
+        >>> SweepResult(date(2025, 1, 1), lost=("a", "b")).counts()
+        {'closed': 0, 'refused': 0, 'lost': 2, 'errors': 0}
+
+        .. versionadded:: 0.2.0
+        """
+        return {
+            "closed": len(self.closed),
+            "refused": len(self.refused),
+            "lost": len(self.lost),
+            "errors": len(self.errors),
+        }
 
 
 def _closure(case: Case) -> CloseCase:
@@ -270,14 +306,59 @@ class SweepableStore(Protocol):
         ...
 
 
+def _due_in(store: SweepableStore, on: date) -> Iterator[tuple[int, str, Case | None]]:
+    """The due cases of *store* as ``(place in the listing, id, case)``; ``case`` is
+    ``None`` when the case was due when listed and no longer is (someone else acted on
+    it first).
+
+    A store that lists the ids of its due cases (the SQL stores) is read from a random
+    place onwards, so servers sweeping at once mostly work on different cases; each
+    case is loaded just before its closure."""
+    lister = getattr(store, "due_case_ids", None)
+    if lister is None:
+        for place, case in enumerate(store.due_cases(on)):
+            yield place, case.case_id, case
+        return
+    ids: list[str] = list(lister(on))
+    start = secrets.randbelow(len(ids)) if ids else 0
+    loader = getattr(store, "load")  # noqa: B009 - a store that lists ids also loads
+    recheck = getattr(store, "still_due", None)
+    order = [*range(start, len(ids)), *range(start)]
+    for first in range(0, len(order), _CHUNK):
+        places = order[first : first + _CHUNK]
+        # where another run swept already, one query skips the closed cases at once
+        due = None if recheck is None else recheck([ids[p] for p in places], on)
+        for place in places:
+            case_id = ids[place]
+            if due is not None and case_id not in due:
+                yield place, case_id, None
+                continue
+            try:
+                case = loader(case_id)
+            except CaseNotFound:  # pragma: no cover - cases are never deleted
+                yield place, case_id, None
+                continue
+            yield place, case_id, case if _due(case, on) else None
+
+
+_CHUNK = 50
+"""How many due cases a sweep re-checks at a time before loading them."""
+
+
 def sweep(
     store: SweepableStore, *, on: date, engine: Engine | None = None, by: Actor = SYSTEM
 ) -> SweepResult:
-    """Close every open case in *store* whose period ended before *on*.
+    """Close every open case in *store* whose period ended before *on*; the result is
+    this run's report (:class:`SweepResult`).
 
-    Idempotent: each closure is appended with the case's version and an idempotency key
-    ``sweep:<case id>:<period end>``, so a second run, or two servers sweeping at once,
-    close each case exactly once.
+    Safe on several servers at once: each closure is appended with the case's version
+    and an idempotency key ``sweep:<case id>:<period end>``, so of two runs that reach
+    one case, one closes it and the other finds it closed, or gets a conflict and
+    moves on (``lost``). A store that refuses one case's closure (``errors``) does not
+    stop the sweep of the others.
+
+    .. versionchanged:: 0.2.0 the report's ``lost`` and ``errors``; on the SQL stores
+       each run starts at a random due case.
     """
     from imflow.engine import Engine
 
@@ -285,7 +366,14 @@ def sweep(
     log = get_logger()
     closed: list[Case] = []
     refused: list[tuple[str, tuple[Reason, ...]]] = []
-    for case in store.due_cases(on):
+    lost: list[str] = []
+    errors: list[tuple[str, str]] = []
+    listed: dict[str, int] = {}
+    for place, case_id, case in _due_in(store, on):
+        listed[case_id] = place
+        if case is None:
+            lost.append(case_id)
+            continue
         if not _due(case, on):
             continue
         try:
@@ -294,15 +382,38 @@ def sweep(
             refused.append((case.case_id, exc.reasons))
             continue
         try:
-            store.append(
+            result = store.append(
                 case.case_id,
                 new.events[case.version :],
                 expected_version=case.version,
                 idempotency_key=f"sweep:{case.case_id}:{case.period_end}",
             )
-        except ConcurrencyConflict:
-            log.info("sweep_conflict", case_id=case.case_id)  # someone else acted first
+        except (ConcurrencyConflict, IdempotencyKeyReused):
+            # someone else acted first (the key: another sweep closed an older version)
+            log.info("sweep_conflict", case_id=case.case_id)
+            lost.append(case.case_id)
+            continue
+        except (StoreError, InvalidHistory) as exc:  # e.g. a server's clock behind
+            log.error("sweep_failed", case_id=case.case_id, error=type(exc).__name__)
+            errors.append((case.case_id, type(exc).__name__))
+            continue
+        if getattr(result, "replayed", False):  # another server's sweep closed it first
+            log.info("sweep_conflict", case_id=case.case_id)
+            lost.append(case.case_id)
             continue
         closed.append(new)
-    log.info("sweep_done", on=on.isoformat(), closed=len(closed), refused=len(refused))
-    return SweepResult(on, tuple(closed), tuple(refused))
+    log.info(
+        "sweep_done",
+        on=on.isoformat(),
+        closed=len(closed),
+        refused=len(refused),
+        lost=len(lost),
+        errors=len(errors),
+    )
+    return SweepResult(  # the report in listing order, wherever this run began
+        on,
+        tuple(sorted(closed, key=lambda c: listed[c.case_id])),
+        tuple(sorted(refused, key=lambda r: listed[r[0]])),
+        tuple(sorted(lost, key=listed.__getitem__)),
+        tuple(sorted(errors, key=lambda e: listed[e[0]])),
+    )

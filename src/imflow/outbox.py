@@ -47,7 +47,9 @@ consent on 2025-03-03 for wt-1
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -62,7 +64,7 @@ from imflow.events import EVENT_TYPES, Event
 from imflow.hooks import HookFailure, Hooks, hook_name
 from imflow.logging import get_logger
 from imflow.serialization import loads
-from imflow.store._base import Delivery, OutboxEntry, OutboxLog, Store
+from imflow.store._base import Delivery, HookStatus, OutboxEntry, OutboxLog, OutboxStatus, Store
 
 if TYPE_CHECKING:
     from datetime import date
@@ -78,10 +80,14 @@ __all__ = [
     "Backoff",
     "CaseService",
     "DeadLetter",
+    "HookStatus",
+    "OutboxStatus",
     "OutboxStore",
     "RunReport",
     "Runner",
     "exponential_backoff",
+    "requeue",
+    "status",
 ]
 
 Backoff = Callable[[int], timedelta]
@@ -151,6 +157,62 @@ def _name(fn: _Callback) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+class _Leases:
+    """The leases of one delivery pass: one owner token, the cases it holds, and when
+    (on this process's monotonic clock, conservatively) each lease runs out."""
+
+    def __init__(self, outbox: Any, seconds: float) -> None:
+        self.outbox = outbox
+        self.seconds = seconds
+        self.owner = secrets.token_hex(12)
+        self.until: dict[str, float] = {}
+        self.passed: set[str] = set()
+
+    @classmethod
+    def of(cls, outbox: OutboxLog, lease: timedelta) -> _Leases | None:
+        """The leases of a pass over *outbox*; ``None`` for an outbox without leases."""
+        if not all(hasattr(outbox, m) for m in ("claim", "renew", "release")):
+            return None
+        return cls(outbox, lease.total_seconds())
+
+    def __contains__(self, case_id: object) -> bool:
+        return case_id in self.until
+
+    def claim(self, case_ids: Iterable[str]) -> None:
+        """Lease what it can of *case_ids*. A case this pass found held by another
+        runner (or lost) stays out of the pass: taking it later in the same pass could
+        deliver its newer events before older ones the pass has already gone by."""
+        wanted = {c for c in case_ids if c not in self.until and c not in self.passed}
+        if not wanted:
+            return
+        sent = time.monotonic()
+        got = self.outbox.claim(wanted, owner=self.owner, seconds=self.seconds)
+        for case_id in got:
+            self.until[case_id] = sent + self.seconds
+        self.passed.update(wanted - set(got))
+
+    def keep(self, case_id: str) -> bool:
+        """Whether the pass still holds *case_id* for at least half a lease (renewing
+        it when less is left); a lease lost to another runner is given up."""
+        until = self.until.get(case_id)
+        if until is None:
+            return False
+        sent = time.monotonic()
+        if until - sent >= self.seconds / 2:
+            return True
+        if self.outbox.renew(case_id, owner=self.owner, seconds=self.seconds):
+            self.until[case_id] = sent + self.seconds
+            return True
+        del self.until[case_id]
+        self.passed.add(case_id)
+        return False
+
+    def release(self) -> None:
+        if self.until:
+            self.until.clear()
+            self.outbox.release(owner=self.owner)
+
+
 class Runner:
     """Delivers committed events from a store's outbox to hooks; driven by the host.
 
@@ -163,9 +225,15 @@ class Runner:
     :param backoff: the wait after the *n*-th failure (default:
         :func:`exponential_backoff`).
     :param batch_size: how many outbox entries to read at a time.
+    :param lease: how long a pass holds a case it works on (PostgreSQL and SQLite
+        stores, and the memory store). Any number of runners (threads, processes,
+        servers) share one store: each pass leases the cases it delivers, so one case's
+        events go to a hook in order and never from two runners at once; a runner
+        killed while holding leases loses them after *lease*, and another runner takes
+        over. A pass renews a lease when less than half of it is left before a hook
+        call, so a hook call must take less than half of *lease*.
 
-    Run one runner per store at a time: two runners deliver at least once as well,
-    but may then interleave the order of one case's events.
+    .. versionchanged:: 0.2.0 any number of runners per store (*lease*).
     """
 
     def __init__(
@@ -177,15 +245,19 @@ class Runner:
         max_attempts: int = 5,
         backoff: Backoff | None = None,
         batch_size: int = 500,
+        lease: timedelta = timedelta(minutes=1),
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if lease <= timedelta(0):
+            raise ValueError("lease must be a positive duration")
         self.store = store
         self.hooks = hooks
         self.clock: Clock = clock or system_clock
         self.max_attempts = max_attempts
         self.backoff: Backoff = backoff or exponential_backoff()
         self.batch_size = batch_size
+        self.lease = lease
         self._log = get_logger()
         self._by_type: dict[str, tuple[tuple[str, _Callback], ...]] = {}
         self._by_name: dict[str, _Callback] = {}
@@ -207,10 +279,24 @@ class Runner:
         """Deliver every due event once; return what happened.
 
         *limit* caps the number of hook calls in this pass. Events whose retry is not
-        due yet, dead letters and the events queued behind them stay pending.
+        due yet, dead letters and the events queued behind them stay pending, and so do
+        the events of cases another runner holds the lease of.
         """
         self._index()
         outbox = self.store.outbox
+        leases = _Leases.of(outbox, self.lease)
+        try:
+            report = self._pass(outbox, leases, limit)
+        except BaseException:
+            if leases is not None:
+                with contextlib.suppress(Exception):  # the pass's own error matters more
+                    leases.release()
+            raise
+        if leases is not None:
+            leases.release()
+        return report
+
+    def _pass(self, outbox: OutboxLog, leases: _Leases | None, limit: int | None) -> RunReport:
         now = self.clock()
         delivered = failed = parked = calls = 0
         failures: list[HookFailure] = []
@@ -221,14 +307,19 @@ class Runner:
             entries = outbox.pending(after=after, limit=self.batch_size)
             if not entries:
                 break
-            states = outbox.deliveries(entries)
+            if leases is not None:  # work only on the cases this pass holds
+                leases.claim(e.case_id for e in entries if self._by_type.get(e.event_type))
+            states = outbox.deliveries(entries)  # read after claiming: the current truth
             for entry in entries:
                 after = entry.id
                 if limit is not None and calls >= limit:
                     break
+                hooks = self._by_type.get(entry.event_type, ())
+                if hooks and leases is not None and entry.case_id not in leases:
+                    continue  # another runner's case
                 updates: list[Delivery] = []
                 complete = True
-                for name, fn in self._by_type.get(entry.event_type, ()):
+                for name, fn in hooks:
                     state = states.get((entry.id, name))
                     if state is not None and state.status in ("delivered", "discarded"):
                         continue
@@ -243,6 +334,9 @@ class Runner:
                         blocked.add(lane)
                         complete = False
                         continue
+                    if leases is not None and not leases.keep(entry.case_id):
+                        complete = False  # the lease ran out and another runner took it
+                        break
                     case = self._case(cases, entry)
                     calls += 1
                     update = self._call(name, fn, entry, case, state, now)
@@ -368,6 +462,73 @@ class Runner:
             for name, _ in self._by_type.get(entry.event_type, ())
         )
         self.store.outbox.record(entry, [update], done=complete)
+
+
+def subscriptions(hooks: Hooks) -> dict[str, tuple[str, ...]]:
+    """The event types each hook of *hooks* receives, by the hook's name."""
+    found: dict[str, list[str]] = {}
+    for tag in EVENT_TYPES:
+        for fn in hooks.callbacks(tag):
+            found.setdefault(_name(fn), []).append(tag)
+    return {name: tuple(tags) for name, tags in found.items()}
+
+
+def status(store: OutboxStore, *, hooks: Hooks | None = None) -> OutboxStatus:
+    """What waits in *store*'s outbox: for an operator (``imflow outbox status``) or a
+    host's health endpoint. With *hooks* (the registry the runners deliver to), each
+    hook's pending events are counted too; without, a hook is known by its failures.
+
+    >>> from datetime import date
+    >>> from imflow import Actor, Engine, FrozenClock, Hooks, Role, commands as c
+    >>> from imflow.store import MemoryStore
+    >>> hooks = Hooks()
+    >>> @hooks.on()
+    ... def notify(event: object, case: object) -> None: ...
+    >>> store = MemoryStore(engine=Engine(clock=FrozenClock.on(date(2025, 3, 3))))
+    >>> im = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
+    >>> case = store.engine.open(c.OpenCase(case_id="wt-1", person="p-1", district="08337",
+    ...                                     provider="drk", on=date(2025, 3, 3)), by=im)
+    >>> _ = store.append("wt-1", case.events, expected_version=0)
+    >>> figures = status(store, hooks=hooks)
+    >>> figures.pending, figures.dead, [(h.pending, h.dead) for h in figures.hooks]
+    (1, 0, [(1, 0)])
+    >>> Runner(store, hooks).run_once().delivered
+    1
+    >>> status(store, hooks=hooks).pending
+    0
+
+    .. versionadded:: 0.2.0
+    """
+    outbox: Any = store.outbox
+    if not hasattr(outbox, "status"):
+        raise TypeError(f"the outbox of {type(store).__name__} has no figures")
+    found: OutboxStatus = outbox.status(None if hooks is None else subscriptions(hooks))
+    return found
+
+
+def requeue(
+    store: OutboxStore,
+    *,
+    hook: str,
+    events: Iterable[tuple[str, int]] | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Give *hook*'s dead letters (all, or those of *events*, as ``(case id, seq)``)
+    another round of attempts: they are due again at once, with their failures
+    counted from zero, and the events queued behind them follow. Returns how many
+    were requeued. Any runner delivers them on its next pass; the hooks need not be
+    registered here (``imflow outbox requeue``).
+
+    .. versionadded:: 0.2.0
+    """
+    outbox: Any = store.outbox
+    if not hasattr(outbox, "requeue"):
+        raise TypeError(f"the outbox of {type(store).__name__} cannot requeue")
+    chosen = None if events is None else [(str(c), int(n)) for c, n in events]
+    count: int = outbox.requeue(hook=hook, events=chosen, now=(clock or system_clock)())
+    if count:
+        get_logger().warning("dead_letters_requeued", hook=hook, count=count)
+    return count
 
 
 class CaseService(Generic[S]):

@@ -7,7 +7,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
@@ -87,8 +87,86 @@ class Delivery:
     next_attempt_at: datetime | None = None
 
 
+@attrs.frozen
+class HookStatus:
+    """The outbox's figures for one hook (see :func:`imflow.outbox.status`).
+
+    ``pending`` counts the committed events still to deliver to the hook (``None``
+    when the hook's subscriptions were not given, so only its failures are known),
+    ``retrying`` the events waiting for a retry, ``dead`` its dead letters, and
+    ``oldest_age`` is how long the oldest of them has waited.
+
+    .. versionadded:: 0.2.0
+    """
+
+    hook: str
+    pending: int | None
+    retrying: int
+    dead: int
+    oldest_age: timedelta | None
+
+
+@attrs.frozen
+class OutboxStatus:
+    """What waits in a store's outbox, for an operator or a health endpoint.
+
+    ``pending`` counts the committed events not yet delivered to every hook,
+    ``leased`` those of them whose case a runner holds right now, ``dead`` the dead
+    letters of all hooks, ``oldest_age`` how long the oldest pending event has waited
+    (``None`` when nothing waits), and ``hooks`` the figures per hook, by name.
+
+    .. versionadded:: 0.2.0
+    """
+
+    pending: int
+    leased: int
+    dead: int
+    oldest_age: timedelta | None
+    hooks: tuple[HookStatus, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON-ready values (ages in seconds).
+
+        >>> OutboxStatus(pending=2, leased=1, dead=0, oldest_age=timedelta(seconds=90)).as_dict()
+        {'pending': 2, 'leased': 1, 'dead': 0, 'oldest_age_seconds': 90.0, 'hooks': []}
+        """
+        return {
+            "pending": self.pending,
+            "leased": self.leased,
+            "dead": self.dead,
+            "oldest_age_seconds": _seconds(self.oldest_age),
+            "hooks": [
+                {
+                    "hook": h.hook,
+                    "pending": h.pending,
+                    "retrying": h.retrying,
+                    "dead": h.dead,
+                    "oldest_age_seconds": _seconds(h.oldest_age),
+                }
+                for h in self.hooks
+            ],
+        }
+
+
+def _seconds(age: timedelta | None) -> float | None:
+    return None if age is None else round(age.total_seconds(), 3)
+
+
+def age_of(now: float, since: float | None) -> timedelta | None:
+    """The age of something queued at *since* (seconds since 1970), at *now*."""
+    return None if since is None else timedelta(seconds=max(now - float(since), 0.0))
+
+
 class OutboxLog(Protocol):
-    """The persistent outbox of a store, as the :class:`imflow.outbox.Runner` uses it."""
+    """The persistent outbox of a store, as the :class:`imflow.outbox.Runner` uses it.
+
+    The outboxes of imflow's stores also lease cases to runners (``claim``, ``renew``,
+    ``release``: any number of runners share the work) and give their figures
+    (``status``, ``requeue``; see :func:`imflow.outbox.status`); a runner on an outbox
+    without leases works as the only one.
+
+    .. versionchanged:: 0.2.0 leases and figures on imflow's stores.
+    """
 
     def pending(self, *, after: int, limit: int) -> list[OutboxEntry]:
         """Entries not yet done with an id above *after*, oldest first."""

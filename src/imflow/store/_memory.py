@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import date
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
 from types import TracebackType
 from typing import Self
 
@@ -21,7 +22,10 @@ from imflow.store._base import (
     ERASED_FINGERPRINT,
     AppendResult,
     Delivery,
+    HookStatus,
     OutboxEntry,
+    OutboxStatus,
+    age_of,
     batch_tenant,
     check_batch,
     check_erasure,
@@ -46,13 +50,92 @@ class _MemoryOutbox:
         self._entries: dict[int, OutboxEntry] = {}
         self._done: set[int] = set()
         self._deliveries: dict[tuple[int, str], Delivery] = {}
+        self._enqueued: dict[int, float] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
         self._next_id = 1
 
     def add(self, events: Sequence[Event]) -> None:
         for event in events:
             entry = OutboxEntry(self._next_id, event.case_id, event.seq, event.type)
             self._entries[entry.id] = entry
+            self._enqueued[entry.id] = time.time()
             self._next_id += 1
+
+    def claim(self, case_ids: Iterable[str], *, owner: str, seconds: float) -> set[str]:
+        with self._lock:
+            now = time.monotonic()
+            held = set()
+            for case_id in set(case_ids):
+                current = self._leases.get(case_id)
+                if current is None or current[1] < now or current[0] == owner:
+                    self._leases[case_id] = (owner, now + seconds)
+                    held.add(case_id)
+            return held
+
+    def renew(self, case_id: str, *, owner: str, seconds: float) -> bool:
+        with self._lock:
+            current = self._leases.get(case_id)
+            if current is None or current[0] != owner:
+                return False
+            self._leases[case_id] = (owner, time.monotonic() + seconds)
+            return True
+
+    def release(self, *, owner: str) -> None:
+        with self._lock:
+            for case_id in [c for c, (o, _) in self._leases.items() if o == owner]:
+                del self._leases[case_id]
+
+    def status(self, subscriptions: Mapping[str, Sequence[str]] | None = None) -> OutboxStatus:
+        with self._lock:
+            now, live = time.time(), time.monotonic()
+            waiting = [e for i, e in self._entries.items() if i not in self._done]
+            leased = {c for c, (_, until) in self._leases.items() if until >= live}
+            final = {
+                k for k, d in self._deliveries.items() if d.status in ("delivered", "discarded")
+            }
+            hooks = []
+            failed = {d.hook for d in self._deliveries.values() if d.status in ("retry", "dead")}
+            for hook in sorted({*(subscriptions or {}), *failed}):
+                mine = [
+                    d
+                    for d in self._deliveries.values()
+                    if d.hook == hook and d.status in ("retry", "dead")
+                ]
+                if subscriptions is not None and hook in subscriptions:
+                    types = set(subscriptions[hook])
+                    ids = [
+                        e.id for e in waiting if e.event_type in types and (e.id, hook) not in final
+                    ]
+                    pending: int | None = len(ids)
+                else:
+                    ids, pending = [d.entry_id for d in mine], None
+                since = min((self._enqueued[i] for i in ids), default=None)
+                retrying = sum(d.status == "retry" for d in mine)
+                hooks.append(
+                    HookStatus(hook, pending, retrying, len(mine) - retrying, age_of(now, since))
+                )
+            return OutboxStatus(
+                pending=len(waiting),
+                leased=sum(e.case_id in leased for e in waiting),
+                dead=sum(h.dead for h in hooks),
+                oldest_age=age_of(now, min((self._enqueued[e.id] for e in waiting), default=None)),
+                hooks=tuple(hooks),
+            )
+
+    def requeue(self, *, hook: str, events: Sequence[tuple[str, int]] | None, now: datetime) -> int:
+        with self._lock:
+            wanted = None if events is None else set(events)
+            count = 0
+            for key, d in list(self._deliveries.items()):
+                if d.hook != hook or d.status != "dead":
+                    continue
+                if wanted is not None and (d.case_id, d.seq) not in wanted:
+                    continue
+                self._deliveries[key] = attrs.evolve(
+                    d, status="retry", attempts=0, next_attempt_at=None, updated_at=now
+                )
+                count += 1
+            return count
 
     def pending(self, *, after: int, limit: int) -> list[OutboxEntry]:
         with self._lock:

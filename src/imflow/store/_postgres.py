@@ -17,6 +17,7 @@ from imflow.engine import Engine
 from imflow.errors import SchemaMissing
 from imflow.store._cipher import crypto_schema, crypto_statements
 from imflow.store._keys_postgres import PostgresKeyStore, default_key_schema
+from imflow.store._leases import NOW_POSTGRES, lease_statements, leases_schema
 from imflow.store._schema import Backend, Migration, how_to_migrate, identifier
 from imflow.store._session import PooledConnections, SingleConnection
 from imflow.store._sql import (
@@ -39,6 +40,7 @@ __all__ = ["PostgresStore"]
 _SQL = {
     **statements(lambda name: f"%({name})s", json_cast="::jsonb", as_text="::text"),
     **crypto_statements(lambda name: f"%({name})s", json_cast="::jsonb"),
+    **lease_statements(lambda name: f"%({name})s", now=NOW_POSTGRES),
 }
 
 _MIGRATIONS: Sequence[Migration] = (
@@ -64,6 +66,7 @@ _MIGRATIONS: Sequence[Migration] = (
         ),
     ),
     (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
+    (5, "outbox leases for several runners", leases_schema()),
 )
 
 

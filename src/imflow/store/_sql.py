@@ -41,7 +41,10 @@ from imflow.store._base import (
     AppendResult,
     CaseCache,
     Delivery,
+    HookStatus,
     OutboxEntry,
+    OutboxStatus,
+    age_of,
     batch_tenant,
     check_batch,
     check_erasure,
@@ -56,6 +59,7 @@ from imflow.store._base import (
     valid_id,
 )
 from imflow.store._cipher import Sealer, generation_of, open_error
+from imflow.store._leases import hook_pending_sql
 from imflow.store._reseal import Encryption
 from imflow.store._schema import Backend, Migration, current_version, verdict
 from imflow.store._schema import run as run_migrations
@@ -854,6 +858,34 @@ class SqlStore:
             ids = [r[0] for r in self._rows("due", {"on": self._day(on)})]
         return self._loaded(ids)
 
+    def due_case_ids(self, on: date) -> list[str]:
+        """The ids of the open cases whose period ended before *on* (see :func:`imflow.sweep`).
+
+        .. versionadded:: 0.2.0
+        """
+        with self._session():
+            return [r[0] for r in self._rows("due", {"on": self._day(on)})]
+
+    def still_due(self, case_ids: Sequence[str], on: date) -> set[str]:
+        """Those of *case_ids* that are still open with their period ended before *on*
+        (a sweep skips the others without loading them).
+
+        .. versionadded:: 0.2.0
+        """
+        found: set[str] = set()
+        with self._session():
+            for start in range(0, len(case_ids), 500):
+                chunk = case_ids[start : start + 500]
+                params: dict[str, Any] = {f"c{i}": c for i, c in enumerate(chunk)}
+                params["on"] = self._day(on)
+                listed = ", ".join(self._param(f"c{i}") for i in range(len(chunk)))
+                sql = (
+                    "SELECT case_id FROM cases WHERE closed_on IS NULL AND period_end IS NOT NULL"
+                    f" AND period_end < {self._param('on')} AND case_id IN ({listed})"
+                )
+                found.update(r[0] for r in self._query(sql, params))
+        return found
+
     def _loaded(self, ids: list[str]) -> Iterator[Case]:
         for case_id in ids:
             try:
@@ -992,6 +1024,87 @@ class SqlOutbox:
         with s._session():
             rows = s._rows("outbox_count", {})
         return int(rows[0][0])
+
+    # -- leases, so several runners share the work (see imflow.store._leases) -------------
+
+    def claim(self, case_ids: Iterable[str], *, owner: str, seconds: float) -> set[str]:
+        """Lease the cases of *case_ids* that are free (or expired) to *owner*; returns
+        the ones *owner* holds now. One short statement per case, in a fixed order."""
+        s = self._store
+        held: set[str] = set()
+        with s._session():
+            for case_id in sorted(set(case_ids)):
+                params = {"case_id": case_id, "owner": owner, "seconds": float(seconds)}
+                if s._rows("lease_claim", params):
+                    held.add(case_id)
+        return held
+
+    def renew(self, case_id: str, *, owner: str, seconds: float) -> bool:
+        """Extend *owner*'s lease of *case_id*; ``False`` if another runner has it now."""
+        s = self._store
+        params = {"case_id": case_id, "owner": owner, "seconds": float(seconds)}
+        with s._session():
+            return s._exec("lease_renew", params) == 1
+
+    def release(self, *, owner: str) -> None:
+        """Give up every lease *owner* holds."""
+        s = self._store
+        with s._session():
+            s._exec("lease_release", {"owner": owner})
+
+    def status(self, subscriptions: Mapping[str, Sequence[str]] | None = None) -> OutboxStatus:
+        """The outbox's figures; per hook from *subscriptions* (hook name → event types)
+        and from the failures recorded."""
+        s = self._store
+        with s._session():
+            total, oldest, now = s._rows("outbox_totals", {})[0]
+            leased = int(s._rows("outbox_leased", {})[0][0])
+            failures = s._rows("outbox_by_hook", {})
+            pending: dict[str, tuple[int, Any]] = {}
+            for hook, types in (subscriptions or {}).items():
+                if not types:
+                    pending[hook] = (0, None)
+                    continue
+                params: dict[str, Any] = {f"t{i}": t for i, t in enumerate(types)}
+                params["hook"] = hook
+                found = s._query(hook_pending_sql(s._param, len(types)), params)[0]
+                pending[hook] = (int(found[0]), found[1])
+        now = float(now)
+        counts: dict[tuple[str, str], tuple[int, Any]] = {
+            (r[0], r[1]): (int(r[2]), r[3]) for r in failures
+        }
+        hooks = []
+        for hook in sorted({*pending, *(h for h, _ in counts)}):
+            retrying, retry_since = counts.get((hook, "retry"), (0, None))
+            dead, dead_since = counts.get((hook, "dead"), (0, None))
+            if hook in pending:
+                waiting, since = pending[hook]
+            else:
+                waiting = None
+                since = min((t for t in (retry_since, dead_since) if t is not None), default=None)
+            hooks.append(HookStatus(hook, waiting, retrying, dead, age_of(now, since)))
+        return OutboxStatus(
+            pending=int(total),
+            leased=leased,
+            dead=sum(h.dead for h in hooks),
+            oldest_age=age_of(now, oldest),
+            hooks=tuple(hooks),
+        )
+
+    def requeue(self, *, hook: str, events: Sequence[tuple[str, int]] | None, now: datetime) -> int:
+        """Turn *hook*'s dead letters (all, or those of *events*, ``(case id, seq)``)
+        back into deliveries due now, with their attempts reset; returns how many."""
+        s = self._store
+        moment = s._moment(now)
+        count = 0
+        with s._session(), s._transaction():
+            if events is None:
+                return s._exec("outbox_requeue_hook", {"hook": hook, "now": moment})
+            for case_id, seq in events:
+                for (entry_id,) in s._rows("outbox_find", {"case_id": case_id, "seq": seq}):
+                    params = {"hook": hook, "now": moment, "entry_id": int(entry_id)}
+                    count += s._exec("outbox_requeue_entry", params)
+        return count
 
 
 def core_schema(*, text: str, day: str, moment: str, json_type: str) -> list[str]:

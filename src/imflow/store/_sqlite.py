@@ -17,6 +17,7 @@ from imflow._keys import KeyStore, MasterKeySource, MemoryKeyStore, master_key_f
 from imflow.engine import Engine
 from imflow.store._cipher import crypto_schema, crypto_statements
 from imflow.store._keys_sqlite import SQLiteKeyStore, checkpoint
+from imflow.store._leases import NOW_SQLITE, lease_statements, leases_schema
 from imflow.store._schema import Backend, Migration
 from imflow.store._session import SingleConnection
 from imflow.store._sql import (
@@ -32,7 +33,11 @@ from imflow.store._sql import (
 
 __all__ = ["SQLiteStore"]
 
-_SQL = {**statements(lambda name: f":{name}"), **crypto_statements(lambda name: f":{name}")}
+_SQL = {
+    **statements(lambda name: f":{name}"),
+    **crypto_statements(lambda name: f":{name}"),
+    **lease_statements(lambda name: f":{name}", now=NOW_SQLITE),
+}
 
 _MIGRATIONS: Sequence[Migration] = (
     (
@@ -51,6 +56,7 @@ _MIGRATIONS: Sequence[Migration] = (
         ),
     ),
     (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
+    (5, "outbox leases for several runners", leases_schema()),
 )
 
 # what the store re-raises as StoreError: a refused statement (connection and lock
@@ -134,7 +140,7 @@ class SQLiteStore(SqlStore):
     >>> path = os.path.join(tempfile.mkdtemp(), "imflow.db")
     >>> with SQLiteStore(path) as store:
     ...     store.schema_version
-    4
+    5
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0 *path* may be a host's connection; *migrate*.
