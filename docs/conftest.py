@@ -160,6 +160,14 @@ def _leave_temp_dir(namespace: dict[str, Any]) -> None:
     shutil.rmtree(namespace["__docs_tmp__"], ignore_errors=True)
 
 
+def _enter_postgres_page(namespace: dict[str, Any]) -> None:
+    """Each PostgreSQL page gets a schema of its own (its case ids are its own business)."""
+    from tests.pg import fresh_schema
+
+    _enter_temp_dir(namespace)
+    os.environ["IMFLOW_PG_SCHEMA"] = fresh_schema()
+
+
 @pytest.fixture(scope="session")
 def postgres_env() -> Iterator[str]:
     """A PostgreSQL server for the pages that use one, named in the environment."""
@@ -184,7 +192,7 @@ def postgres_env() -> Iterator[str]:
                     os.environ[key] = value
 
 
-def _sybil(**options: Any) -> Sybil:
+def _sybil(setup: Any = _enter_temp_dir, **options: Any) -> Sybil:
     return Sybil(
         parsers=[
             PythonCodeBlockParser(doctest_optionflags=_FLAGS),
@@ -193,7 +201,7 @@ def _sybil(**options: Any) -> Sybil:
             SkipParser(),
             ClearNamespaceParser(),
         ],
-        setup=_enter_temp_dir,
+        setup=setup,
         teardown=_leave_temp_dir,
         **options,
     )
@@ -201,5 +209,5 @@ def _sybil(**options: Any) -> Sybil:
 
 pytest_collect_file = (
     _sybil(patterns=["*.md"], excludes=["_build/*", *POSTGRES_PAGES])
-    + _sybil(patterns=POSTGRES_PAGES, fixtures=["postgres_env"])
+    + _sybil(patterns=POSTGRES_PAGES, fixtures=["postgres_env"], setup=_enter_postgres_page)
 ).pytest()
