@@ -15,7 +15,8 @@
 # subprocesses at the mutated copy, so the editable install cannot shadow the mutants.
 # mutmut's own forced-fail check stops the run if the tests do not see the mutants.
 #
-# One worker under nice -n 10: the machine is shared. Not part of CI (too slow).
+# One worker under nice -n 10 (MUTMUT_CHILDREN=N for more on an idle machine): the machine
+# is shared. Not part of CI (too slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,7 +32,8 @@ fi
 T_DATES="tests/test_period.py tests/test_month_deadlines.py tests/test_deadline_edges.py"
 T_ENGINE="tests/test_engine.py tests/test_isolation.py tests/test_berlin_time.py tests/test_rules.py
   tests/test_transfer.py tests/test_workflow.py tests/test_continuation.py"
-T_STORE="tests/test_store_contract.py tests/test_trust_append.py NOPG"
+T_STORE="tests/test_store_contract.py tests/test_trust_append.py tests/test_trust_keys.py
+  tests/test_erasure.py NOPG"
 APPEND_PATH="imflow.store._memory.xǁMemoryStoreǁappend__mutmut_*
   imflow.store._memory.xǁMemoryStoreǁ_recall__mutmut_* imflow.store._memory.xǁMemoryStoreǁrecall__mutmut_*
   imflow.store._base.x_check_batch__mutmut_* imflow.store._base.x_valid_id__mutmut_*
@@ -124,7 +126,7 @@ run_module() {  # module
     # shellcheck disable=SC2086
     (cd "build/mutation/$1" &&
       HYPOTHESIS_PROFILE=mutation PYTHONPATH="$PWD/mutants/src" \
-        nice -n 10 "$ROOT/.venv/bin/mutmut" run --max-children 1 $globs) ||
+        nice -n 10 "$ROOT/.venv/bin/mutmut" run --max-children "${MUTMUT_CHILDREN:-1}" $globs) ||
       { echo "!! mutmut failed for $1 (MUTATION_DEBUG=1 shows pytest's output)"; FAILED+=("$1"); }
     return
   done

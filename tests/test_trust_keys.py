@@ -174,3 +174,26 @@ def test_keys_and_ids_no_store_could_keep_are_refused_before_the_database(
             service.read(case_id, by=DRK)
     assert list(service.store.iter_cases(district="\x00")) == []
     assert service.store.load("A-1").version == 1
+
+
+def test_a_retry_decided_again_a_day_later_is_answered_from_its_key(stores: StoreMaker) -> None:
+    """The key binds the command's content, not the moment it was decided: the retry of
+    a request whose answer got lost, decided again later, replays the first write."""
+    service = service_on(stores)
+    store = service.store
+    service.open(opening("A-1", DRK), by=DRK)
+    before = store.load("A-1")
+    consent = c.RecordConsent(on=DAY)
+    first = store.append(
+        "A-1",
+        service.engine.handle(before, consent, by=DRK).events[before.version :],
+        expected_version=before.version,
+        idempotency_key="k-1",
+    )
+    later = Engine(clock=FrozenClock.on(date(2025, 3, 4)))
+    retry = later.handle(before, consent, by=DRK).events[before.version :]
+    assert retry[0].recorded_at != first.events[0].recorded_at
+    again = store.append("A-1", retry, expected_version=before.version, idempotency_key="k-1")
+    assert again.replayed and again.version == first.version == before.version + 1
+    assert again.events == first.events  # the stored answer, not the retry's
+    assert store.load("A-1").version == first.version
