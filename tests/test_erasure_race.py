@@ -60,11 +60,11 @@ class Interloping(SqlStore):
 
 
 class RacingSQLiteStore(Interloping, SQLiteStore):
-    pass
+    """A SQLite store whose erasure a writer interrupts (see :class:`Interloping`)."""
 
 
 class RacingPostgresStore(Interloping, PostgresStore):
-    pass
+    """A PostgreSQL store whose erasure a writer interrupts (see :class:`Interloping`)."""
 
 
 def racing_store(stores: StoreMaker, **options: Any) -> Interloping:

@@ -22,7 +22,7 @@ from imflow.engine import Engine
 from imflow.erasure import Erasure
 from imflow.events import Event
 from imflow.store._base import AppendResult
-from imflow.store._postgres import PostgresStore, _refused, _require_psycopg
+from imflow.store._postgres import PostgresStore, _refused, _require_psycopg, default_key_store
 from imflow.store._schema import identifier
 from imflow.store._sql import SqlStore
 from imflow.store._sqlite import SQLiteStore
@@ -301,11 +301,16 @@ class AsyncPostgresStore(AsyncStore):
                 raise ValueError(
                     "a pool without a connection string: pass key_store= or encrypt=False"
                 )
-            master = master_key_from(master_key)
             key_store = await asyncio.to_thread(
-                _postgres_keys, keys_conninfo, master, key_schema or f"{schema or 'imflow'}_keys",
-                connect_timeout,
-            )  # fmt: skip
+                functools.partial(
+                    default_key_store,
+                    keys_conninfo,
+                    master_key_from(master_key),
+                    schema=schema,
+                    key_schema=key_schema,
+                    connect_timeout=connect_timeout,
+                )
+            )
             owns_keys = True
         try:
             if isinstance(conninfo, str):
@@ -339,12 +344,6 @@ class AsyncPostgresStore(AsyncStore):
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` on the loop's thread; its statements are awaited."""
         return await bridged(fn, *args, **kwargs)
-
-
-def _postgres_keys(conninfo: str, master: Any, schema: str, timeout: int) -> KeyStore:
-    from imflow.store._keys_postgres import PostgresKeyStore
-
-    return PostgresKeyStore(conninfo, master_key=master, schema=schema, connect_timeout=timeout)
 
 
 async def _open_pool(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import cattrs
 
-from imflow._keys import KeyStore, MasterKeySource, master_key_from
+from imflow._keys import KeyStore, MasterKey, MasterKeySource, master_key_from
 from imflow.engine import Engine
 from imflow.errors import SchemaMissing
 from imflow.store._cipher import crypto_schema, crypto_statements
@@ -115,6 +115,32 @@ def _settle(conn: Any) -> None:
         conn.rollback()
 
 
+def default_key_store(
+    conninfo: str,
+    master: MasterKey,
+    *,
+    schema: str | None,
+    key_schema: str | None,
+    connect_timeout: int,
+) -> PostgresKeyStore:
+    """The key store a PostgreSQL store makes for itself: *key_schema*, or the one
+    ``imflow migrate --schema`` makes beside *schema* (then a missing one says to run
+    exactly that)."""
+    try:
+        return PostgresKeyStore(
+            conninfo,
+            master_key=master,
+            schema=key_schema or default_key_schema(schema),
+            connect_timeout=connect_timeout,
+        )
+    except SchemaMissing:
+        if key_schema is not None:
+            raise
+        raise SchemaMissing(
+            _MIGRATIONS[-1][0], how=how_to_migrate("postgresql", schema, 0)
+        ) from None
+
+
 class PostgresStore(SqlStore):
     """A store in PostgreSQL, for deployments where several servers share the cases.
 
@@ -213,22 +239,14 @@ class PostgresStore(SqlStore):
                     "with a connection of your own, pass key_store= (for example"
                     " imflow.keys.PostgresKeyStore(conninfo, master_key=...)) or encrypt=False"
                 )
-            master = master_key_from(master_key)
             owns = True
-            try:
-                key_store = PostgresKeyStore(
-                    keys_conninfo,
-                    master_key=master,
-                    schema=key_schema or default_key_schema(schema),
-                    connect_timeout=connect_timeout,
-                )
-            except SchemaMissing:
-                if key_schema is not None:
-                    raise
-                # `imflow migrate --schema …` makes the default key schema beside the data
-                raise SchemaMissing(
-                    self.MIGRATIONS[-1][0], how=how_to_migrate("postgresql", schema, 0)
-                ) from None
+            key_store = default_key_store(
+                keys_conninfo,
+                master_key_from(master_key),
+                schema=schema,
+                key_schema=key_schema,
+                connect_timeout=connect_timeout,
+            )
         super().__init__(
             engine=engine,
             snapshot_every=snapshot_every,

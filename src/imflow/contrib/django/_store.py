@@ -82,6 +82,24 @@ class _ThroughDjango:
     _alias: str
     _django: DjangoConnection
 
+    def _init_sql(
+        self, engine: Engine | None, key_store: KeyStore | None, owns: bool, options: Any
+    ) -> None:
+        """The SQL store's own set-up; a key store made for it is closed if that fails."""
+        try:
+            SqlStore.__init__(
+                self,  # type: ignore[arg-type]
+                engine=engine,
+                converter=None,
+                key_store=key_store,
+                owns_key_store=owns,
+                **options,
+            )
+        except BaseException:
+            if owns and key_store is not None:
+                key_store.close()
+            raise
+
     def _setup(self, alias: str) -> None:
         self._alias = alias
         self._django = DjangoConnection(alias)
@@ -124,19 +142,7 @@ class DjangoSQLiteStore(_ThroughDjango, SQLiteStore):
             else:
                 master = master_key_from(master_key, beside=path)
                 key_store = SQLiteKeyStore(path + ".keys", master_key=master)
-        try:
-            SqlStore.__init__(
-                self,
-                engine=engine,
-                converter=None,
-                key_store=key_store if encrypt else None,
-                owns_key_store=owns,
-                **options,
-            )
-        except BaseException:
-            if owns and key_store is not None:
-                key_store.close()
-            raise
+        self._init_sql(engine, key_store if encrypt else None, owns, options)
         self._setup(alias)
         self.path = path
         self._source = self._django
@@ -165,19 +171,7 @@ class DjangoPostgresStore(_ThroughDjango, PostgresStore):
         owns = encrypt and key_store is None
         if owns:
             key_store = _postgres_key_store(alias, master_key_from(master_key))
-        try:
-            SqlStore.__init__(
-                self,
-                engine=engine,
-                converter=None,
-                key_store=key_store if encrypt else None,
-                owns_key_store=owns,
-                **options,
-            )
-        except BaseException:
-            if owns and key_store is not None:
-                key_store.close()
-            raise
+        self._init_sql(engine, key_store if encrypt else None, owns, options)
         self._setup(alias)
         self.integrity_errors = (psycopg.IntegrityError,)
         self._refused = _refused()
