@@ -316,3 +316,31 @@ def test_sweep_on_the_command_line_prints_what_it_lost(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("2 cases closed")
     assert "changed by another run" not in result.stdout
+
+
+def test_the_outbox_view_never_shows_what_a_failing_hook_said(sql_stores: StoreMaker) -> None:
+    """A hook's error may quote the person (here it does, on purpose): the operational
+    view shows counts only, in the API, the text and the JSON, and no file holds it."""
+    marker = "p-MARKER-outbox-4711"
+    store = sql_stores()
+    case = more(store.engine, open_case(store.engine, "m", person=marker), 1)
+    store_new(store, case)
+    hooks = Hooks()
+
+    @hooks.on()
+    def leaky(event: Event, case: Case) -> None:
+        raise RuntimeError(f"partner refused {marker}")
+
+    Runner(store, hooks, max_attempts=1).run_once()
+    figures = status(store)
+    assert figures.dead == 1 and marker not in repr(figures) + json.dumps(figures.as_dict())
+    db = str(sql_stores.path) if sql_stores.kind == "sqlite" else str(sql_stores.dsn)
+    where = [] if sql_stores.kind == "sqlite" else ["--schema", sql_stores.schema]
+    for fmt in ("text", "json"):
+        shown = run_cli("outbox", "status", "--db", db, *where, "--format", fmt)
+        assert shown.returncode == 0, shown.stderr
+        assert marker not in shown.stdout + shown.stderr
+    if sql_stores.kind == "sqlite":
+        store.close()
+        for path in sql_stores.path.parent.glob(sql_stores.path.name + "*"):
+            assert marker.encode() not in path.read_bytes(), path.name
