@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import attrs
@@ -153,6 +154,8 @@ def test_admit_decides_with_the_hosts_policies_and_replay_without() -> None:
     def no_contacts(
         case: Case | None, command: c.Command | None, ctx: GuardContext
     ) -> list[Reason]:
+        if isinstance(command, c.OpenCase) and command.household > 1:
+            return [Reason("no_households", "Keine Haushalte.", "No households.")]
         if not isinstance(command, c.RecordContact):
             return []
         return [Reason("no_contacts_today", "Heute keine Kontakte.", "No contacts today.")]
@@ -164,6 +167,11 @@ def test_admit_decides_with_the_hosts_policies_and_replay_without() -> None:
         "event 4 (contact_recorded): the engine refuses its command (no_contacts_today)"
     )
     assert strict.replay((*case.events, contact)).version == 4  # recorded before the policy
+    household = open_case(Engine(clock=FrozenClock(NOON)), "h-1", household=3).events
+    assert refused(lambda: strict.admit(None, household)) == (
+        "event 1 (case_opened): the engine refuses its command (no_households)"
+    )
+    assert strict.replay(household).household == 3
 
 
 def test_an_opening_of_an_accepted_earlier_workflow_keeps_its_hash() -> None:
@@ -250,6 +258,7 @@ def test_a_batch_no_store_could_append_is_refused_with_its_reason(stores: StoreM
             "event 2 of the batch belongs to another case",
         ),
         (("b-1", (object(),), 2), "event 1 of the batch belongs to another case"),
+        (("b-1", (SimpleNamespace(case_id="b-1"),), 2), "event 1 of the batch has not seq 3"),
         (("b-1", (two[0], changed(two[1], seq=5)), 2), "event 2 of the batch has not seq 4"),
         (("b-1", (two[0], changed(two[1], seq=3)), 2), "event 2 of the batch has not seq 4"),
         (("b-1", two, 1), "event 1 of the batch has not seq 2"),
@@ -406,8 +415,10 @@ def test_a_retry_with_a_lone_surrogate_is_refused_as_a_reused_key(stores: StoreM
 def test_recall_refuses_a_key_no_store_could_keep(stores: StoreMaker) -> None:
     store = stores()
     for key in ("", " ", "k\x00", "k" * 201):
-        with pytest.raises(OutOfBounds):
+        with pytest.raises(OutOfBounds) as exc:
             store.recall(key, by=manager())
+        assert exc.value.field == "idempotency_key"
+        assert str(exc.value) == "idempotency_key: must be 1 to 200 printable characters"
     assert store.recall("k" * 200, by=manager()) is None
 
 
