@@ -45,6 +45,8 @@ __all__ = ["pg_dsn", "sql_stores", "stores"]
 
 DAY = date(2025, 3, 3)
 NOON = datetime(2025, 3, 3, 12, tzinfo=UTC)
+# What this release stores as the fingerprint of the batch of the pinning test below: the
+# sha-256 of the compact, key-sorted JSON of its documents (non-ASCII kept, no recorded_at).
 PINNED = "4b5a37375311eca3d6a547a65cb47265e6a9396d1b636e07436d456aca53bef2"
 
 
