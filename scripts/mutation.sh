@@ -33,7 +33,7 @@ T_DATES="tests/test_period.py tests/test_month_deadlines.py tests/test_deadline_
 T_ENGINE="tests/test_engine.py tests/test_isolation.py tests/test_berlin_time.py tests/test_rules.py
   tests/test_transfer.py tests/test_workflow.py tests/test_continuation.py"
 T_STORE="tests/test_store_contract.py tests/test_trust_append.py tests/test_trust_keys.py
-  tests/test_erasure.py NOPG"
+  tests/test_erasure.py tests/test_append_edges.py NOPG"
 APPEND_PATH="imflow.store._memory.xǁMemoryStoreǁappend__mutmut_*
   imflow.store._memory.xǁMemoryStoreǁ_recall__mutmut_* imflow.store._memory.xǁMemoryStoreǁrecall__mutmut_*
   imflow.store._base.x_check_batch__mutmut_* imflow.store._base.x_valid_id__mutmut_*
