@@ -123,9 +123,9 @@ def encode_row(one: OneCase, scope: Scope | None = None) -> str:
     """The JSON text of one row (*scope* only in the :data:`AFTER` row)."""
     body: list[Any] = [
         _pack(one.case, _CASE),
-        [_pack(g, _GOAL) for g in one.goals],
-        [_pack(t, _TRANSFER) for t in one.transfers],
-        [_pack(s, _STAY) for s in one.stays],
+        [_pack(g, _GOAL) for g in sorted(one.goals, key=lambda g: g.goal_id)],
+        [_pack(t, _TRANSFER) for t in sorted(one.transfers, key=lambda t: t.seq)],
+        [_pack(s, _STAY) for s in sorted(one.stays, key=lambda s: s.stay)],
         int(one.status_before_plan),
     ]
     if scope is not None:
