@@ -40,18 +40,18 @@ from tests.stores import StoreMaker
 from tests.test_erasure_fields import CLOCK, MARKERS, WALDSHUT, personal_case
 from tests.test_kennzahlen_oracle import compare, compare_scoped, histories, staffing_of, year_of
 
-DOWNGRADE = [  # what migration 6 added but the rebuilt events table: back to schema 5
+DOWNGRADE = [  # what migration 6 added: back to schema 5
     "DROP TABLE report_facts",
     "DROP TABLE imflow_report_fill",
     "DELETE FROM imflow_migrations WHERE version >= 6",
 ]
 
 
-def _rows(raw: Any) -> list[tuple[str, int, str]]:
+def _rows(raw: Any) -> list[tuple[str, int, str, str | None]]:
     return [
-        (str(c), int(y), str(f))
-        for c, y, f in raw.execute(
-            "SELECT case_id, year, facts FROM report_facts ORDER BY case_id, year"
+        (str(c), int(y), str(f), s)
+        for c, y, f, s in raw.execute(
+            "SELECT case_id, year, facts, scope FROM report_facts ORDER BY case_id, year"
         ).fetchall()
     ]
 
@@ -93,7 +93,7 @@ def test_a_schema_5_store_migrated_reports_as_its_events_and_the_oracle(
                 store.erase_person(person, on=date(2039, 12, 1))
         raw = sqlite3.connect(path, isolation_level=None)
         written = _rows(raw)  # the rows the appends and erasures wrote
-        assert {y for _, y, _ in written} >= {AFTER}
+        assert {y for _, y, _, _ in written} >= {AFTER}
         for statement in DOWNGRADE:
             raw.execute(statement)
         assert not fill_done(raw, "sqlite")
@@ -195,7 +195,7 @@ def test_the_rows_hold_no_personal_field(tmp_path: Path) -> None:
             store.append(case.case_id, case.events, expected_version=0)
             rows = _rows(sqlite3.connect(path))
             assert rows, "the case has its rows"
-            text = "\n".join(f for _, _, f in rows)
+            text = "\n".join(f"{f}{s}" for _, _, f, s in rows)
             assert "drk-wt" in text and "housing" in text  # what figures count is there
             for label, marker in MARKERS.items():
                 assert marker not in text, label

@@ -361,7 +361,7 @@ def facts_from_sql(
     if window == Window.of(window.start.year) and fill_done(conn, dialect):
         rows = _rows(
             conn,
-            "SELECT case_id, year, facts FROM report_facts"
+            "SELECT case_id, year, facts, scope FROM report_facts"
             f" WHERE year = {q_param(dialect, 'year')} OR year = {AFTER}"
             " ORDER BY case_id, year",
             {"year": window.start.year},

@@ -39,7 +39,9 @@ __all__ = [
     "AFTER",
     "Scope",
     "decode_row",
+    "decode_scope",
     "encode_row",
+    "encode_scope",
     "facts_from_rows",
     "summary_rows",
     "window_of",
@@ -77,84 +79,91 @@ class Scope:
         )
 
 
-def _codec(cls: type) -> list[tuple[str, Callable[[Any], Any], Callable[[Any], Any]]]:
-    """Each field of *cls* but ``case_id``, with its encoder and decoder."""
-    found: list[tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = []
-    for field in attrs.fields(cls):
-        if field.name == "case_id":
-            continue
-        kind = str(field.type)
-        if kind.startswith("date"):
-            found.append((field.name, _day_in, _day_out))
-        elif kind == "bool":
-            found.append((field.name, int, bool))
-        else:
-            found.append((field.name, _same, _same))
-    return found
+@attrs.frozen
+class _Codec:
+    """How the fields of one facts class but ``case_id`` are written: dates as day
+    numbers, booleans as 0 / 1, the rest as they are."""
+
+    cls: Callable[..., Any]
+    names: tuple[str, ...]
+    days: tuple[int, ...]
+    flags: tuple[int, ...]
+
+    @classmethod
+    def of(cls, facts: type) -> _Codec:
+        fields = [f for f in attrs.fields(facts) if f.name != "case_id"]
+        kinds = [str(f.type) for f in fields]
+        return cls(
+            facts,
+            tuple(f.name for f in fields),
+            tuple(i for i, k in enumerate(kinds) if k.startswith("date")),
+            tuple(i for i, k in enumerate(kinds) if k == "bool"),
+        )
+
+    def pack(self, obj: object) -> list[Any]:
+        values = [getattr(obj, name) for name in self.names]
+        for i in self.days:
+            day = values[i]
+            values[i] = None if day is None else day.toordinal()
+        for i in self.flags:
+            values[i] = int(values[i])
+        return values
+
+    def unpack(self, case_id: str, values: list[Any]) -> Any:
+        if len(values) != len(self.names):
+            raise ValueError("a report_facts row of another layout")
+        for i in self.days:
+            day = values[i]
+            if day is not None:
+                values[i] = _fromordinal(day)
+        for i in self.flags:
+            values[i] = bool(values[i])
+        return self.cls(case_id, *values)
 
 
-def _same(value: Any) -> Any:
-    return value
+_fromordinal = date.fromordinal
+_CASE, _GOAL = _Codec.of(CaseFacts), _Codec.of(GoalFacts)
+_TRANSFER, _STAY = _Codec.of(TransferFacts), _Codec.of(StayFacts)
 
 
-def _day_in(value: date | None) -> int | None:
-    return None if value is None else value.toordinal()
-
-
-def _day_out(value: int | None) -> date | None:
-    return None if value is None else date.fromordinal(value)
-
-
-_CASE, _GOAL = _codec(CaseFacts), _codec(GoalFacts)
-_TRANSFER, _STAY = _codec(TransferFacts), _codec(StayFacts)
-
-
-def _pack(obj: object, codec: Sequence[tuple[str, Callable[[Any], Any], Any]]) -> list[Any]:
-    return [enc(getattr(obj, name)) for name, enc, _ in codec]
-
-
-def _unpack(
-    cls: Callable[..., Any], case_id: str, values: Sequence[Any], codec: Sequence[Any]
-) -> Any:
-    return cls(case_id, *(dec(v) for (_, _, dec), v in zip(codec, values, strict=True)))
-
-
-def encode_row(one: OneCase, scope: Scope | None = None) -> str:
-    """The JSON text of one row (*scope* only in the :data:`AFTER` row)."""
+def encode_row(one: OneCase) -> str:
+    """The JSON text of one row's facts: positional lists, dates as day numbers."""
     body: list[Any] = [
-        _pack(one.case, _CASE),
-        [_pack(g, _GOAL) for g in sorted(one.goals, key=lambda g: g.goal_id)],
-        [_pack(t, _TRANSFER) for t in sorted(one.transfers, key=lambda t: t.seq)],
-        [_pack(s, _STAY) for s in sorted(one.stays, key=lambda s: s.stay)],
+        _CASE.pack(one.case),
+        [_GOAL.pack(g) for g in sorted(one.goals, key=lambda g: g.goal_id)],
+        [_TRANSFER.pack(t) for t in sorted(one.transfers, key=lambda t: t.seq)],
+        [_STAY.pack(s) for s in sorted(one.stays, key=lambda s: s.stay)],
         int(one.status_before_plan),
     ]
-    if scope is not None:
-        body.append(
-            [
-                scope.district,
-                scope.provider,
-                list(scope.moved_to),
-                scope.first_year,
-                scope.last_year,
-            ]
-        )
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def decode_row(case_id: str, text: str) -> tuple[OneCase, Scope | None]:
-    """The facts and (in an :data:`AFTER` row) the scope of one row's JSON *text*."""
-    body = json.loads(text)
-    one = OneCase(
-        _unpack(CaseFacts, case_id, body[0], _CASE),
-        tuple(_unpack(GoalFacts, case_id, g, _GOAL) for g in body[1]),
-        tuple(_unpack(TransferFacts, case_id, t, _TRANSFER) for t in body[2]),
-        tuple(_unpack(StayFacts, case_id, s, _STAY) for s in body[3]),
-        bool(body[4]),
+def decode_row(case_id: str, text: str) -> OneCase:
+    """The facts of one row's JSON *text* (see :func:`encode_row`)."""
+    case, goals, transfers, stays, early = json.loads(text)
+    return OneCase(
+        _CASE.unpack(case_id, case),
+        tuple(_GOAL.unpack(case_id, g) for g in goals),
+        tuple(_TRANSFER.unpack(case_id, t) for t in transfers),
+        tuple(_STAY.unpack(case_id, s) for s in stays),
+        bool(early),
     )
-    if len(body) < 6:
-        return one, None
-    d, p, moved, first, last = body[5]
-    return one, Scope(d, p, tuple(moved), int(first), int(last))
+
+
+def encode_scope(scope: Scope) -> str:
+    """The JSON text of a case's :class:`Scope` (its :data:`AFTER` row's ``scope``).
+
+    >>> encode_scope(Scope("08337", "drk", ("awo",), 2025, 2026))
+    '["08337","drk",["awo"],2025,2026]'
+    """
+    body = [scope.district, scope.provider, list(scope.moved_to), scope.first_year]
+    return json.dumps([*body, scope.last_year], ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_scope(text: str) -> Scope:
+    """The :class:`Scope` of :func:`encode_scope`'s *text*."""
+    d, p, moved, first, last = json.loads(text)
+    return Scope(d, p, tuple(moved), int(first), int(last))
 
 
 def scope_of(history: Sequence[Event]) -> Scope:
@@ -172,8 +181,8 @@ def scope_of(history: Sequence[Event]) -> Scope:
     )
 
 
-def summary_rows(history: Sequence[Event], since: int) -> list[tuple[int, str]]:
-    """The rows (year, JSON) of a case from year *since* on: the years from *since* (or
+def summary_rows(history: Sequence[Event], since: int) -> list[tuple[int, str, str | None]]:
+    """The rows (year, facts, scope) of a case from year *since* on: the years from *since* (or
     the earliest event's, if later) to the latest event's, and the :data:`AFTER` row;
     *history* is all the case's events, sorted by ``seq``.
 
@@ -183,14 +192,14 @@ def summary_rows(history: Sequence[Event], since: int) -> list[tuple[int, str]]:
     if not history:
         return []
     scope = scope_of(history)
-    rows: list[tuple[int, str]] = []
+    rows: list[tuple[int, str, str | None]] = []
     for year in range(max(since, scope.first_year), scope.last_year + 1):
         one = case_facts(history, Window.of(year))
         assert one is not None, "a year from the first event's on has facts"
-        rows.append((year, encode_row(one)))
+        rows.append((year, encode_row(one), None))
     after = case_facts(history, _AFTER_WINDOW)
     assert after is not None
-    rows.append((AFTER, encode_row(after, scope)))
+    rows.append((AFTER, encode_row(after), encode_scope(scope)))
     return rows
 
 
@@ -201,28 +210,27 @@ def facts_from_rows(
     district: str | None,
     provider: str | None,
 ) -> Facts:
-    """The :class:`~._facts.Facts` of year *year* from rows ``(case_id, year, facts)``
-    ordered by case and year (each case's rows for *year* and :data:`AFTER`)."""
+    """The :class:`~._facts.Facts` of year *year* from rows ``(case_id, year, facts,
+    scope)`` ordered by case and year (each case's rows for *year* and :data:`AFTER`)."""
     cases: list[CaseFacts] = []
     goals: list[GoalFacts] = []
     transfers: list[TransferFacts] = []
     stays: list[StayFacts] = []
     early: set[str] = set()
     own: str | None = None  # the row of the year itself, if any, of the case at hand
-    for case_id, row_year, text in rows:
-        cid = str(case_id)
-        if int(row_year) != AFTER:
-            own = str(text)
+    for case_id, row_year, text, scoped in rows:
+        if row_year != AFTER:
+            own = text
             continue
-        after, scope = decode_row(cid, str(text))
+        cid = str(case_id)
         found, own = own, None
-        assert scope is not None, "an AFTER row holds the case's scope"
+        scope = decode_scope(str(scoped))
         if not scope.admits(district, provider) or year < scope.first_year:
             continue
         if found is not None:
-            one, _ = decode_row(cid, found)
+            one = decode_row(cid, str(found))
         elif year > scope.last_year:
-            one = after
+            one = decode_row(cid, str(text))
         else:  # pragma: no cover - the store writes every year in between
             raise AssertionError("a year of the case has no report_facts row")
         cases.append(one.case)

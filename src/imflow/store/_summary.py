@@ -22,51 +22,32 @@ FILL_TABLE = "imflow_report_fill"
 
 
 def summary_schema(backend: Backend) -> list[str]:
-    """Migration 6: the facts table and its fill state; on SQLite also the events table
-    rebuilt ``WITHOUT ROWID`` (the rows live in the primary key's b-tree: no second copy
-    of ``case_id, seq`` in an index, and a case's events lie together on disk)."""
+    """Migration 6: the facts table (``WITHOUT ROWID`` on SQLite: the rows live in the
+    primary key's b-tree, no second copy of the key) and its fill state. ``scope`` is
+    set in a case's :data:`~imflow.kennzahlen._stored.AFTER` row only."""
     clustered = " WITHOUT ROWID" if backend == "sqlite" else ""
-    found = [
+    return [
         f"""CREATE TABLE report_facts (
             case_id TEXT NOT NULL,
             year INTEGER NOT NULL,
             facts TEXT NOT NULL,
+            scope TEXT,
             PRIMARY KEY (case_id, year)
         ){clustered}""",
         f"CREATE TABLE {FILL_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), done INTEGER NOT NULL)",
         f"INSERT INTO {FILL_TABLE} (id, done)"
         " SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM events) THEN 0 ELSE 1 END",
     ]
-    if backend == "sqlite":
-        found += [
-            "ALTER TABLE events RENAME TO events_v5",
-            """CREATE TABLE events (
-                case_id TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                type TEXT NOT NULL,
-                on_date TEXT NOT NULL,
-                recorded_at TEXT NOT NULL,
-                district TEXT NOT NULL,
-                provider TEXT NOT NULL,
-                schema_version INTEGER NOT NULL,
-                payload TEXT NOT NULL,
-                PRIMARY KEY (case_id, seq)
-            ) WITHOUT ROWID""",
-            "INSERT INTO events (case_id, seq, type, on_date, recorded_at, district, provider,"
-            " schema_version, payload) SELECT case_id, seq, type, on_date, recorded_at,"
-            " district, provider, schema_version, payload FROM events_v5",
-            "DROP TABLE events_v5",
-        ]
-    return found
 
 
 def summary_statements(p: Callable[[str], str]) -> dict[str, str]:
     """The named statement that writes a case's facts rows."""
     return {
         "facts_upsert": (
-            "INSERT INTO report_facts (case_id, year, facts)"
-            f" VALUES ({p('case_id')}, {p('year')}, {p('facts')})"
-            " ON CONFLICT (case_id, year) DO UPDATE SET facts = excluded.facts"
+            "INSERT INTO report_facts (case_id, year, facts, scope)"
+            f" VALUES ({p('case_id')}, {p('year')}, {p('facts')}, {p('scope')})"
+            " ON CONFLICT (case_id, year) DO UPDATE SET facts = excluded.facts,"
+            " scope = excluded.scope"
         ),
     }
 
@@ -84,8 +65,8 @@ def summary_params(case_id: str, history: Sequence[Event], batch: Sequence[Event
     if before:  # the years after the case's last one so far are new rows too
         since = min(since, max(before) + 1)
     return [
-        {"case_id": case_id, "year": year, "facts": facts}
-        for year, facts in summary_rows(history, since)
+        {"case_id": case_id, "year": year, "facts": facts, "scope": scope}
+        for year, facts, scope in summary_rows(history, since)
     ]
 
 
@@ -145,7 +126,7 @@ def fill(conn: Any, backend: Backend) -> int:
 def _fill(conn: Any, backend: Backend) -> int:
     from imflow.kennzahlen._facts import OneCase
     from imflow.kennzahlen._sql import facts_from_events_sql
-    from imflow.kennzahlen._stored import AFTER, encode_row, window_of
+    from imflow.kennzahlen._stored import AFTER, encode_row, encode_scope, window_of
 
     if fill_done(conn, backend):  # another migrator finished while this one waited
         return 0
@@ -186,8 +167,14 @@ def _fill(conn: Any, backend: Backend) -> int:
                 tuple(stays.get(case.case_id, ())),
                 case.case_id in facts.status_before_plan,
             )
-            text = encode_row(one, scope if year == AFTER else None)
-            rows.append({"case_id": case.case_id, "year": year, "facts": text})
+            rows.append(
+                {
+                    "case_id": case.case_id,
+                    "year": year,
+                    "facts": encode_row(one),
+                    "scope": encode_scope(scope) if year == AFTER else None,
+                }
+            )
         cur = conn.cursor()
         try:
             cur.executemany(upsert, rows)
