@@ -34,6 +34,7 @@ from _common import Reporter, quiet, show
 from imflow import Engine, FrozenClock, kennzahlen
 from imflow.events import Event
 from imflow.kennzahlen import Report
+from imflow.keys import MasterKey
 from imflow.simulation import simulate
 from imflow.store import MemoryStore, PostgresStore, SQLiteStore, migrate
 
@@ -145,7 +146,13 @@ def run(report: Reporter, *, target: int | None = None, repeat: int = 3) -> None
     with _postgres() as dsn:
         migrate(dsn, schema="bench_report")
         engine = Engine(clock=FrozenClock.on(START))
-        pg = PostgresStore(dsn, schema="bench_report", engine=engine, snapshot_every=0)
+        pg = PostgresStore(
+            dsn,
+            schema="bench_report",
+            engine=engine,
+            snapshot_every=0,
+            master_key=MasterKey.generate(),  # a PostgreSQL store needs its host's key
+        )
         try:
             started = time.perf_counter()
             simulate(n_cases, seed=SEED, start=START, until=UNTIL, store=pg, engine=engine)
