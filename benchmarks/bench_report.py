@@ -76,15 +76,14 @@ def _sqlite_bytes(path: Path, events: int) -> tuple[float, float]:
 def _postgres_bytes(store: PostgresStore, events: int) -> tuple[float, float]:
     """Bytes per event: the event documents (JSONB), and every table of the schema with
     its indexes and TOAST (``pg_total_relation_size``)."""
-    conn = store.connection
-    row = conn.execute("SELECT sum(pg_column_size(payload)) FROM events").fetchone()
-    assert row is not None
-    total = conn.execute(
-        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-    ).fetchone()
-    assert total is not None
+    with store.reading() as conn:
+        row = conn.execute("SELECT sum(pg_column_size(payload)) FROM events").fetchone()
+        total = conn.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+        ).fetchone()
+    assert row is not None and total is not None
     return float(row[0]) / events, float(total[0]) / events
 
 
