@@ -36,9 +36,11 @@ __all__ = [
     "CaseFacts",
     "Facts",
     "GoalFacts",
+    "OneCase",
     "StayFacts",
     "TransferFacts",
     "Window",
+    "case_facts",
     "from_events",
 ]
 
@@ -342,6 +344,29 @@ def _goals(events: Sequence[Event]) -> tuple[list[GoalFacts], bool]:
     return goals, early
 
 
+@attrs.frozen
+class OneCase:
+    """The facts of one case in a window (see :func:`case_facts`)."""
+
+    case: CaseFacts
+    goals: tuple[GoalFacts, ...]
+    transfers: tuple[TransferFacts, ...]
+    stays: tuple[StayFacts, ...]
+    status_before_plan: bool
+
+
+def case_facts(history: Sequence[Event], window: Window) -> OneCase | None:
+    """The facts of one case's *history* (sorted by ``seq``) in *window*; ``None`` when
+    no event is dated in the window (on or before its last day)."""
+    end = window.end
+    seen = [ev for ev in history if ev.on <= end]
+    if not seen:
+        return None
+    moved, spent = _moves(seen, window)
+    case_goals, bad = _goals(seen)
+    return OneCase(_case(seen, window), tuple(case_goals), tuple(moved), tuple(spent), bad)
+
+
 def from_events(
     events: Iterable[Event], window: Window, *, district: str | None, provider: str | None
 ) -> Facts:
@@ -355,7 +380,6 @@ def from_events(
     by_case: dict[str, list[Event]] = {}
     for ev in events:
         by_case.setdefault(ev.case_id, []).append(ev)
-    end = window.end
     cases: list[CaseFacts] = []
     goals: list[GoalFacts] = []
     transfers: list[TransferFacts] = []
@@ -377,16 +401,14 @@ def from_events(
             )
         ):
             continue
-        seen = [ev for ev in history if ev.on <= end]
-        if not seen:
+        found = case_facts(history, window)
+        if found is None:
             continue
-        cases.append(_case(seen, window))
-        moved, spent = _moves(seen, window)
-        transfers.extend(moved)
-        stays.extend(spent)
-        case_goals, bad = _goals(seen)
-        goals.extend(case_goals)
-        if bad:
+        cases.append(found.case)
+        transfers.extend(found.transfers)
+        stays.extend(found.stays)
+        goals.extend(found.goals)
+        if found.status_before_plan:
             early.add(case_id)
     return Facts(
         tuple(cases), tuple(goals), frozenset(early), tuple(transfers), tuple(stays), provider

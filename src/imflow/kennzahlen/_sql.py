@@ -34,8 +34,17 @@ from imflow.kennzahlen._facts import (
     TransferFacts,
     Window,
 )
+from imflow.kennzahlen._stored import AFTER, facts_from_rows
 
-__all__ = ["Connection", "Dialect", "facts_from_sql", "is_sql", "session"]
+__all__ = [
+    "Connection",
+    "Dialect",
+    "facts_from_events_sql",
+    "facts_from_sql",
+    "is_sql",
+    "q_param",
+    "session",
+]
 
 Dialect = Literal["sqlite", "postgresql"]
 """The SQL dialects the report reads."""
@@ -345,7 +354,36 @@ def facts_from_sql(
     district: str | None,
     provider: str | None,
 ) -> Facts:
-    """The facts of every case in scope, aggregated in the database."""
+    """The facts of every case in scope: read from ``report_facts`` where the store keeps
+    them (schema 6, filled), else aggregated over the events in the database."""
+    from imflow.store._summary import fill_done
+
+    if window == Window.of(window.start.year) and fill_done(conn, dialect):
+        rows = _rows(
+            conn,
+            "SELECT case_id, year, facts, scope FROM report_facts"
+            f" WHERE year = {q_param(dialect, 'year')} OR year = {AFTER}"
+            " ORDER BY case_id, year",
+            {"year": window.start.year},
+        )
+        return facts_from_rows(rows, window.start.year, district=district, provider=provider)
+    return facts_from_events_sql(conn, dialect, window, district=district, provider=provider)
+
+
+def q_param(dialect: Dialect, name: str) -> str:
+    """The placeholder of *name* in *dialect*."""
+    return _SQL(dialect).param(name)
+
+
+def facts_from_events_sql(
+    conn: Connection,
+    dialect: Dialect,
+    window: Window,
+    *,
+    district: str | None,
+    provider: str | None,
+) -> Facts:
+    """The facts of every case in scope, aggregated over the events in the database."""
     q = _SQL(dialect)
     params: dict[str, Any] = {}
     if dialect == "sqlite":

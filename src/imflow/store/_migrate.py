@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from imflow.store._schema import Backend, Migration, identifier, run, script
+from imflow.store._summary import fill
 
 __all__ = ["backend_of", "migrate", "schema_sql"]
 
@@ -91,7 +92,7 @@ def migrate(
     if backend == "sqlite" and (schema, grant_to, key_schema) != (None, None, None):
         raise ValueError("SQLite has no schemas and no roles")
     with _connected(db, backend) as conn:
-        return run(
+        version = run(
             backend,
             conn,
             migrations_of(backend),
@@ -99,6 +100,19 @@ def migrate(
             grant_to=grant_to,
             key_schema=key_schema,
         )
+        _fill_summary(conn, backend, schema)
+        return version
+
+
+def _fill_summary(conn: Any, backend: Backend, schema: str | None) -> None:
+    """Give the cases of a store migrated to schema 6 their report facts rows."""
+    if backend == "sqlite":
+        fill(conn, backend)
+        return
+    with conn.transaction():
+        if schema is not None:
+            conn.execute(f"SET LOCAL search_path TO {schema}")  # a checked identifier
+        fill(conn, backend)
 
 
 def schema_sql(

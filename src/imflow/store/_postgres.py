@@ -30,6 +30,7 @@ from imflow.store._sql import (
     sanitized,
     statements,
 )
+from imflow.store._summary import summary_schema, summary_statements
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,6 +42,7 @@ _SQL = {
     **statements(lambda name: f"%({name})s", json_cast="::jsonb", as_text="::text"),
     **crypto_statements(lambda name: f"%({name})s", json_cast="::jsonb"),
     **lease_statements(lambda name: f"%({name})s", now=NOW_POSTGRES),
+    **summary_statements(lambda name: f"%({name})s"),
 }
 
 _MIGRATIONS: Sequence[Migration] = (
@@ -67,6 +69,7 @@ _MIGRATIONS: Sequence[Migration] = (
     ),
     (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
     (5, "outbox leases for several runners", leases_schema()),
+    (6, "the report's facts per case and year", summary_schema("postgresql")),
 )
 
 

@@ -64,6 +64,8 @@ from imflow.store._reseal import Encryption
 from imflow.store._schema import Backend, Migration, current_version, verdict
 from imflow.store._schema import run as run_migrations
 from imflow.store._session import ConnectionSource, Session, UnitOfWork
+from imflow.store._summary import fill as fill_summary
+from imflow.store._summary import write_summary
 
 __all__: list[str] = []
 
@@ -276,6 +278,7 @@ class SqlStore:
             latest = self.MIGRATIONS[-1][0]
             if migrate and (current or 0) < latest:
                 current = run_migrations(self.DIALECT, session.conn, self.MIGRATIONS)
+                fill_summary(session.conn, self.DIALECT)
             verdict(self.DIALECT, self.MIGRATIONS, self.schema, current)
 
     @property
@@ -442,6 +445,7 @@ class SqlStore:
         if written != 1:
             raise _Stale
         self._exec_many("insert_event", self._event_rows(new, batch))
+        write_summary(self, new.case_id, new.events, batch)
         self._exec_many(
             "insert_outbox",
             [{"case_id": e.case_id, "seq": e.seq, "type": e.type} for e in batch],
@@ -690,6 +694,7 @@ class SqlStore:
                     if changed:
                         self._exec_many("rewrite_payload", changed)
                     self._exec_many("insert_event", self._event_rows(new, (event,)))
+                    write_summary(self, case_id, new.events, (event,))
                     self._exec_many(
                         "insert_outbox",
                         [{"case_id": case_id, "seq": event.seq, "type": event.type}],

@@ -30,6 +30,7 @@ from imflow.store._sql import (
     sanitized,
     statements,
 )
+from imflow.store._summary import summary_schema, summary_statements
 
 __all__ = ["SQLiteStore"]
 
@@ -37,6 +38,7 @@ _SQL = {
     **statements(lambda name: f":{name}"),
     **crypto_statements(lambda name: f":{name}"),
     **lease_statements(lambda name: f":{name}", now=NOW_SQLITE),
+    **summary_statements(lambda name: f":{name}"),
 }
 
 _MIGRATIONS: Sequence[Migration] = (
@@ -57,6 +59,7 @@ _MIGRATIONS: Sequence[Migration] = (
     ),
     (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
     (5, "outbox leases for several runners", leases_schema()),
+    (6, "the report's facts per case and year", summary_schema("sqlite")),
 )
 
 # what the store re-raises as StoreError: a refused statement (connection and lock
@@ -140,7 +143,7 @@ class SQLiteStore(SqlStore):
     >>> path = os.path.join(tempfile.mkdtemp(), "imflow.db")
     >>> with SQLiteStore(path) as store:
     ...     store.schema_version
-    5
+    6
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0 *path* may be a host's connection; *migrate*.

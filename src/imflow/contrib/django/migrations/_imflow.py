@@ -13,6 +13,7 @@ from django.db import migrations
 
 from imflow.store._migrate import migrations_of
 from imflow.store._schema import MIGRATIONS_TABLE, Backend, current_version, steps
+from imflow.store._summary import fill
 
 __all__ = ["apply_imflow_migration"]
 
@@ -42,5 +43,7 @@ def apply_imflow_migration(version: int) -> migrations.RunPython:
                     continue
                 for statement in statements:
                     cursor.execute(statement)
+        if version == 6:  # the report's facts of the cases stored before (no DDL)
+            fill(raw, backend)
 
     return migrations.RunPython(forward, migrations.RunPython.noop, elidable=False)

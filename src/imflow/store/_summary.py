@@ -1,0 +1,236 @@
+"""Private: the report's facts per case and year, kept in the database (migration 6).
+
+Every write of events (an append, an erasure) also writes, in the same transaction, the
+rows of ``report_facts`` its events change (see :mod:`imflow.kennzahlen._stored`), so
+:func:`imflow.kennzahlen.report` reads two short rows per case instead of every event.
+A store migrated from schema 5 gets the rows of its existing cases from
+:func:`fill` (``imflow migrate``); until then (``imflow_report_fill.done = 0``, e.g.
+after a DBA ran ``imflow schema-sql``) the report counts over the events, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from imflow.events import Event
+from imflow.store._schema import Backend
+
+__all__: list[str] = []
+
+FILL_TABLE = "imflow_report_fill"
+
+
+def summary_schema(backend: Backend) -> list[str]:
+    """Migration 6: the facts table (``WITHOUT ROWID`` on SQLite: the rows live in the
+    primary key's b-tree, no second copy of the key) and its fill state. ``scope`` is
+    set in a case's :data:`~imflow.kennzahlen._stored.AFTER` row only."""
+    clustered = " WITHOUT ROWID" if backend == "sqlite" else ""
+    return [
+        f"""CREATE TABLE report_facts (
+            case_id TEXT NOT NULL,
+            year INTEGER NOT NULL,
+            facts TEXT NOT NULL,
+            scope TEXT,
+            PRIMARY KEY (case_id, year)
+        ){clustered}""",
+        f"CREATE TABLE {FILL_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), done INTEGER NOT NULL)",
+        f"INSERT INTO {FILL_TABLE} (id, done)"
+        " SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM events) THEN 0 ELSE 1 END",
+    ]
+
+
+def summary_statements(p: Callable[[str], str]) -> dict[str, str]:
+    """The named statement that writes a case's facts rows."""
+    return {
+        "facts_upsert": (
+            "INSERT INTO report_facts (case_id, year, facts, scope)"
+            f" VALUES ({p('case_id')}, {p('year')}, {p('facts')}, {p('scope')})"
+            " ON CONFLICT (case_id, year) DO UPDATE SET facts = excluded.facts,"
+            " scope = excluded.scope"
+        ),
+    }
+
+
+def summary_params(case_id: str, history: Sequence[Event], batch: Sequence[Event]) -> list[Any]:
+    """The parameters of ``facts_upsert`` for *batch* joining a case's *history* (all its
+    events, the batch included)."""
+    from imflow.kennzahlen._stored import summary_rows
+
+    if not batch:
+        return []
+    first_new = batch[0].seq
+    before = [e.on.year for e in history if e.seq < first_new]
+    since = min(e.on.year for e in batch)
+    if before:  # the years after the case's last one so far are new rows too
+        since = min(since, max(before) + 1)
+    return [
+        {"case_id": case_id, "year": year, "facts": facts, "scope": scope}
+        for year, facts, scope in summary_rows(history, since)
+    ]
+
+
+def write_summary(
+    store: Any, case_id: str, history: Sequence[Event], batch: Sequence[Event]
+) -> None:
+    """Write the facts rows *batch* changes, inside *store*'s open transaction."""
+    params = summary_params(case_id, history, batch)
+    if params:
+        store._exec_many("facts_upsert", params)
+
+
+def fill_done(conn: Any, backend: Backend) -> bool:
+    """Whether every case has its facts rows (``False`` also without migration 6)."""
+    if backend == "sqlite":
+        probe = f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{FILL_TABLE}'"
+    else:
+        probe = f"SELECT to_regclass('{FILL_TABLE}') IS NOT NULL"
+    cur = conn.cursor()
+    try:
+        cur.execute(probe)
+        found = cur.fetchone()
+        if not found or not found[0]:
+            return False
+        cur.execute(f"SELECT done FROM {FILL_TABLE} WHERE id = 1")
+        row = cur.fetchone()
+        return bool(row and row[0])
+    finally:
+        cur.close()
+
+
+def fill(conn: Any, backend: Backend) -> int:
+    """Write the facts rows of every case of a store migrated to schema 6; returns how
+    many rows it wrote (0 when done already). One transaction, holding off writers.
+
+    The rows come from the report's own SQL over the events (no key is needed: the
+    figures read only fields in clear), one reading per calendar year with events and
+    one for :data:`~imflow.kennzahlen._stored.AFTER`.
+    """
+    if fill_done(conn, backend):
+        return 0
+    if backend == "sqlite":
+        began = not conn.in_transaction
+        conn.execute("BEGIN IMMEDIATE" if began else "SAVEPOINT imflow_fill")
+        try:
+            written = _fill(conn, "sqlite")
+        except BaseException:
+            conn.execute("ROLLBACK" if began else "ROLLBACK TO imflow_fill")
+            raise
+        conn.execute("COMMIT" if began else "RELEASE imflow_fill")
+        return written
+    with conn.transaction():
+        conn.execute("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+        return _fill(conn, "postgresql")
+
+
+def _fill(conn: Any, backend: Backend) -> int:
+    from imflow.kennzahlen._facts import OneCase
+    from imflow.kennzahlen._sql import facts_from_events_sql
+    from imflow.kennzahlen._stored import AFTER, encode_row, encode_scope, window_of
+
+    if fill_done(conn, backend):  # another migrator finished while this one waited
+        return 0
+    scopes = _scopes(conn, backend)
+    if not scopes:
+        return _finish(conn, backend, 0)
+    first = min(s.first_year for s in scopes.values())
+    last = max(s.last_year for s in scopes.values())
+    p = (lambda n: f":{n}") if backend == "sqlite" else (lambda n: f"%({n})s")
+    upsert = summary_statements(p)["facts_upsert"]
+    written = 0
+    for year in [*range(first, last + 1), AFTER]:
+        facts = facts_from_events_sql(
+            conn,
+            backend,
+            window_of(year),
+            district=None,
+            provider=None,
+        )
+        goals: dict[str, list[Any]] = {}
+        for g in facts.goals:
+            goals.setdefault(g.case_id, []).append(g)
+        transfers: dict[str, list[Any]] = {}
+        for t in facts.transfers:
+            transfers.setdefault(t.case_id, []).append(t)
+        stays: dict[str, list[Any]] = {}
+        for s in facts.stays:
+            stays.setdefault(s.case_id, []).append(s)
+        rows = []
+        for case in facts.cases:
+            scope = scopes[case.case_id]
+            if year != AFTER and not scope.first_year <= year <= scope.last_year:
+                continue
+            one = OneCase(
+                case,
+                tuple(goals.get(case.case_id, ())),
+                tuple(transfers.get(case.case_id, ())),
+                tuple(stays.get(case.case_id, ())),
+                case.case_id in facts.status_before_plan,
+            )
+            rows.append(
+                {
+                    "case_id": case.case_id,
+                    "year": year,
+                    "facts": encode_row(one),
+                    "scope": encode_scope(scope) if year == AFTER else None,
+                }
+            )
+        cur = conn.cursor()
+        try:
+            cur.executemany(upsert, rows)
+        finally:
+            cur.close()
+        written += len(rows)
+    return _finish(conn, backend, written)
+
+
+def _finish(conn: Any, backend: Backend, written: int) -> int:
+    cur = conn.cursor()
+    try:
+        cur.execute(f"UPDATE {FILL_TABLE} SET done = 1 WHERE id = 1")
+    finally:
+        cur.close()
+    return written
+
+
+def _scopes(conn: Any, backend: Backend) -> dict[str, Any]:
+    """Each case's :class:`~imflow.kennzahlen._stored.Scope`, from its events."""
+    from imflow.kennzahlen._stored import Scope
+
+    to = (
+        "json_extract(payload, '$.to_provider')"
+        if backend == "sqlite"
+        else "(payload ->> 'to_provider')"
+    )
+    year = (
+        "CAST(substr({0}, 1, 4) AS INTEGER)"
+        if backend == "sqlite"
+        else "extract(year from {0})::integer"
+    )
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            f"SELECT case_id, {year.format('min(on_date)')}, {year.format('max(on_date)')}"
+            " FROM events GROUP BY case_id"
+        )
+        spans = {str(c): (int(a), int(b)) for c, a, b in cur.fetchall()}
+        cur.execute(
+            "SELECT case_id, district, provider FROM events WHERE seq = 1 AND type = 'case_opened'"
+        )
+        openings = {str(c): (str(d), str(p)) for c, d, p in cur.fetchall()}
+        cur.execute(f"SELECT case_id, {to} FROM events WHERE type = 'case_transferred'")
+        moved: dict[str, set[str]] = {}
+        for c, target in cur.fetchall():
+            moved.setdefault(str(c), set()).add(str(target))
+    finally:
+        cur.close()
+    return {
+        cid: Scope(
+            openings.get(cid, (None, None))[0],
+            openings.get(cid, (None, None))[1],
+            tuple(sorted(moved.get(cid, ()))),
+            first,
+            last,
+        )
+        for cid, (first, last) in spans.items()
+    }
