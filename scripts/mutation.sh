@@ -99,9 +99,11 @@ prepare() {  # module files tests
     # a fresh fork server per run, not mutmut's main process: that one ran the stats
     # and would hand its warm caches (period.last_day's lru_cache) to every mutant
     echo "process_isolation = \"forkserver\""
-    # the fork server imports the selected test modules once (fast), except for period:
-    # an import-time call would warm last_day's cache for every mutant
-    if [ "$1" = period ]; then
+    # the fork server imports the selected test modules once (fast), except for period
+    # (an import-time call would warm last_day's cache for every mutant) and engine (its
+    # event factories and REBUILDABLE are built at import: in a warm fork server no
+    # mutant of _factory or _rebuildable would ever be active)
+    if [ "$1" = period ] || [ "$1" = engine ]; then
       echo "forkserver_warmup = \"none\""
     fi
     [ -z "${MUTATION_DEBUG:-}" ] || echo "debug = true"

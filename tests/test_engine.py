@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+import attrs
 import pytest
+from structlog.testing import capture_logs
 
 from imflow import (
     Actor,
@@ -25,6 +27,7 @@ from imflow import (
 )
 from imflow import commands as c
 from imflow.actors import SYSTEM
+from imflow.engine import MAX_CONTACT_MINUTES, trusted_fold
 from imflow.events import CaseClosed, ContactRecorded, Event, PlanAgreed
 from imflow.serialization import dumps
 
@@ -591,3 +594,72 @@ def test_goals_achieved_is_no_closure_reason_before_there_is_a_plan(engine: Engi
     assert codes(exc) == ["goals_not_achieved"]
     closed = engine.handle(case, c.CloseCase(reason="moved_away", on=D0), by=MANAGER)
     assert closed.closure is not None and closed.closure.reason == "moved_away"
+
+
+# -- what the mutation run of engine.py left alive (tests/MUTANTS.md) -----------------------
+
+
+def test_field_reasons_name_the_field_and_the_problem(engine: Engine) -> None:
+    case = open_household(engine)
+    for minutes in (0, MAX_CONTACT_MINUTES + 1):
+        assert engine.check(case, c.RecordContact(on=D0, minutes=minutes), by=MANAGER) == (
+            Reason.of(
+                "invalid_value",
+                field="minutes",
+                problem="minutes_range",
+                maximum=MAX_CONTACT_MINUTES,
+            ),
+        )
+
+
+def test_a_policy_sees_the_command_it_decides(clock: FrozenClock) -> None:
+    def short_contacts(
+        case: Case | None, command: c.Command | None, ctx: GuardContext
+    ) -> list[Reason]:
+        if isinstance(command, c.RecordContact) and command.minutes > 60:
+            return [Reason("contact_too_long", "Kontakt zu lang.", "Contact too long.")]
+        return []
+
+    engine = Engine(clock=clock, policies=[short_contacts])
+    case = open_household(engine)
+    long = c.RecordContact(on=D0, minutes=61)
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, long, by=MANAGER)
+    assert codes(exc) == ["contact_too_long"]
+    assert engine.handle(case, c.RecordContact(on=D0, minutes=60), by=MANAGER).version == 2
+    assert engine.allowed(case, by=MANAGER, on=D0)["record_contact"] == ()
+
+
+def test_a_raising_policy_is_logged_by_name_and_error_type(clock: FrozenClock) -> None:
+    def broken(case: Case | None, command: c.Command | None, ctx: GuardContext) -> list[Reason]:
+        raise ZeroDivisionError("p-0001")  # the message may quote a person: never logged
+
+    engine = Engine(clock=clock, policies=[broken])
+    case = open_household(Engine(clock=clock))
+    with capture_logs() as logs, pytest.raises(Rejected):
+        engine.handle(case, c.RecordConsent(on=D0), by=MANAGER)
+    assert [entry for entry in logs if entry["log_level"] == "error"] == [
+        {
+            "event": "policy_failed",
+            "policy": broken.__qualname__,
+            "error": "ZeroDivisionError",
+            "log_level": "error",
+        }
+    ]
+
+
+def test_trusted_fold_rebuilds_a_stored_case_and_names_what_does_not_fold(
+    engine: Engine,
+) -> None:
+    case = in_monitoring(engine)
+    events = tuple(case.events)
+    assert trusted_fold(engine, None, events) == case
+    assert trusted_fold(engine, engine.replay(events[:3]), events[3:]) == case
+    with pytest.raises(InvalidHistory, match="starts with case_opened"):
+        trusted_fold(engine, None, events[1:])
+    with pytest.raises(InvalidHistory, match=r"^no events$"):
+        trusted_fold(engine, None, ())
+    # a row edited by hand: the case opened a second time
+    forged = attrs.evolve(events[0], seq=case.version + 1)
+    with pytest.raises(InvalidHistory, match=r"^stored events do not fold \(KeyError\)$"):
+        trusted_fold(engine, case, [forged])

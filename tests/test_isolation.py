@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imflow import Actor, Case, Engine, FrozenClock, Rejected, Role, Workflow
+from imflow import Actor, Case, Engine, FrozenClock, Reason, Rejected, Role, Workflow
 from imflow import commands as c
 from imflow.actors import SYSTEM
 from imflow.testing import FAR_FUTURE, Trajectory, commands, foreign_managers, trajectories
@@ -222,3 +222,33 @@ def test_may_answers_from_the_role_table_and_the_case_s_owner_only() -> None:
     before = attrs.evolve(opening, on=first - timedelta(days=1))
     assert not engine.may(before, by=OWN)
     assert engine.may(attrs.evolve(opening, on=first), by=OWN)
+
+
+def test_a_forbidden_reason_names_the_role_the_command_and_what_is_wrong() -> None:
+    """The parameters and the variant of ``forbidden`` (its message says which)."""
+    engine = Engine(clock=CLOCK)
+    case = in_monitoring(engine)
+    contact = c.RecordContact(on=D, minutes=30)
+    both = Actor("im-4", Role.MANAGER, provider="drk-wt", district="08336")
+    coordinator = Actor("co-1", Role.COORDINATOR, district=DISTRICT)
+    expected = {
+        NEIGHBOUR: Reason.of(
+            "forbidden", role=Role.MANAGER, command="record_contact", variant="other_provider"
+        ),
+        ELSEWHERE: Reason.of(
+            "forbidden", role=Role.MANAGER, command="record_contact", variant="other_district"
+        ),
+        both: Reason.of(
+            "forbidden", role=Role.MANAGER, command="record_contact", variant="other_district"
+        ),
+        coordinator: Reason.of("forbidden", role=Role.COORDINATOR, command="record_contact"),
+        SYSTEM: Reason.of("forbidden", role=Role.SYSTEM, command="record_contact"),
+    }
+    for by, reason in expected.items():
+        assert engine.check(case, contact, by=by) == (reason,), by.role
+        assert engine.allowed(case, by=by, on=D)["record_contact"] == (reason,), by.role
+    # the system actor may close, but only as period_expired: no district to blame
+    handed_over = c.CloseCase(on=D, reason="handed_over")
+    assert engine.check(case, handed_over, by=SYSTEM) == (
+        Reason.of("forbidden", role=Role.SYSTEM, command="close_case"),
+    )
