@@ -130,6 +130,7 @@ run_module() {  # module
     elif [ -n "${SAMPLE:-}" ]; then  # N names drawn with a seed from the row's mutants
       # shellcheck disable=SC2086
       globs=$("$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" --sample $SAMPLE "$row")
+      if [ -z "$globs" ]; then echo "== $1: every mutant of the sample has a result"; return; fi
     elif [ -n "${excluded// /}" ]; then  # every mutant but the left-out ones, by name
       # shellcheck disable=SC2086
       globs=$("$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" --sample 1000000 0 "$row")

@@ -8,8 +8,9 @@ covered by any selected test, not run, and the score ``(killed + timeout) / muta
 score). When some mutants were not run (a sample), the score of the mutants run follows
 with its 95 % Wilson interval. The survivors follow, one per line, for
 ``tests/MUTANTS.md``. With ``--survivors`` first, it prints only the names of the mutants
-not killed (``scripts/mutation.sh --retest``); with ``--sample N SEED`` first, N mutant
-names drawn at random (seeded) from the row's mutants (``scripts/mutation.sh --sample``).
+not killed (``scripts/mutation.sh --retest``); with ``--sample N SEED`` first, those of
+N mutant names drawn at random (seeded) from the row's mutants that have no result yet
+(``scripts/mutation.sh --sample``; a stopped sample run goes on where it stopped).
 """
 
 from __future__ import annotations
@@ -113,10 +114,12 @@ def main(rows: list[str]) -> int:
             found = results(root, *split(row))
             print(" ".join(n for n, o in sorted(found.items()) if o not in ("killed", "not run")))
         return 0
-    if rows and rows[0] == "--sample":  # N SEED row: a seeded random sample of names
+    if rows and rows[0] == "--sample":  # N SEED row: the sample's names not run yet
         size, seed = int(rows[1]), int(rows[2])
         for row in rows[3:]:
-            print(" ".join(sample(root, row, size, seed)))
+            found = results(root, *split(row))
+            names = sample(root, row, size, seed)
+            print(" ".join(n for n in names if found.get(n, "not run") == "not run"))
         return 0
     columns = ("killed", "timeout", "survived", "no tests", "not run", "other")
     print(f"| module | mutants | {' | '.join(columns)} | score |")
