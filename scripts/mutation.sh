@@ -105,6 +105,10 @@ prepare() {  # module files tests
     # mutant of _factory or _rebuildable would ever be active)
     if [ "$1" = period ] || [ "$1" = engine ]; then
       echo "forkserver_warmup = \"none\""
+      # a cold child imports imflow, hypothesis and the test modules first: mutmut's
+      # CPU limit of 30 x (1 s + the tests' time) stopped children of mutants whose
+      # few tests take 0.1 s (timeouts that were no kills; warm, they survived)
+      echo "timeout_constant = 10.0"
     fi
     [ -z "${MUTATION_DEBUG:-}" ] || echo "debug = true"
     echo "pytest_add_cli_args_test_selection = $(toml_list $3)"

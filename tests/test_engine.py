@@ -659,6 +659,8 @@ def test_trusted_fold_rebuilds_a_stored_case_and_names_what_does_not_fold(
         trusted_fold(engine, None, events[1:])
     with pytest.raises(InvalidHistory, match=r"^no events$"):
         trusted_fold(engine, None, ())
+    with pytest.raises(InvalidHistory, match=r"^no events to replay$"):
+        engine.replay(())
     # a row edited by hand: the case opened a second time
     forged = attrs.evolve(events[0], seq=case.version + 1)
     with pytest.raises(InvalidHistory, match=r"^stored events do not fold \(KeyError\)$"):
