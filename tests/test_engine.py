@@ -24,6 +24,7 @@ from imflow import (
     Reason,
     Rejected,
     Role,
+    bw_integrationsmanagement,
 )
 from imflow import commands as c
 from imflow.actors import SYSTEM
@@ -665,3 +666,32 @@ def test_trusted_fold_rebuilds_a_stored_case_and_names_what_does_not_fold(
     forged = attrs.evolve(events[0], seq=case.version + 1)
     with pytest.raises(InvalidHistory, match=r"^stored events do not fold \(KeyError\)$"):
         trusted_fold(engine, case, [forged])
+
+
+def test_without_the_extension_guard_the_limit_still_holds(clock: FrozenClock) -> None:
+    """A workflow that drops ``extension_allowed`` still cannot extend past the rule
+    set's maximum: the field check names the limit and the rule set."""
+    default = bw_integrationsmanagement()
+    loose = attrs.evolve(
+        default,
+        commands=tuple(
+            attrs.evolve(cmd, guards=()) if cmd.name == "extend_period" else cmd
+            for cmd in default.commands
+        ),
+    )
+    engine = Engine(workflow=loose, clock=clock)
+    case = in_monitoring(engine)
+    rules = engine.rule_sets[case.rule_set]
+    limit = rules.extension_max_months
+    too_long = c.ExtendPeriod(on=date(2025, 6, 1), months=limit + 1, justification="j")
+    assert engine.check(case, too_long, by=MANAGER) == (
+        Reason.of(
+            "invalid_value",
+            field="months",
+            problem="over_extension_limit",
+            maximum=limit,
+            rule_set=rules.id,
+        ),
+    )
+    longest = attrs.evolve(too_long, months=limit)
+    assert engine.check(case, longest, by=MANAGER) == ()
