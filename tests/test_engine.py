@@ -20,6 +20,7 @@ from imflow import (
     Hooks,
     InvalidHistory,
     LifeArea,
+    OutOfBounds,
     Phase,
     Reason,
     Rejected,
@@ -695,3 +696,15 @@ def test_without_the_extension_guard_the_limit_still_holds(clock: FrozenClock) -
     )
     longest = attrs.evolve(too_long, months=limit)
     assert engine.check(case, longest, by=MANAGER) == ()
+
+
+def test_allowed_checks_its_day_and_each_new_actor(engine: Engine) -> None:
+    case = open_household(engine)
+    with pytest.raises(OutOfBounds):
+        engine.allowed(case, by=MANAGER, on=datetime(2025, 3, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    assert engine.allowed(case, by=MANAGER, on=D0)["record_consent"] == ()
+    blank = Actor(" ", Role.MANAGER, provider="caritas-wt", district="08337")
+    with pytest.raises(Rejected) as exc:
+        engine.allowed(case, by=blank, on=D0)
+    assert codes(exc) == ["invalid_value"]
+    assert exc.value.reasons[0].params["field"] == "by.id"
