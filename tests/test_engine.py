@@ -701,7 +701,7 @@ def test_without_the_extension_guard_the_limit_still_holds(clock: FrozenClock) -
 def test_allowed_checks_its_day_and_each_new_actor(engine: Engine) -> None:
     case = open_household(engine)
     with pytest.raises(OutOfBounds):
-        engine.allowed(case, by=MANAGER, on=datetime(2025, 3, 1, tzinfo=UTC))  # type: ignore[arg-type]
+        engine.allowed(case, by=MANAGER, on=datetime(2025, 3, 1, tzinfo=UTC))
     assert engine.allowed(case, by=MANAGER, on=D0)["record_consent"] == ()
     blank = Actor(" ", Role.MANAGER, provider="caritas-wt", district="08337")
     with pytest.raises(Rejected) as exc:
