@@ -700,8 +700,9 @@ def test_without_the_extension_guard_the_limit_still_holds(clock: FrozenClock) -
 
 def test_allowed_checks_its_day_and_each_new_actor(engine: Engine) -> None:
     case = open_household(engine)
-    with pytest.raises(OutOfBounds):
+    with pytest.raises(OutOfBounds, match=r"^on: must be a date from 2018-01-01 to ") as bad:
         engine.allowed(case, by=MANAGER, on=datetime(2025, 3, 1, tzinfo=UTC))
+    assert bad.value.field == "on"
     assert engine.allowed(case, by=MANAGER, on=D0)["record_consent"] == ()
     blank = Actor(" ", Role.MANAGER, provider="caritas-wt", district="08337")
     with pytest.raises(Rejected) as exc:
