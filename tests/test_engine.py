@@ -709,3 +709,17 @@ def test_allowed_checks_its_day_and_each_new_actor(engine: Engine) -> None:
         engine.allowed(case, by=blank, on=D0)
     assert codes(exc) == ["invalid_value"]
     assert exc.value.reasons[0].params["field"] == "by.id"
+
+
+def test_goal_field_reasons_name_each_field_and_its_problem(engine: Engine) -> None:
+    case = open_household(engine)
+    blank = c.AddGoal(
+        on=D0, goal_id="g1", area="work", description="   ", target_date=date(2025, 9, 30)
+    )
+    early = attrs.evolve(blank, description="B1", target_date=date(2025, 2, 28))
+    for cmd, field, problem in (
+        (blank, "description", "empty"),
+        (early, "target_date", "before_agreement"),
+    ):
+        found = [r for r in engine.check(case, cmd, by=MANAGER) if r.code == "invalid_value"]
+        assert found == [Reason.of("invalid_value", field=field, problem=problem)]
