@@ -6,6 +6,7 @@
 #   bash scripts/mutation.sh --report        # print the score table of the last runs
 #   bash scripts/mutation.sh --retest guards # rerun only the mutants not killed last time
 #   bash scripts/mutation.sh --sample 150 19 engine  # 150 mutants drawn with seed 19 only
+#   bash scripts/mutation.sh --retest --sample 150 19 engine  # its survivors and the rest
 #
 # Each module runs in its own work directory build/mutation/<module>/ (kept between runs,
 # so a second run only retests what changed): src/, tests/ and conftest.py are linked in,
@@ -128,13 +129,16 @@ run_module() {  # module
     row=${row//$'\n'/ }
     IFS='|' read -r _ files tests globs excluded <<<"$row"
     prepare "$1" "$files" "$tests"
-    if [ -n "${RETEST:-}" ]; then  # only the mutants not killed last time
-      globs=$("$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" --survivors "$row")
-      if [ -z "$globs" ]; then echo "== $1: nothing to retest"; return; fi
-    elif [ -n "${SAMPLE:-}" ]; then  # N names drawn with a seed from the row's mutants
-      # shellcheck disable=SC2086
-      globs=$("$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" --sample $SAMPLE "$row")
-      if [ -z "$globs" ]; then echo "== $1: every mutant of the sample has a result"; return; fi
+    if [ -n "${RETEST:-}${SAMPLE:-}" ]; then
+      globs=""
+      if [ -n "${RETEST:-}" ]; then  # the mutants not killed last time
+        globs=$("$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" --survivors "$row")
+      fi
+      if [ -n "${SAMPLE:-}" ]; then  # N names drawn with a seed: those not run yet
+        # shellcheck disable=SC2086
+        globs+=" $("$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" --sample $SAMPLE "$row")"
+      fi
+      if [ -z "${globs// /}" ]; then echo "== $1: nothing to run"; return; fi
     elif [ -n "${excluded// /}" ]; then  # every mutant but the left-out ones, by name
       # shellcheck disable=SC2086
       globs=$("$ROOT/.venv/bin/python" "$ROOT/scripts/mutation_report.py" --sample 1000000 0 "$row")
@@ -162,8 +166,9 @@ report() {
 if [ "${1:-}" = "--retest" ]; then  # after new tests: rerun the survivors only
   RETEST=1
   shift
-elif [ "${1:-}" = "--sample" ]; then  # --sample N SEED: a seeded random sample per module
-  SAMPLE="$2 $3"
+fi
+if [ "${1:-}" = "--sample" ]; then  # --sample N SEED: a seeded random sample per module
+  SAMPLE="$2 $3"  # with --retest first: the survivors and the sample's mutants not run
   shift 3
 fi
 if [ "${1:-}" = "--report" ]; then
