@@ -31,6 +31,7 @@ from imflow import commands as c
 from imflow.actors import SYSTEM
 from imflow.engine import MAX_CONTACT_MINUTES, trusted_fold
 from imflow.events import CaseClosed, ContactRecorded, Event, PlanAgreed
+from imflow.rules import RULE_SETS
 from imflow.serialization import dumps
 
 D0 = date(2025, 3, 1)
@@ -723,3 +724,33 @@ def test_goal_field_reasons_name_each_field_and_its_problem(engine: Engine) -> N
     ):
         found = [r for r in engine.check(case, cmd, by=MANAGER) if r.code == "invalid_value"]
         assert found == [Reason.of("invalid_value", field=field, problem=problem)]
+
+
+def test_a_host_guard_gets_the_engine_s_context_from_allowed_and_handle(clock: FrozenClock) -> None:
+    seen: list[tuple[c.Command | None, GuardContext]] = []
+
+    def watching(case: Case, command: c.Command | None, ctx: GuardContext) -> list[Reason]:
+        seen.append((command, ctx))
+        return []
+
+    wf = bw_integrationsmanagement().extend(
+        id="watched",
+        guards={"watching": watching},
+        add_guards={"record_contact": ["watching"]},
+    )
+    rule_sets = {"vwv-2023": RULE_SETS["vwv-2023"]}
+    engine = Engine(workflow=wf, clock=clock, rule_sets=rule_sets)
+    case = open_household(engine, on=date(2025, 3, 1))
+    contact = c.RecordContact(on=date(2025, 3, 3), minutes=20)
+    assert engine.allowed(case, by=MANAGER, on=date(2025, 3, 3))["record_contact"] == ()
+    engine.handle(case, contact, by=MANAGER)
+    today = clock().date()
+    assert [command for command, _ in seen] == [None, contact]
+    for _, ctx in seen:
+        assert ctx == GuardContext(
+            actor=MANAGER,
+            on=date(2025, 3, 3),
+            today=today,
+            rules=RULE_SETS["vwv-2023"],
+            rule_sets=rule_sets,
+        )
