@@ -754,3 +754,10 @@ def test_a_host_guard_gets_the_engine_s_context_from_allowed_and_handle(clock: F
             rules=RULE_SETS["vwv-2023"],
             rule_sets=rule_sets,
         )
+
+
+def test_an_unknown_custom_action_is_named_in_its_reason(engine: Engine) -> None:
+    case = open_household(engine)
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, c.CustomAction(name="dance", on=D0), by=MANAGER)
+    assert exc.value.reasons == (Reason.of("unknown_command", command="dance"),)
