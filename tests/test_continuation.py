@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import attrs
 import pytest
 
-from imflow import Actor, Case, Engine, FrozenClock, Rejected, Role
+from imflow import Actor, Case, Engine, FrozenClock, Reason, Rejected, Role
 from imflow import commands as c
 from imflow.rules import RULE_SETS
 from imflow.serialization import dumps, loads
@@ -225,3 +225,29 @@ def test_a_continuation_is_checked_for_types() -> None:
         )  # fmt: skip
     with pytest.raises(TypeError, match="period_start"):
         c.Continuation(case_id="x", district="08111", period_start="2024-05-02")  # type: ignore[arg-type]
+
+
+def test_bad_continuations_name_their_problem() -> None:
+    problems = {
+        c.Continuation(case_id="x", district="08337", period_start=date(2024, 5, 2)): (
+            "continues.district",
+            "same_district",
+        ),
+        c.Continuation(case_id="x", district="09162", period_start=date(2024, 5, 2)): (
+            "continues.district",
+            "not_a_district",
+        ),
+        c.Continuation(case_id="x", district="08111", period_start=date(2025, 7, 2)): (
+            "continues.period_start",
+            "after_opening",
+        ),
+        c.Continuation(
+            case_id="x", district="08111", period_start=date(2024, 5, 2), extended_months=-1
+        ): ("continues.extended_months", "negative"),
+    }
+    for continues, (field, problem) in problems.items():
+        with pytest.raises(Rejected) as exc:
+            continued(continues)
+        assert tuple(exc.value.reasons) == (
+            Reason.of("invalid_value", field=field, problem=problem),
+        ), field

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+import attrs
 import pytest
+from structlog.testing import capture_logs
 
 from imflow import (
     Actor,
@@ -18,14 +20,18 @@ from imflow import (
     Hooks,
     InvalidHistory,
     LifeArea,
+    OutOfBounds,
     Phase,
     Reason,
     Rejected,
     Role,
+    bw_integrationsmanagement,
 )
 from imflow import commands as c
 from imflow.actors import SYSTEM
+from imflow.engine import MAX_CONTACT_MINUTES, trusted_fold
 from imflow.events import CaseClosed, ContactRecorded, Event, PlanAgreed
+from imflow.rules import RULE_SETS
 from imflow.serialization import dumps
 
 D0 = date(2025, 3, 1)
@@ -591,3 +597,167 @@ def test_goals_achieved_is_no_closure_reason_before_there_is_a_plan(engine: Engi
     assert codes(exc) == ["goals_not_achieved"]
     closed = engine.handle(case, c.CloseCase(reason="moved_away", on=D0), by=MANAGER)
     assert closed.closure is not None and closed.closure.reason == "moved_away"
+
+
+# -- what the mutation run of engine.py left alive (tests/MUTANTS.md) -----------------------
+
+
+def test_field_reasons_name_the_field_and_the_problem(engine: Engine) -> None:
+    case = open_household(engine)
+    for minutes in (0, MAX_CONTACT_MINUTES + 1):
+        assert engine.check(case, c.RecordContact(on=D0, minutes=minutes), by=MANAGER) == (
+            Reason.of(
+                "invalid_value",
+                field="minutes",
+                problem="minutes_range",
+                maximum=MAX_CONTACT_MINUTES,
+            ),
+        )
+
+
+def test_a_policy_sees_the_command_it_decides(clock: FrozenClock) -> None:
+    def short_contacts(
+        case: Case | None, command: c.Command | None, ctx: GuardContext
+    ) -> list[Reason]:
+        if isinstance(command, c.RecordContact) and command.minutes > 60:
+            return [Reason("contact_too_long", "Kontakt zu lang.", "Contact too long.")]
+        return []
+
+    engine = Engine(clock=clock, policies=[short_contacts])
+    case = open_household(engine)
+    long = c.RecordContact(on=D0, minutes=61)
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, long, by=MANAGER)
+    assert codes(exc) == ["contact_too_long"]
+    assert engine.handle(case, c.RecordContact(on=D0, minutes=60), by=MANAGER).version == 2
+    assert engine.allowed(case, by=MANAGER, on=D0)["record_contact"] == ()
+
+
+def test_a_raising_policy_is_logged_by_name_and_error_type(clock: FrozenClock) -> None:
+    def broken(case: Case | None, command: c.Command | None, ctx: GuardContext) -> list[Reason]:
+        raise ZeroDivisionError("p-0001")  # the message may quote a person: never logged
+
+    engine = Engine(clock=clock, policies=[broken])
+    case = open_household(Engine(clock=clock))
+    with capture_logs() as logs, pytest.raises(Rejected):
+        engine.handle(case, c.RecordConsent(on=D0), by=MANAGER)
+    assert [entry for entry in logs if entry["log_level"] == "error"] == [
+        {
+            "event": "policy_failed",
+            "policy": broken.__qualname__,
+            "error": "ZeroDivisionError",
+            "log_level": "error",
+        }
+    ]
+
+
+def test_trusted_fold_rebuilds_a_stored_case_and_names_what_does_not_fold(
+    engine: Engine,
+) -> None:
+    case = in_monitoring(engine)
+    events = tuple(case.events)
+    assert trusted_fold(engine, None, events) == case
+    assert trusted_fold(engine, engine.replay(events[:3]), events[3:]) == case
+    with pytest.raises(InvalidHistory, match="starts with case_opened"):
+        trusted_fold(engine, None, events[1:])
+    with pytest.raises(InvalidHistory, match=r"^no events$"):
+        trusted_fold(engine, None, ())
+    with pytest.raises(InvalidHistory, match=r"^no events to replay$"):
+        engine.replay(())
+    # a row edited by hand: the case opened a second time
+    forged = attrs.evolve(events[0], seq=case.version + 1)
+    with pytest.raises(InvalidHistory, match=r"^stored events do not fold \(KeyError\)$"):
+        trusted_fold(engine, case, [forged])
+
+
+def test_without_the_extension_guard_the_limit_still_holds(clock: FrozenClock) -> None:
+    """A workflow that drops ``extension_allowed`` still cannot extend past the rule
+    set's maximum: the field check names the limit and the rule set."""
+    default = bw_integrationsmanagement()
+    loose = attrs.evolve(
+        default,
+        commands=tuple(
+            attrs.evolve(cmd, guards=()) if cmd.name == "extend_period" else cmd
+            for cmd in default.commands
+        ),
+    )
+    engine = Engine(workflow=loose, clock=clock)
+    case = in_monitoring(engine)
+    rules = engine.rule_sets[case.rule_set]
+    limit = rules.extension_max_months
+    too_long = c.ExtendPeriod(on=date(2025, 6, 1), months=limit + 1, justification="j")
+    assert engine.check(case, too_long, by=MANAGER) == (
+        Reason.of(
+            "invalid_value",
+            field="months",
+            problem="over_extension_limit",
+            maximum=limit,
+            rule_set=rules.id,
+        ),
+    )
+    longest = attrs.evolve(too_long, months=limit)
+    assert engine.check(case, longest, by=MANAGER) == ()
+
+
+def test_allowed_checks_its_day_and_each_new_actor(engine: Engine) -> None:
+    case = open_household(engine)
+    with pytest.raises(OutOfBounds, match=r"^on: must be a date from 2018-01-01 to ") as bad:
+        engine.allowed(case, by=MANAGER, on=datetime(2025, 3, 1, tzinfo=UTC))
+    assert bad.value.field == "on"
+    assert engine.allowed(case, by=MANAGER, on=D0)["record_consent"] == ()
+    blank = Actor(" ", Role.MANAGER, provider="caritas-wt", district="08337")
+    with pytest.raises(Rejected) as exc:
+        engine.allowed(case, by=blank, on=D0)
+    assert codes(exc) == ["invalid_value"]
+    assert exc.value.reasons[0].params["field"] == "by.id"
+
+
+def test_goal_field_reasons_name_each_field_and_its_problem(engine: Engine) -> None:
+    case = open_household(engine)
+    blank = c.AddGoal(
+        on=D0, goal_id="g1", area="work", description="   ", target_date=date(2025, 9, 30)
+    )
+    early = attrs.evolve(blank, description="B1", target_date=date(2025, 2, 28))
+    for cmd, field, problem in (
+        (blank, "description", "empty"),
+        (early, "target_date", "before_agreement"),
+    ):
+        found = [r for r in engine.check(case, cmd, by=MANAGER) if r.code == "invalid_value"]
+        assert found == [Reason.of("invalid_value", field=field, problem=problem)]
+
+
+def test_a_host_guard_gets_the_engine_s_context_from_allowed_and_handle(clock: FrozenClock) -> None:
+    seen: list[tuple[c.Command | None, GuardContext]] = []
+
+    def watching(case: Case, command: c.Command | None, ctx: GuardContext) -> list[Reason]:
+        seen.append((command, ctx))
+        return []
+
+    wf = bw_integrationsmanagement().extend(
+        id="watched",
+        guards={"watching": watching},
+        add_guards={"record_contact": ["watching"]},
+    )
+    rule_sets = {"vwv-2023": RULE_SETS["vwv-2023"]}
+    engine = Engine(workflow=wf, clock=clock, rule_sets=rule_sets)
+    case = open_household(engine, on=date(2025, 3, 1))
+    contact = c.RecordContact(on=date(2025, 3, 3), minutes=20)
+    assert engine.allowed(case, by=MANAGER, on=date(2025, 3, 3))["record_contact"] == ()
+    engine.handle(case, contact, by=MANAGER)
+    today = clock().date()
+    assert [command for command, _ in seen] == [None, contact]
+    for _, ctx in seen:
+        assert ctx == GuardContext(
+            actor=MANAGER,
+            on=date(2025, 3, 3),
+            today=today,
+            rules=RULE_SETS["vwv-2023"],
+            rule_sets=rule_sets,
+        )
+
+
+def test_an_unknown_custom_action_is_named_in_its_reason(engine: Engine) -> None:
+    case = open_household(engine)
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, c.CustomAction(name="dance", on=D0), by=MANAGER)
+    assert exc.value.reasons == (Reason.of("unknown_command", command="dance"),)

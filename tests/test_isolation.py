@@ -12,14 +12,16 @@ actor alone: it must be exactly ``forbidden``, from ``handle``, ``check`` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imflow import Actor, Case, Engine, FrozenClock, Rejected, Role, Workflow
+from imflow import Actor, Case, Engine, FrozenClock, Reason, Rejected, Role, Workflow
 from imflow import commands as c
+from imflow.actors import SYSTEM
 from imflow.testing import FAR_FUTURE, Trajectory, commands, foreign_managers, trajectories
 from tests.paths import WALDSHUT_TOML
 
@@ -185,3 +187,68 @@ def test_foreign_managers_are_refused_at_every_state_of_a_trajectory(
     assert "forbidden" in refused.value.codes
     answer = engine.allowed(case, by=stranger, on=cmd.on)
     assert all("forbidden" in {r.code for r in reasons} for reasons in answer.values())
+
+
+def test_may_answers_from_the_role_table_and_the_case_s_owner_only() -> None:
+    """``Engine.may`` (the outbox's check before it queues a command): the own manager
+    yes, a stranger, a coordinator or an auditor no; the system actor only closes cases
+    as ``period_expired``; an opening needs a rule set in force on its day."""
+    engine = Engine(clock=CLOCK)
+    case = in_monitoring(engine)
+    coordinator = Actor("co-1", Role.COORDINATOR, district=DISTRICT)
+    auditor = Actor("au-1", Role.AUDITOR, provider=PROVIDER, district=DISTRICT)
+    for name, (_state, cmd) in ACCEPTED.items():
+        assert engine.may(cmd, by=OWN, case=case), name
+        for who, stranger in STRANGERS.items():
+            assert not engine.may(cmd, by=stranger, case=case), (name, who)
+        assert not engine.may(cmd, by=coordinator, case=case), name
+        assert not engine.may(cmd, by=auditor, case=case), name
+    expired = c.CloseCase(on=D, reason="period_expired")
+    assert engine.may(expired, by=SYSTEM, case=case)
+    assert not engine.may(c.CloseCase(on=D, reason="handed_over"), by=SYSTEM, case=case)
+    assert not engine.may(c.RecordContact(on=D, minutes=5), by=SYSTEM, case=case)
+    assert not engine.may(expired, by="im-1", case=case)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="needs the case"):
+        engine.may(expired, by=OWN)
+
+    opening = c.OpenCase(case_id="iso-3", person="p-3", district=DISTRICT, provider=PROVIDER, on=D)
+    assert engine.may(opening, by=OWN)
+    for stranger in STRANGERS.values():
+        assert not engine.may(opening, by=stranger)
+    assert not engine.may(opening, by=coordinator)
+    assert not engine.may(opening, by=SYSTEM)
+    # before the first rule set came into force nothing may be opened
+    first = min(rules.effective_from for rules in engine.rule_sets.values())
+    before = attrs.evolve(opening, on=first - timedelta(days=1))
+    assert not engine.may(before, by=OWN)
+    assert engine.may(attrs.evolve(opening, on=first), by=OWN)
+
+
+def test_a_forbidden_reason_names_the_role_the_command_and_what_is_wrong() -> None:
+    """The parameters and the variant of ``forbidden`` (its message says which)."""
+    engine = Engine(clock=CLOCK)
+    case = in_monitoring(engine)
+    contact = c.RecordContact(on=D, minutes=30)
+    both = Actor("im-4", Role.MANAGER, provider="drk-wt", district="08336")
+    coordinator = Actor("co-1", Role.COORDINATOR, district=DISTRICT)
+    expected = {
+        NEIGHBOUR: Reason.of(
+            "forbidden", role=Role.MANAGER, command="record_contact", variant="other_provider"
+        ),
+        ELSEWHERE: Reason.of(
+            "forbidden", role=Role.MANAGER, command="record_contact", variant="other_district"
+        ),
+        both: Reason.of(
+            "forbidden", role=Role.MANAGER, command="record_contact", variant="other_district"
+        ),
+        coordinator: Reason.of("forbidden", role=Role.COORDINATOR, command="record_contact"),
+        SYSTEM: Reason.of("forbidden", role=Role.SYSTEM, command="record_contact"),
+    }
+    for by, reason in expected.items():
+        assert engine.check(case, contact, by=by) == (reason,), by.role
+        assert engine.allowed(case, by=by, on=D)["record_contact"] == (reason,), by.role
+    # the system actor may close, but only as period_expired: no district to blame
+    handed_over = c.CloseCase(on=D, reason="handed_over")
+    assert engine.check(case, handed_over, by=SYSTEM) == (
+        Reason.of("forbidden", role=Role.SYSTEM, command="close_case"),
+    )

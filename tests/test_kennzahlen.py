@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imflow import Engine, FrozenClock
+from imflow import commands as c
 from imflow.enums import Channel
 from imflow.events import (
     CaseClosed,
@@ -46,7 +47,7 @@ from imflow.kennzahlen import (
 from imflow.serialization import dumps
 from imflow.store import SQLiteStore
 from imflow.testing import cases
-from tests.kennzahlen_history import CLOCK_DAY, STAFFING, YEAR, hand_history, story
+from tests.kennzahlen_history import CLOCK_DAY, STAFFING, YEAR, d, hand_history, story
 from tests.stores import StoreMaker, pg_dsn, sql_stores, stores
 
 __all__ = ["pg_dsn", "sql_stores", "stores"]  # fixtures used here
@@ -847,3 +848,56 @@ def test_text_summary_shows_due_date_and_findings_first() -> None:
     assert "Cases active in the year: 15" in english
     clean = to_text(report([], year=YEAR), lang="en")
     assert "Plausibility checks: no findings" in clean
+
+
+# -- what the mutation run of the counting left alive (tests/MUTANTS.md) ------------------
+
+
+def test_a_contact_after_the_second_closure_is_a_finding() -> None:
+    """Closed, reopened, closed again: a contact then comes after a closure (the count of
+    closures minus reopenings is 1); after the reopening alone it would not."""
+    twice = story("twice", date(2026, 1, 5)).close(date(2026, 2, 2), "client_request")
+    twice.reopen(date(2026, 3, 2)).close(date(2026, 4, 1), "client_request")
+    once = story("once", date(2026, 1, 5)).close(date(2026, 2, 2), "client_request")
+    once.reopen(date(2026, 3, 2))
+    events: list[Event] = []
+    for s in (twice, once):
+        last = s.events[-1]
+        contact = ContactRecorded(
+            case_id=s.case.case_id,
+            seq=last.seq + 1,
+            on=date(2026, 5, 4),
+            recorded_at=last.recorded_at,
+            actor=last.actor,
+            minutes=30,
+            channel=Channel.PHONE,
+            topics=(),
+        )
+        events += [*s.events, contact]
+    found = {f.code: f.case_ids for f in report(events, year=YEAR).findings}
+    assert found["contact_after_closure"] == ("twice",)
+
+
+def test_a_status_for_a_goal_added_after_the_only_agreement_is_a_finding() -> None:
+    """g2 is added to the revised plan, and its status set with no agreement after it:
+    the earlier agreement (of g1, dated before the status) does not count for g2."""
+    s = story("late-goal", date(2026, 1, 5)).consent(date(2026, 1, 5))
+    target = d("2027-01-29")
+    s.assess(date(2026, 1, 5), "language").plan(date(2026, 2, 2), ("g1", "language", target))
+    s.agree(date(2026, 2, 2)).then(c.RevisePlan(on=date(2026, 3, 2)))
+    s.then(
+        c.AddGoal(
+            on=date(2026, 3, 2),
+            goal_id="g2",
+            area="work",
+            description="Ziel",
+            target_date=target,
+        )
+    )
+    s.agree(date(2026, 3, 2)).status(date(2026, 4, 1), "g2", "achieved")
+    valid = s.events
+    assert report(valid, year=YEAR).case_findings == ()
+    second = [e for e in valid if isinstance(e, PlanAgreed)][-1]
+    forged = renumber(e for e in valid if e is not second)
+    found = {f.code: f.case_ids for f in report(forged, year=YEAR).findings}
+    assert found["goal_status_before_plan"] == ("late-goal",)
