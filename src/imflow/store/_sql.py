@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -117,6 +118,10 @@ class SqlStore:
         self._conv = converter or _default_converter()
         self._decoder = Decoder(self._conv)
         self._cache = CaseCache(cache_size)
+        # the committed cases this store made (loaded or appended) that someone still
+        # holds, by id: an append at such a case's version re-decides against it instead
+        # of loading it again (see _base); weak, so it holds no case anybody dropped
+        self._issued: weakref.WeakValueDictionary[str, Case] = weakref.WeakValueDictionary()
         self._close_lock = threading.Lock()
         # the session of the running operation (or unit of work), per thread and task
         self._bound: ContextVar[Session | None] = ContextVar(f"imflow_{id(self)}", default=None)
@@ -213,17 +218,23 @@ class SqlStore:
         """Cache *case*, once it is committed: never what a host may still roll back."""
         session = self._bound.get()
         if session is None or not session.joined:
-            self._cache.put(case)
+            self._committed(case)
             return
         session.pending[case.case_id] = case
         if session.on_commit is not None:
-            session.on_commit(lambda: self._cache.put(case))
+            session.on_commit(lambda: self._committed(case))
+
+    def _committed(self, case: Case) -> None:
+        """*case* is what the database holds at its version: cache it, know it as issued."""
+        self._cache.put(case)
+        self._issued[case.case_id] = case
 
     def _forget(self, case_id: str) -> None:
         session = self._bound.get()
         if session is not None:
             session.pending.pop(case_id, None)
         self._cache.drop(case_id)
+        self._issued.pop(case_id, None)
 
     def _host_transaction(self, conn: Any) -> contextlib.AbstractContextManager[bool]:
         """Join the transaction open on *conn*, or open one (``True``) and commit it."""
@@ -251,7 +262,7 @@ class SqlStore:
             yield UnitOfWork(self, session)
         if began:  # committed just now: what it wrote is the truth
             for case in session.pending.values():
-                self._cache.put(case)
+                self._committed(case)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Any]:
@@ -350,11 +361,23 @@ class SqlStore:
         raise sanitized(error, self.backend)
 
     def _base(self, case_id: str, expected: int) -> Case | None:
+        """The case at *expected* to re-decide the batch against (``None``: a new case).
+
+        Without loading it when this store made that very case itself: cached, pending
+        in the unit of work, or issued (the case a :meth:`load` or an append of this
+        store produced and somebody still holds, typically the host's loaded case). A
+        case at a version never changes, and the conditional ``UPDATE`` of the write
+        refuses the batch if the row is no longer at *expected*; a case the caller built
+        or altered is never among them, so the caller cannot widen what is admitted.
+        """
         if expected == 0:
             return None  # the insert of the case row finds out whether it exists
         cached = self._cached(case_id)
         if cached is not None and cached.version == expected:
             return cached
+        issued = self._issued.get(case_id)
+        if issued is not None and issued.version == expected:
+            return issued
         try:
             case = self._load(case_id)
         except CaseNotFound:
@@ -911,6 +934,7 @@ class SqlStore:
             if not self._closed:
                 self._closed = True
                 self._cache.clear()
+                self._issued.clear()
                 self._source.close()
                 if self._owns_keys and self.key_store is not None:
                     self.key_store.close()
