@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import date, datetime
+from itertools import repeat
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -97,6 +98,7 @@ class SqlStore:
     DIALECT: ClassVar[Backend]
     integrity_errors: tuple[type[Exception], ...] = ()
     backend: ClassVar[str] = "SQL"
+    LOAD_ORDERED: ClassVar[bool] = True  # whether the "load" statement orders its rows
     schema: str | None = None
     _source: ConnectionSource
 
@@ -742,10 +744,16 @@ class SqlStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _opened(self, case_id: str, docs: list[tuple[str, Any]]) -> None:
-        """Open the sealed fields of *docs* (``(place, document)``) in place."""
+    def _opened(
+        self,
+        case_id: str,
+        docs: list[tuple[str, Any]],
+        memo: dict[str, bytes | None] | None = None,
+    ) -> None:
+        """Open the sealed fields of *docs* (``(place, document)``) in place (*memo*: the
+        keys of the running load, see :meth:`Sealer.open`)."""
         if self._sealer is not None:
-            self._sealer.open(case_id, docs)
+            self._sealer.open(case_id, docs, memo)
             return
         for _, doc in docs:  # a store opened without keys cannot read sealed fields
             if any(type(doc.get(k)) is dict for k in ("person", "note")):
@@ -762,13 +770,22 @@ class SqlStore:
     def _event(self, doc: Any) -> Event:
         return self._decoder.event(doc)
 
-    def _lazy_event(self, raw: Any) -> Event:
-        """A prefix row read when a loaded case's events are (see :meth:`_load`)."""
-        try:
-            doc = self._doc(raw)
-        except ValueError:
-            raise InvalidHistory("a stored event is no JSON document") from None
-        return self._decoder.event(doc)
+    def _lazy_events(self, case_id: str, memo: dict[str, bytes | None]) -> Callable[[Row], Event]:
+        """How a prefix row of a load (``(1, seq, _, type, payload)``) is read when the
+        case's events are: decoded then, its sealed fields opened then with the keys of
+        that load (*memo*), so a load that never reads its old events opens none."""
+
+        def read(row: Row) -> Event:
+            raw = row[4]
+            try:
+                doc = self._doc(raw)
+            except ValueError:
+                raise InvalidHistory("a stored event is no JSON document") from None
+            if not isinstance(raw, str) or '"c":' in raw:
+                self._opened(case_id, [(f"e{row[1]}", doc)], memo)
+            return self._decoder.event(doc)
+
+        return read
 
     def load(self, case_id: str) -> Case:
         """The case: its latest snapshot plus the events after it, folded.
@@ -786,6 +803,8 @@ class SqlStore:
         rows = self._rows("load", {"case_id": case_id, "have": have})
         if not rows:
             raise CaseNotFound(case_id)
+        if not self.LOAD_ORDERED:
+            rows.sort()  # (kind, seq) is unique: never compares further; in order already
         version = int(rows[0][1])
         if cached is not None and version == have:
             return cached
@@ -794,31 +813,22 @@ class SqlStore:
             return self._load(case_id)
         snapshot, at = rows[0][4], rows[0][2]
         at = 0 if snapshot is None or at is None else int(at)
-        if at > version:
+        if at > version or at == 0 or len(rows) <= at or rows[at][1] != at or rows[1][1] != 1:
             at, snapshot = 0, None  # rows and snapshot disagree: fold every row instead
-        # the rows up to the snapshot stay raw text, read when someone reads the events;
-        # sealed ones are opened now, in the one batch with the rest
-        prefix: list[Any] = []
-        docs: list[tuple[str, Any]] = []
-        places: list[int] = []
-        for r in rows[1:]:
-            seq, raw = int(r[1]), r[4]
-            if seq <= at and isinstance(raw, str) and '"c":' not in raw:
-                prefix.append(Pending(self._lazy_event, raw, str(r[3]), seq))
-                continue
-            if seq <= at:
-                places.append(len(prefix))
-                prefix.append(None)
-            docs.append((f"e{seq}", self._doc(raw)))
-        if snapshot is not None:
-            docs.append((f"s{at}", self._doc(snapshot)))
-        self._opened(case_id, docs)
-        for i, (_, doc) in zip(places, docs, strict=False):
-            prefix[i] = self._event(doc)
+        # rows 1 .. at (seq 1 .. at, in order and unique, so no gaps) stay raw rows, read
+        # (and opened) when someone reads the case's events; the snapshot and the rows
+        # after it are opened now, in one batch, with the keys of this load
+        memo: dict[str, bytes | None] = {}
+        tail = [(f"e{r[1]}", self._doc(r[4])) for r in rows[at + 1 :]]
+        docs = [*tail, (f"s{at}", self._doc(snapshot))] if snapshot is not None else tail
+        self._opened(case_id, docs, memo)
         start: Case | None = cached
-        tail = docs[len(places) :]
         if snapshot is not None:
-            start = self._decoder.snapshot(tail.pop()[1], Chain._lazy(prefix))
+            prefix = rows[1 : at + 1]
+            _, seqs, _, types, _ = zip(*prefix, strict=True)
+            read = repeat(self._lazy_events(case_id, memo), at)
+            pending = list(map(Pending._make, zip(read, prefix, types, seqs, strict=True)))
+            start = self._decoder.snapshot(docs[-1][1], Chain._lazy(pending, at))
             if start is None:  # written by an older schema: fold every event instead
                 return self._load_all(case_id, version)
         # the store's own rows were admitted when written: fold them without re-deciding
@@ -1238,7 +1248,7 @@ def outbox_schema(*, serial: str, moment: str) -> list[str]:
 
 
 def statements(
-    p: Callable[[str], str], *, json_cast: str = "", as_text: str = ""
+    p: Callable[[str], str], *, json_cast: str = "", as_text: str = "", order_load: bool = True
 ) -> dict[str, str]:
     """The named statements, with *p* turning a name into the backend's placeholder."""
     case_cols = (
@@ -1310,7 +1320,7 @@ def statements(
             " UNION ALL"
             f" SELECT 1, e.seq, NULL, e.type, e.payload{as_text} FROM events e"
             f" WHERE e.case_id = {p('case_id')} AND e.seq > {p('have')}"
-            " ORDER BY 1, 2"
+            + (" ORDER BY 1, 2" if order_load else "")
         ),
         "due": (
             "SELECT case_id FROM cases WHERE closed_on IS NULL AND period_end IS NOT NULL"
