@@ -59,7 +59,7 @@ def test_a_load_reads_its_old_events_with_one_batch_of_keys(sql_stores: StoreMak
             asked.append(len(ids))
             return keys(ids, create=create)
 
-        store.key_store.keys = counted  # type: ignore[method-assign]
+        store.key_store.keys = counted  # type: ignore[method-assign,assignment]
         assert tuple(loaded.events) == tuple(case.events)
         assert loaded.person == "p-1"
         # every sealed old row opened with keys fetched at most once each for this load
