@@ -32,7 +32,7 @@ from imflow import Actor, Case, CaseService, Engine, FrozenClock, Hooks, Role
 from imflow import commands as c
 from imflow.events import Event
 from imflow.keys import MasterKey
-from imflow.store import PostgresStore, SQLiteStore, Store
+from imflow.store import PostgresStore, SQLiteStore, Store, migrate
 
 __all__ = ["main", "run"]
 
@@ -241,6 +241,7 @@ def _run_postgres(report: Reporter) -> None:
     with _postgres() as dsn:
         for name, cache_size in (("", 256), (", no case cache", 0)):
             schema = f"bench_cmd_{cache_size}"
+            migrate(dsn, schema=schema)  # as the database's owner would, once
             store = PostgresStore(
                 dsn, schema=schema, engine=_engine(), cache_size=cache_size, master_key=MASTER
             )
@@ -248,6 +249,7 @@ def _run_postgres(report: Reporter) -> None:
             store.close()
         for every, what in ((50, "with snapshot"), (0, "without snapshot")):
             schema = f"bench_long_{every}"
+            migrate(dsn, schema=schema)
             store = PostgresStore(
                 dsn, schema=schema, engine=_engine(), snapshot_every=every, master_key=MASTER
             )

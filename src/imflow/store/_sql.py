@@ -75,6 +75,11 @@ Params = Mapping[str, Any]
 _ERASURE_RETRIES = 5
 
 
+def _may_be_sealed(raw: Any) -> bool:
+    """Whether a stored document may hold a sealed field (``{"c": ...}``) to open."""
+    return not isinstance(raw, str) or '"c":' in raw
+
+
 class _Stale(Exception):
     """The conditional write of the case row found another version."""
 
@@ -781,7 +786,7 @@ class SqlStore:
                 doc = self._doc(raw)
             except ValueError:
                 raise InvalidHistory("a stored event is no JSON document") from None
-            if not isinstance(raw, str) or '"c":' in raw:
+            if _may_be_sealed(raw):
                 self._opened(case_id, [(f"e{row[1]}", doc)], memo)
             return self._decoder.event(doc)
 
@@ -820,8 +825,13 @@ class SqlStore:
         # after it are opened now, in one batch, with the keys of this load
         memo: dict[str, bytes | None] = {}
         tail = [(f"e{r[1]}", self._doc(r[4])) for r in rows[at + 1 :]]
-        docs = [*tail, (f"s{at}", self._doc(snapshot))] if snapshot is not None else tail
-        self._opened(case_id, docs, memo)
+        # only documents with a sealed field are visited to be opened (every sealed
+        # field is an object with "c": a row without that text has none)
+        docs = [d for d, r in zip(tail, rows[at + 1 :], strict=True) if _may_be_sealed(r[4])]
+        if snapshot is not None:
+            docs.append((f"s{at}", self._doc(snapshot)))
+        if docs:
+            self._opened(case_id, docs, memo)
         start: Case | None = cached
         if snapshot is not None:
             prefix = rows[1 : at + 1]
