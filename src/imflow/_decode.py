@@ -108,6 +108,30 @@ def _items(inner: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
     return items
 
 
+_KNOWN_ITEMS = 1024  # distinct enum tuples remembered per reader (topics: a handful)
+
+
+def _enum_items(cls: type[enum.Enum]) -> Callable[[Any], tuple[Any, ...]]:
+    """A reader of a tuple of *cls* members (a contact's topics) that remembers the
+    tuples it read: the same few combinations recur in every case, and a tuple of
+    enum members is a value (immutable, compared by its items)."""
+    members = {k: m for k, m in cls._value2member_map_.items() if type(k) is str}
+    known: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def items(v: Any) -> tuple[Any, ...]:
+        if type(v) is not list:
+            raise _Reject
+        key = tuple(v)  # TypeError for an unhashable item: the validating path
+        read = known.get(key)
+        if read is None:
+            read = tuple([members[x] for x in v])  # KeyError for anything else
+            if len(known) < _KNOWN_ITEMS:
+                known[key] = read
+        return read
+
+    return items
+
+
 def _optional(inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda v: None if v is None else inner(v)
 
@@ -189,7 +213,11 @@ class Decoder:
         elif isinstance(hint, type) and issubclass(hint, enum.Enum):
             made = _enum(hint)
         elif origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            made = _items(self._value(args[0]))
+            inner = args[0]
+            if isinstance(inner, type) and issubclass(inner, enum.Enum):
+                made = _enum_items(inner)
+            else:
+                made = _items(self._value(inner))
         elif origin is Chain:
             made = self._lazy_items(args[0])
         elif origin in (typing.Union, types.UnionType):
