@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -30,9 +31,10 @@ from _common import Reporter, quiet, show
 
 from imflow import Actor, Case, CaseService, Engine, FrozenClock, Hooks, Role
 from imflow import commands as c
+from imflow.engine import trusted_fold
 from imflow.events import Event
 from imflow.keys import MasterKey
-from imflow.store import PostgresStore, SQLiteStore, Store
+from imflow.store import PostgresStore, SQLiteStore, Store, migrate
 
 __all__ = ["main", "run"]
 
@@ -178,24 +180,63 @@ def _sqlite_bytes(store: SQLiteStore) -> tuple[float, float]:
 
 
 def _postgres_bytes(store: PostgresStore) -> tuple[float, float]:
-    conn = store.connection
-    row = conn.execute("SELECT count(*), sum(pg_column_size(payload)) FROM events").fetchone()
-    assert row is not None
-    events, payload = int(row[0]), float(row[1])
-    tables = ("events", "cases", "case_persons", "idempotency", "outbox", "outbox_deliveries")
-    total = 0
-    for table in tables:
-        size = conn.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()
-        assert size is not None
-        total += int(size[0])
+    with store.reading() as conn:  # a pooled store has no single connection
+        row = conn.execute("SELECT count(*), sum(pg_column_size(payload)) FROM events").fetchone()
+        assert row is not None
+        events, payload = int(row[0]), float(row[1])
+        tables = (
+            "events", "cases", "case_persons", "idempotency_keys", "outbox", "outbox_deliveries"
+        )  # fmt: skip
+        total = 0
+        for table in tables:
+            size = conn.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()
+            assert size is not None
+            total += int(size[0])
     return payload / events, total / events
 
 
 def run(report: Reporter) -> None:
-    """Measure both SQL stores and hand every figure to *report*."""
+    """Measure both SQL stores and hand every figure to *report*, then the cold-path
+    figures of #17 once more, side by side (SQLite, PostgreSQL, the trusted fold)."""
     quiet()
-    _run_sqlite(report)
-    _run_postgres(report)
+    seen: dict[str, tuple[float, str]] = {}
+
+    def keep(name: str, value: float, unit: str) -> None:
+        seen[name] = (value, unit)
+        report(name, value, unit)
+
+    _run_sqlite(keep)
+    try:
+        _run_postgres(keep)
+    finally:
+        keep(f"trusted fold of a {LONG}-event case (what a load folds)", _fold_us(), "µs/event")
+        for name in _SIDE_BY_SIDE:
+            if name in seen:
+                report(f"#17 cold path, {name}", *seen[name])
+        fold = f"trusted fold of a {LONG}-event case (what a load folds)"
+        report(f"#17 cold path, {fold}", *seen[fold])
+
+
+_SIDE_BY_SIDE = (
+    f"sqlite: load a case of {LONG} events, with snapshot",
+    f"postgres: load a case of {LONG} events, with snapshot",
+    f"sqlite: load a case of {LONG} events, without snapshot",
+    f"postgres: load a case of {LONG} events, without snapshot",
+    "sqlite synchronous=NORMAL: load+handle+append, no case cache",
+    "postgres: load+handle+append, no case cache",
+)
+
+
+def _fold_us() -> float:
+    """The trusted fold (no re-decision) of the events of a case of LONG events, per event."""
+    engine, by = _engine(), _manager()
+    case = _opened(engine, "fold")
+    for i in range(LONG - 1):
+        case = engine.handle(case, _contact(i), by=by)
+    events = tuple(case.events)
+    assert trusted_fold(engine, None, events) == case
+    best = min(timeit.repeat(lambda: trusted_fold(engine, None, events), number=20, repeat=7))
+    return best / 20 / LONG * 1e6
 
 
 def _run_sqlite(report: Reporter) -> None:
@@ -241,6 +282,7 @@ def _run_postgres(report: Reporter) -> None:
     with _postgres() as dsn:
         for name, cache_size in (("", 256), (", no case cache", 0)):
             schema = f"bench_cmd_{cache_size}"
+            migrate(dsn, schema=schema)  # as the database's owner would, once
             store = PostgresStore(
                 dsn, schema=schema, engine=_engine(), cache_size=cache_size, master_key=MASTER
             )
@@ -248,6 +290,7 @@ def _run_postgres(report: Reporter) -> None:
             store.close()
         for every, what in ((50, "with snapshot"), (0, "without snapshot")):
             schema = f"bench_long_{every}"
+            migrate(dsn, schema=schema)
             store = PostgresStore(
                 dsn, schema=schema, engine=_engine(), snapshot_every=every, master_key=MASTER
             )

@@ -22,6 +22,7 @@ from imflow import (
     Actor,
     Case,
     CaseNotFound,
+    ConcurrencyConflict,
     Engine,
     FrozenClock,
     ImflowError,
@@ -52,8 +53,10 @@ from imflow.store import MemoryStore, PostgresStore, SQLiteStore, Store
 from imflow.testing import FAR_FUTURE, manager_for
 from tests.hostile import Attack, attacks, renamed
 from tests.stores import (
+    StoreMaker,
     advance,
     far_future_engine,
+    manager,
     migrated_schema,
     open_case,
     pg_dsn,
@@ -444,3 +447,81 @@ def test_replay_and_loads_refuse_what_append_refuses() -> None:
     assert isinstance(opened, CaseOpened)
     with pytest.raises(InvalidHistory, match="forbidden"):
         engine.replay((opened,))
+
+
+# -- the base an append re-decides against (#17): never the caller's ------------------------
+
+
+def _closed_in(store: Store, case_id: str) -> tuple[Case, Case]:
+    """A working case stored, then closed in the store: (the open case, the closed one)."""
+    case = stored_case(store, case_id)
+    closed = advance(store.engine, case, c.CloseCase(reason="moved_away", on=case.latest_on))
+    store.append(case_id, closed.events[-1:], expected_version=case.version)
+    return case, closed
+
+
+def test_a_forged_case_at_the_stored_version_does_not_widen_what_append_admits(
+    sql_stores: StoreMaker,
+) -> None:
+    with sql_stores.fresh(engine=ENGINE, cache_size=0) as store:
+        case, _ = _closed_in(store, "fb-1")
+        loaded = store.load("fb-1")  # issued by the store, held while the attack runs
+        assert loaded.closure is not None
+        # the host reopens the case in memory only, at the stored version
+        forged = attrs.evolve(loaded, phase=case.phase, closure=None)
+        assert forged.version == loaded.version
+        contact = c.RecordContact(on=forged.latest_on, minutes=30)
+        new = ENGINE.handle(forged, contact, by=manager_for(forged))
+        before = store.events("fb-1")
+        with pytest.raises(InvalidHistory, match="case_closed"):
+            store.append("fb-1", new.events[forged.version :], expected_version=forged.version)
+        assert store.events("fb-1") == before
+        # the same with the store's own case dropped: the forged one is all there is
+        del loaded
+        with pytest.raises(InvalidHistory, match="case_closed"):
+            store.append("fb-1", new.events[forged.version :], expected_version=forged.version)
+        assert store.events("fb-1") == before
+
+
+def test_a_case_issued_before_another_writer_wrote_is_no_base(sql_stores: StoreMaker) -> None:
+    with (
+        sql_stores.fresh(engine=ENGINE, cache_size=0) as a,
+        sql_stores.fresh(engine=ENGINE, cache_size=0) as b,
+    ):
+        case = stored_case(a, "fb-2")
+        held = a.load("fb-2")  # issued by a at its version
+        closed = advance(ENGINE, case, c.CloseCase(reason="moved_away", on=case.latest_on))
+        b.append("fb-2", closed.events[-1:], expected_version=case.version)
+        new = ENGINE.handle(held, c.RecordContact(on=held.latest_on, minutes=30), by=manager())
+        # the contact relabelled to follow what b wrote is decided against b's case
+        relabelled = attrs.evolve(new.events[-1], seq=closed.version + 1)
+        with pytest.raises(InvalidHistory, match="case_closed"):
+            a.append("fb-2", (relabelled,), expected_version=closed.version)
+        with pytest.raises(ConcurrencyConflict):
+            a.append("fb-2", new.events[held.version :], expected_version=held.version)
+        assert a.load("fb-2") == closed
+
+
+def test_a_case_a_host_rolled_back_is_no_base(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "rolled.db"
+    with SQLiteStore(path, engine=ENGINE, cache_size=0) as store:
+        case = stored_case(store, "fb-3")
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            with store.unit_of_work(conn) as uow:
+                contact = advance(ENGINE, case, c.RecordContact(on=case.latest_on, minutes=5))
+                uow.append("fb-3", contact.events[-1:], expected_version=case.version)
+                kept = uow.load("fb-3")  # the case at the version the host rolls back
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+        assert kept.version == case.version + 1
+        closed = advance(ENGINE, case, c.CloseCase(reason="moved_away", on=case.latest_on))
+        store.append("fb-3", closed.events[-1:], expected_version=case.version)
+        new = ENGINE.handle(kept, c.RecordContact(on=kept.latest_on, minutes=9), by=manager())
+        with pytest.raises(InvalidHistory, match="case_closed"):
+            store.append("fb-3", new.events[kept.version :], expected_version=kept.version)
+        assert store.load("fb-3") == closed

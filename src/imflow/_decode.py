@@ -31,6 +31,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from itertools import repeat
 from typing import Any
 
 import attrs
@@ -39,7 +40,7 @@ import cattrs
 from imflow._construct import constructor
 from imflow.actors import Actor
 from imflow.case import Case
-from imflow.chain import Chain
+from imflow.chain import Chain, Pending
 from imflow.enums import CustomPhase, Phase
 from imflow.errors import InvalidDocument
 from imflow.events import EVENT_TYPES, Event
@@ -103,6 +104,30 @@ def _items(inner: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
         if type(v) is not list:
             raise _Reject
         return tuple([inner(x) for x in v])
+
+    return items
+
+
+_KNOWN_ITEMS = 1024  # distinct enum tuples remembered per reader (topics: a handful)
+
+
+def _enum_items(cls: type[enum.Enum]) -> Callable[[Any], tuple[Any, ...]]:
+    """A reader of a tuple of *cls* members (a contact's topics) that remembers the
+    tuples it read: the same few combinations recur in every case, and a tuple of
+    enum members is a value (immutable, compared by its items)."""
+    members = {k: m for k, m in cls._value2member_map_.items() if type(k) is str}
+    known: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def items(v: Any) -> tuple[Any, ...]:
+        if type(v) is not list:
+            raise _Reject
+        key = tuple(v)  # TypeError for an unhashable item: the validating path
+        read = known.get(key)
+        if read is None:
+            read = tuple([members[x] for x in v])  # KeyError for anything else
+            if len(known) < _KNOWN_ITEMS:
+                known[key] = read
+        return read
 
     return items
 
@@ -188,10 +213,13 @@ class Decoder:
         elif isinstance(hint, type) and issubclass(hint, enum.Enum):
             made = _enum(hint)
         elif origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            made = _items(self._value(args[0]))
+            inner = args[0]
+            if isinstance(inner, type) and issubclass(inner, enum.Enum):
+                made = _enum_items(inner)
+            else:
+                made = _items(self._value(inner))
         elif origin is Chain:
-            items = _items(self._value(args[0]))
-            made = lambda v: Chain(items(v))  # noqa: E731
+            made = self._lazy_items(args[0])
         elif origin in (typing.Union, types.UnionType):
             rest = [a for a in args if a is not type(None)]
             if len(rest) != 1 or len(args) != 2:
@@ -224,6 +252,35 @@ class Decoder:
         reader = _phase if cls is Case and name == "phase" else self._value(hint)
         namespace[f"r_{name}"] = reader
         return [f"{var} = r_{name}({var})"]
+
+    def _lazy_items(self, hint: Any) -> Callable[[Any], Chain[Any]]:
+        """The reader of a chain of *hint* values (a snapshot's contacts) that decodes
+        its items when they are first read: a load that never looks at them pays a list.
+
+        An item the fast reader does not take goes through the validating path then,
+        which reads it or raises :class:`~imflow.InvalidDocument`, as for the lazily
+        read events (see :meth:`imflow.store.SQLiteStore.load`).
+        """
+        fast, conv = self._value(hint), self._conv
+
+        def item(v: Any) -> Any:
+            try:
+                return fast(v)
+            except (_Reject, KeyError, TypeError, ValueError, IndexError):
+                return from_stored_document(v, hint, converter=conv)
+
+        make = Pending._make
+
+        def chain(v: Any) -> Chain[Any]:
+            if type(v) is not list:
+                raise _Reject
+            n = len(v)
+            pending = list(
+                map(make, zip(repeat(item, n), v, repeat("", n), repeat(0, n), strict=True))
+            )
+            return Chain._lazy(pending, n)
+
+        return chain
 
     def _actor(self, v: Any) -> Actor:
         if type(v) is not dict:

@@ -27,24 +27,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 __all__ = ["Chain"]
 
 T = TypeVar("T")
 
 
-class Pending:
+class Pending(NamedTuple):
     """Private: an item not decoded yet (a store's row), with what is known without it.
 
     ``type`` and ``seq`` come from the row's own columns, so that a store can ask a
-    loaded case for its latest erasure without decoding every event.
+    loaded case for its latest erasure without decoding every event. A tuple, so that a
+    store makes a row's worth of them in C (``map(Pending._make, ...)``).
     """
 
-    __slots__ = ("decode", "raw", "seq", "type")
-
-    def __init__(self, decode: Callable[[Any], Any], raw: Any, type: str, seq: int) -> None:
-        self.decode, self.raw, self.type, self.seq = decode, raw, type, seq
+    decode: Callable[[Any], Any]
+    raw: Any
+    type: str
+    seq: int
 
 
 class _Items(list[Any]):
@@ -85,12 +86,16 @@ class Chain(Sequence[T], Generic[T]):
         return chain
 
     @classmethod
-    def _lazy(cls, items: list[Any]) -> Chain[T]:
-        """Private: a chain whose leading :class:`Pending` items decode on first use."""
-        lazy = 0
-        for i, item in enumerate(items):
-            if type(item) is Pending:
-                lazy = i + 1
+    def _lazy(cls, items: list[Any], lazy: int | None = None) -> Chain[T]:
+        """Private: a chain whose leading :class:`Pending` items decode on first use.
+
+        *lazy*: how many leading items may be pending, when the caller knows.
+        """
+        if lazy is None:
+            lazy = 0
+            for i, item in enumerate(items):
+                if type(item) is Pending:
+                    lazy = i + 1
         return cls._view(_Items(items, lazy), len(items))
 
     @staticmethod

@@ -959,14 +959,16 @@ def trusted_fold(engine: Engine, case: Case | None, events: Iterable[Event]) -> 
     """
     compiled = engine._compiled
     try:
-        for event in events:
-            if case is None:
-                if not isinstance(event, CaseOpened):
-                    raise InvalidHistory("a history starts with case_opened")
-                engine._check_workflow(event)
-                case = _evolve.opened(event, compiled)
-            else:
-                case = _evolve.apply(case, event, compiled)
+        rest = iter(events)
+        if case is None:
+            first = next(rest, None)
+            if first is None:
+                raise InvalidHistory("no events")
+            if not isinstance(first, CaseOpened):
+                raise InvalidHistory("a history starts with case_opened")
+            engine._check_workflow(first)
+            case = _evolve.opened(first, compiled)
+        case = _evolve.fold(case, rest, compiled)
     except (IndexError, KeyError, AttributeError, TypeError) as exc:
         raise InvalidHistory(f"stored events do not fold ({type(exc).__name__})") from None
     if case is None:

@@ -140,6 +140,23 @@ class Sealer:
                     self._read_keys.popitem(last=False)
         return found
 
+    def _memo_keys(
+        self, memo: dict[str, bytes | None], persons: set[str], cases: list[str]
+    ) -> dict[str, bytes]:
+        """The keys of *persons* and *cases* from *memo*, the others fetched into it."""
+        new_persons = {k for k in persons if k not in memo}
+        new_cases = [k for k in cases if k not in memo]
+        if new_persons or new_cases:
+            fetched = self._person_keys(new_persons, new_cases)
+            for kid in (*new_persons, *new_cases):
+                memo[kid] = fetched.get(kid)
+        found: dict[str, bytes] = {}
+        for kid in (*persons, *cases):
+            key = memo[kid]
+            if key is not None:
+                found[kid] = key
+        return found
+
     def case_key_ids(self, case_id: str, generations: Iterable[int]) -> list[str]:
         return [case_key_id(self.keys, case_id, g) for g in generations]
 
@@ -206,11 +223,20 @@ class Sealer:
 
     # -- opening ---------------------------------------------------------------------------
 
-    def open(self, case_id: str, docs: Sequence[tuple[str, Any]]) -> None:
+    def open(
+        self,
+        case_id: str,
+        docs: Sequence[tuple[str, Any]],
+        memo: dict[str, bytes | None] | None = None,
+    ) -> None:
         """Open every sealed field of *docs* (``(place, document)`` pairs) in place.
 
         The keys all documents need are fetched in one batch; a field whose key is gone
-        or that fails to open becomes the tombstone.
+        or that fails to open becomes the tombstone. *memo* (key id to key, ``None``
+        for one that is gone) holds the keys of one load: its later calls (rows opened
+        when they are first read) ask the key store only for keys it has not seen. A
+        memo lives as long as the case it was loaded with, never across loads, so an
+        erasure since is seen by the next load.
         """
         sealed: list[tuple[str, _Path, Any, Any, dict[str, Any]]] = []
         generations: set[int] = set()
@@ -243,7 +269,10 @@ class Sealer:
                 case_keys[g] = cached[1]
             elif g >= 0:
                 wanted[case_key_id(self.keys, case_id, g)] = g
-        fetched = self._person_keys(persons, list(wanted))
+        if memo is None:
+            fetched = self._person_keys(persons, list(wanted))
+        else:
+            fetched = self._memo_keys(memo, persons, list(wanted))
         for kid, g in wanted.items():
             if kid in fetched:
                 case_keys[g] = fetched[kid]

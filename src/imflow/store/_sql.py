@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import date, datetime
+from itertools import repeat
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -75,6 +77,11 @@ Params = Mapping[str, Any]
 _ERASURE_RETRIES = 5
 
 
+def _may_be_sealed(raw: Any) -> bool:
+    """Whether a stored document may hold a sealed field (``{"c": ...}``) to open."""
+    return not isinstance(raw, str) or '"c":' in raw
+
+
 class _Stale(Exception):
     """The conditional write of the case row found another version."""
 
@@ -98,6 +105,7 @@ class SqlStore:
     DIALECT: ClassVar[Backend]
     integrity_errors: tuple[type[Exception], ...] = ()
     backend: ClassVar[str] = "SQL"
+    LOAD_ORDERED: ClassVar[bool] = True  # whether the "load" statement orders its rows
     schema: str | None = None
     _source: ConnectionSource
 
@@ -119,6 +127,10 @@ class SqlStore:
         self._conv = converter or _default_converter()
         self._decoder = Decoder(self._conv)
         self._cache = CaseCache(cache_size)
+        # the committed cases this store made (loaded or appended) that someone still
+        # holds, by id: an append at such a case's version re-decides against it instead
+        # of loading it again (see _base); weak, so it holds no case anybody dropped
+        self._issued: weakref.WeakValueDictionary[str, Case] = weakref.WeakValueDictionary()
         self._close_lock = threading.Lock()
         # the session of the running operation (or unit of work), per thread and task
         self._bound: ContextVar[Session | None] = ContextVar(f"imflow_{id(self)}", default=None)
@@ -215,17 +227,23 @@ class SqlStore:
         """Cache *case*, once it is committed: never what a host may still roll back."""
         session = self._bound.get()
         if session is None or not session.joined:
-            self._cache.put(case)
+            self._committed(case)
             return
         session.pending[case.case_id] = case
         if session.on_commit is not None:
-            session.on_commit(lambda: self._cache.put(case))
+            session.on_commit(lambda: self._committed(case))
+
+    def _committed(self, case: Case) -> None:
+        """*case* is what the database holds at its version: cache it, know it as issued."""
+        self._cache.put(case)
+        self._issued[case.case_id] = case
 
     def _forget(self, case_id: str) -> None:
         session = self._bound.get()
         if session is not None:
             session.pending.pop(case_id, None)
         self._cache.drop(case_id)
+        self._issued.pop(case_id, None)
 
     def _host_transaction(self, conn: Any) -> contextlib.AbstractContextManager[bool]:
         """Join the transaction open on *conn*, or open one (``True``) and commit it."""
@@ -253,7 +271,7 @@ class SqlStore:
             yield UnitOfWork(self, session)
         if began:  # committed just now: what it wrote is the truth
             for case in session.pending.values():
-                self._cache.put(case)
+                self._committed(case)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Any]:
@@ -353,11 +371,23 @@ class SqlStore:
         raise sanitized(error, self.backend)
 
     def _base(self, case_id: str, expected: int) -> Case | None:
+        """The case at *expected* to re-decide the batch against (``None``: a new case).
+
+        Without loading it when this store made that very case itself: cached, pending
+        in the unit of work, or issued (the case a :meth:`load` or an append of this
+        store produced and somebody still holds, typically the host's loaded case). A
+        case at a version never changes, and the conditional ``UPDATE`` of the write
+        refuses the batch if the row is no longer at *expected*; a case the caller built
+        or altered is never among them, so the caller cannot widen what is admitted.
+        """
         if expected == 0:
             return None  # the insert of the case row finds out whether it exists
         cached = self._cached(case_id)
         if cached is not None and cached.version == expected:
             return cached
+        issued = self._issued.get(case_id)
+        if issued is not None and issued.version == expected:
+            return issued
         try:
             case = self._load(case_id)
         except CaseNotFound:
@@ -724,10 +754,16 @@ class SqlStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _opened(self, case_id: str, docs: list[tuple[str, Any]]) -> None:
-        """Open the sealed fields of *docs* (``(place, document)``) in place."""
+    def _opened(
+        self,
+        case_id: str,
+        docs: list[tuple[str, Any]],
+        memo: dict[str, bytes | None] | None = None,
+    ) -> None:
+        """Open the sealed fields of *docs* (``(place, document)``) in place (*memo*: the
+        keys of the running load, see :meth:`Sealer.open`)."""
         if self._sealer is not None:
-            self._sealer.open(case_id, docs)
+            self._sealer.open(case_id, docs, memo)
             return
         for _, doc in docs:  # a store opened without keys cannot read sealed fields
             if any(type(doc.get(k)) is dict for k in ("person", "note")):
@@ -744,13 +780,22 @@ class SqlStore:
     def _event(self, doc: Any) -> Event:
         return self._decoder.event(doc)
 
-    def _lazy_event(self, raw: Any) -> Event:
-        """A prefix row read when a loaded case's events are (see :meth:`_load`)."""
-        try:
-            doc = self._doc(raw)
-        except ValueError:
-            raise InvalidHistory("a stored event is no JSON document") from None
-        return self._decoder.event(doc)
+    def _lazy_events(self, case_id: str, memo: dict[str, bytes | None]) -> Callable[[Row], Event]:
+        """How a prefix row of a load (``(1, seq, _, type, payload)``) is read when the
+        case's events are: decoded then, its sealed fields opened then with the keys of
+        that load (*memo*), so a load that never reads its old events opens none."""
+
+        def read(row: Row) -> Event:
+            raw = row[4]
+            try:
+                doc = self._doc(raw)
+            except ValueError:
+                raise InvalidHistory("a stored event is no JSON document") from None
+            if _may_be_sealed(raw):
+                self._opened(case_id, [(f"e{row[1]}", doc)], memo)
+            return self._decoder.event(doc)
+
+        return read
 
     def load(self, case_id: str) -> Case:
         """The case: its latest snapshot plus the events after it, folded.
@@ -768,6 +813,8 @@ class SqlStore:
         rows = self._rows("load", {"case_id": case_id, "have": have})
         if not rows:
             raise CaseNotFound(case_id)
+        if not self.LOAD_ORDERED:
+            rows.sort()  # (kind, seq) is unique: never compares further; in order already
         version = int(rows[0][1])
         if cached is not None and version == have:
             return cached
@@ -776,31 +823,27 @@ class SqlStore:
             return self._load(case_id)
         snapshot, at = rows[0][4], rows[0][2]
         at = 0 if snapshot is None or at is None else int(at)
-        if at > version:
+        if at > version or at == 0 or len(rows) <= at or rows[at][1] != at or rows[1][1] != 1:
             at, snapshot = 0, None  # rows and snapshot disagree: fold every row instead
-        # the rows up to the snapshot stay raw text, read when someone reads the events;
-        # sealed ones are opened now, in the one batch with the rest
-        prefix: list[Any] = []
-        docs: list[tuple[str, Any]] = []
-        places: list[int] = []
-        for r in rows[1:]:
-            seq, raw = int(r[1]), r[4]
-            if seq <= at and isinstance(raw, str) and '"c":' not in raw:
-                prefix.append(Pending(self._lazy_event, raw, str(r[3]), seq))
-                continue
-            if seq <= at:
-                places.append(len(prefix))
-                prefix.append(None)
-            docs.append((f"e{seq}", self._doc(raw)))
+        # rows 1 .. at (seq 1 .. at, in order and unique, so no gaps) stay raw rows, read
+        # (and opened) when someone reads the case's events; the snapshot and the rows
+        # after it are opened now, in one batch, with the keys of this load
+        memo: dict[str, bytes | None] = {}
+        tail = [(f"e{r[1]}", self._doc(r[4])) for r in rows[at + 1 :]]
+        # only documents with a sealed field are visited to be opened (every sealed
+        # field is an object with "c": a row without that text has none)
+        docs = [d for d, r in zip(tail, rows[at + 1 :], strict=True) if _may_be_sealed(r[4])]
         if snapshot is not None:
             docs.append((f"s{at}", self._doc(snapshot)))
-        self._opened(case_id, docs)
-        for i, (_, doc) in zip(places, docs, strict=False):
-            prefix[i] = self._event(doc)
+        if docs:
+            self._opened(case_id, docs, memo)
         start: Case | None = cached
-        tail = docs[len(places) :]
         if snapshot is not None:
-            start = self._decoder.snapshot(tail.pop()[1], Chain._lazy(prefix))
+            prefix = rows[1 : at + 1]
+            _, seqs, _, types, _ = zip(*prefix, strict=True)
+            read = repeat(self._lazy_events(case_id, memo), at)
+            pending = list(map(Pending._make, zip(read, prefix, types, seqs, strict=True)))
+            start = self._decoder.snapshot(docs[-1][1], Chain._lazy(pending, at))
             if start is None:  # written by an older schema: fold every event instead
                 return self._load_all(case_id, version)
         # the store's own rows were admitted when written: fold them without re-deciding
@@ -916,6 +959,7 @@ class SqlStore:
             if not self._closed:
                 self._closed = True
                 self._cache.clear()
+                self._issued.clear()
                 self._source.close()
                 if self._owns_keys and self.key_store is not None:
                     self.key_store.close()
@@ -1219,7 +1263,7 @@ def outbox_schema(*, serial: str, moment: str) -> list[str]:
 
 
 def statements(
-    p: Callable[[str], str], *, json_cast: str = "", as_text: str = ""
+    p: Callable[[str], str], *, json_cast: str = "", as_text: str = "", order_load: bool = True
 ) -> dict[str, str]:
     """The named statements, with *p* turning a name into the backend's placeholder."""
     case_cols = (
@@ -1291,7 +1335,7 @@ def statements(
             " UNION ALL"
             f" SELECT 1, e.seq, NULL, e.type, e.payload{as_text} FROM events e"
             f" WHERE e.case_id = {p('case_id')} AND e.seq > {p('have')}"
-            " ORDER BY 1, 2"
+            + (" ORDER BY 1, 2" if order_load else "")
         ),
         "due": (
             "SELECT case_id FROM cases WHERE closed_on IS NULL AND period_end IS NOT NULL"

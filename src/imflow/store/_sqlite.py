@@ -35,7 +35,9 @@ from imflow.store._summary import summary_schema, summary_statements
 __all__ = ["SQLiteStore"]
 
 _SQL = {
-    **statements(lambda name: f":{name}"),
+    # the load reads the rows in index order already; SQLite would sort them again in
+    # a temporary b-tree, so the store sorts the (sorted) list instead
+    **statements(lambda name: f":{name}", order_load=False),
     **crypto_statements(lambda name: f":{name}"),
     **lease_statements(lambda name: f":{name}", now=NOW_SQLITE),
     **summary_statements(lambda name: f":{name}"),
@@ -154,6 +156,7 @@ class SQLiteStore(SqlStore):
     DIALECT: ClassVar[Backend] = "sqlite"
     integrity_errors = (sqlite3.IntegrityError,)
     backend: ClassVar[str] = "SQLite"
+    LOAD_ORDERED: ClassVar[bool] = False
 
     def __init__(
         self,

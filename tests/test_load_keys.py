@@ -1,0 +1,66 @@
+"""The keys of a load (#17): fetched once per load, opened lazily, never kept across loads.
+
+A load fetches the keys of the rows it opens in one batch and remembers them for the
+rows it keeps raw (opened when the case's events are first read). Nothing is kept for
+the next load, so keys deleted by another store (an erasure in another process) make
+the fields unreadable at once, on the real SQL stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from imflow.erasure import TOMBSTONE
+from imflow.store._sql import SqlStore
+from tests.stores import StoreMaker, far_future_engine, working_case
+
+ENGINE = far_future_engine()
+
+
+def _shred(store: SqlStore, case_id: str, *persons: str) -> int:
+    """Delete the case key and the person keys of *case_id*, as an erasure does."""
+    sealer = store._sealer
+    assert sealer is not None and store.key_store is not None
+    kids = [*sealer.case_key_ids(case_id, [0]), *(sealer.person_key_id(p) for p in persons)]
+    return store.key_store.delete(kids)
+
+
+def test_keys_deleted_by_another_store_are_gone_for_the_next_load(
+    sql_stores: StoreMaker,
+) -> None:
+    case = working_case(ENGINE, "lk-1", household=2, members=("m-1",))
+    with sql_stores.fresh(engine=ENGINE, cache_size=0, snapshot_every=3) as a:
+        a.append("lk-1", case.events, expected_version=0)
+        first = a.load("lk-1")
+        assert first == case and first.person == "p-1" and first.members == ("m-1",)
+        held = a.load("lk-1")  # loaded before the keys go, its old events not read yet
+        with sql_stores.fresh(engine=ENGINE, cache_size=0) as b:
+            assert isinstance(b, SqlStore)
+            assert _shred(b, "lk-1", "p-1", "m-1") == 3
+        again = a.load("lk-1")
+        assert again.version == case.version
+        assert again.person == TOMBSTONE and again.members == (TOMBSTONE,)
+        assert again.needs[0].note == TOMBSTONE
+        # the held case opens its old rows when they are read: with the keys there are then
+        assert held.person == TOMBSTONE and held.members == (TOMBSTONE,)
+        assert [e.type for e in held.events] == [e.type for e in case.events]
+
+
+def test_a_load_reads_its_old_events_with_one_batch_of_keys(sql_stores: StoreMaker) -> None:
+    case = working_case(ENGINE, "lk-2", household=2, members=("m-1",))
+    with sql_stores.fresh(engine=ENGINE, cache_size=0, snapshot_every=2) as store:
+        assert isinstance(store, SqlStore) and store.key_store is not None
+        store.append("lk-2", case.events, expected_version=0)
+        loaded = store.load("lk-2")
+        asked: list[int] = []
+        keys = store.key_store.keys
+
+        def counted(ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
+            asked.append(len(ids))
+            return keys(ids, create=create)
+
+        store.key_store.keys = counted  # type: ignore[method-assign,assignment]
+        assert tuple(loaded.events) == tuple(case.events)
+        assert loaded.person == "p-1"
+        # every sealed old row opened with keys fetched at most once each for this load
+        assert sum(asked) <= 3
