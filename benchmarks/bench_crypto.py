@@ -28,7 +28,7 @@ from _common import Reporter, quiet, show
 from imflow import Actor, Case, Engine, FrozenClock, Role
 from imflow import commands as c
 from imflow.keys import MasterKey
-from imflow.store import PostgresStore, SQLiteStore, Store
+from imflow.store import PostgresStore, SQLiteStore, Store, migrate
 
 __all__ = ["main", "run"]
 
@@ -160,9 +160,11 @@ def run(report: Reporter) -> None:
     with _postgres() as dsn:
 
         def postgres(name: str, *, encrypt: bool, cache_size: int = 256) -> Store:
+            schema = f"bench_crypto_{name}_{int(encrypt)}"
+            migrate(dsn, schema=schema)  # as the database's owner would, once
             return PostgresStore(
                 dsn,
-                schema=f"bench_crypto_{name}_{int(encrypt)}",
+                schema=schema,
                 engine=_engine(),
                 cache_size=cache_size,
                 encrypt=encrypt,

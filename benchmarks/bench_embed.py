@@ -30,6 +30,7 @@ from _common import Reporter, quiet, show
 
 from imflow import Actor, Engine, FrozenClock, Role
 from imflow import commands as c
+from imflow.keys import MasterKey, PostgresKeyStore
 from imflow.outbox import CaseService
 from imflow.store import PostgresStore, SQLiteStore, Store, migrate
 
@@ -37,6 +38,7 @@ __all__ = ["main", "run"]
 
 IM = Actor("im-1", Role.MANAGER, provider="drk", district="08337")
 OPENED = date(2025, 3, 3)
+MASTER = MasterKey.generate()  # a PostgreSQL store needs its host's key
 COMMANDS_PER_THREAD = 300
 
 OPEN_CASE = """
@@ -127,10 +129,23 @@ def run(report: Reporter) -> None:
         single = psycopg.connect(dsn, autocommit=True)
         single.execute(f"SET search_path TO {schema}")
         makers: list[tuple[str, Callable[[], Any]]] = [
-            ("PostgreSQL, one connection", lambda: PostgresStore(single, engine=_engine())),
+            (
+                "PostgreSQL, one connection",
+                lambda: PostgresStore(
+                    single,
+                    engine=_engine(),
+                    key_store=PostgresKeyStore(
+                        dsn,
+                        master_key=MASTER,
+                        schema=f"{schema}_keys",  # made by migrate beside the data
+                    ),
+                ),
+            ),
             (
                 "PostgreSQL, pool of 8",
-                lambda: PostgresStore(dsn, schema=schema, engine=_engine(), pool_size=8),
+                lambda: PostgresStore(
+                    dsn, schema=schema, engine=_engine(), pool_size=8, master_key=MASTER
+                ),
             ),
             (
                 "SQLite file (one connection, synchronous=NORMAL)",
