@@ -63,7 +63,8 @@ MODULES=(
     NOPG $SQL_TWINS|"
   "store|src/imflow/store/_base.py src/imflow/store/_memory.py src/imflow/engine.py|$T_STORE $T_ENGINE
     --deselect=tests/test_trust_append.py::$SLOW_ADMIT|$APPEND_PATH"
-  "engine|src/imflow/engine.py|$T_ENGINE tests/test_trust_append.py tests/test_history.py NOPG
+  "engine|src/imflow/engine.py|$T_ENGINE tests/test_trust_append.py tests/test_history.py tests/test_logging.py
+    tests/test_trust_bounds.py NOPG
     --deselect=tests/test_trust_append.py::$SLOW_ADMIT||$APPEND_PATH"
 )
 

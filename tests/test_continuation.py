@@ -251,3 +251,14 @@ def test_bad_continuations_name_their_problem() -> None:
         assert tuple(exc.value.reasons) == (
             Reason.of("invalid_value", field=field, problem=problem),
         ), field
+
+
+def test_a_continuation_opened_on_the_last_day_of_the_earlier_period_is_accepted() -> None:
+    """The earlier case (2 May 2024 + 39 months) ends on 1 August 2027: opening the
+    continued case on that very day is still within the period, the day after is not."""
+    continues = c.Continuation.of(earlier_case())
+    case = continued(continues, on=date(2027, 8, 1))
+    assert (case.counted_from, case.period_end) == (date(2024, 5, 2), date(2027, 8, 1))
+    with pytest.raises(Rejected) as exc:
+        continued(continues, on=date(2027, 8, 2))
+    assert codes(exc) == ["period_ended"]

@@ -333,3 +333,20 @@ def test_no_value_that_passes_the_engine_fails_in_any_store(
     assert loads(dumps(case), type(case), engine=engine) == case
     for event in case.events:
         assert attrs.evolve(event) == loads(dumps(event), type(event))
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"household": 0}, "wt-1"),  # the id is fine: the refusal says which case
+        ({"case_id": MARK + "\x00"}, None),  # an id outside the bounds is never quoted
+        ({"case_id": MARK + "\x00", "household": 0}, None),
+    ],
+)
+def test_a_refused_opening_names_its_case_only_when_the_id_is_within_the_bounds(
+    changes: dict[str, Any], named: str | None
+) -> None:
+    with pytest.raises(Rejected) as refused:
+        ENGINE.open(opening(**changes), by=IM)
+    assert refused.value.case_id == named
+    assert MARK not in str(refused.value)
