@@ -33,6 +33,7 @@ from imflow.engine import MAX_CONTACT_MINUTES, trusted_fold
 from imflow.events import CaseClosed, ContactRecorded, Event, PlanAgreed
 from imflow.rules import RULE_SETS
 from imflow.serialization import dumps
+from imflow.store import MemoryStore
 
 D0 = date(2025, 3, 1)
 MANAGER = Actor("im-7", Role.MANAGER, provider="caritas-wt", district="08337")
@@ -761,3 +762,57 @@ def test_an_unknown_custom_action_is_named_in_its_reason(engine: Engine) -> None
     with pytest.raises(Rejected) as exc:
         engine.handle(case, c.CustomAction(name="dance", on=D0), by=MANAGER)
     assert exc.value.reasons == (Reason.of("unknown_command", command="dance"),)
+
+
+def test_an_actor_s_bad_field_is_named_and_a_date_in_the_future_names_today(
+    engine: Engine,
+) -> None:
+    case = open_household(engine)
+    for field, actor in (
+        ("by.provider", Actor("im-7", Role.MANAGER, provider=" ", district="08337")),
+        ("by.district", Actor("im-7", Role.MANAGER, provider="caritas-wt", district="")),
+    ):
+        with pytest.raises(Rejected) as exc:
+            engine.handle(case, c.RecordConsent(on=D0), by=actor)
+        assert exc.value.reasons[0].params["field"] == field
+    recent = open_household(engine, on=date(2029, 6, 1), case_id="wt-2")
+    tomorrow = date(2029, 7, 1)  # the clock stands on 30 June 2029
+    with pytest.raises(Rejected) as exc:
+        engine.handle(recent, c.RecordConsent(on=tomorrow), by=MANAGER)
+    assert codes(exc) == ["date_in_future"]
+    assert exc.value.reasons[0].params["today"] == date(2029, 6, 30)
+    assert exc.value.reasons[0].params["on"] == tomorrow
+
+
+def test_a_forbidden_command_names_its_type_and_an_opening_may_be_sent_by_its_manager(
+    engine: Engine,
+) -> None:
+    case = open_household(engine)
+    stranger = Actor("im-9", Role.MANAGER, provider="drk-wt", district="08337")
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, c.RecordConsent(on=D0), by=stranger)
+    assert (exc.value.command_type, exc.value.case_id) == ("record_consent", "wt-1")
+    opening = c.OpenCase(
+        case_id="wt-2", person="p-9", district="08337", provider="caritas-wt", on=D0
+    )
+    assert engine.may(opening, by=MANAGER)
+    assert not engine.may(opening, by=stranger)
+
+
+def test_deadlines_name_a_day_outside_the_bounds(engine: Engine) -> None:
+    case = open_household(engine)
+    with pytest.raises(OutOfBounds) as bad:
+        engine.deadlines(case, on=date(2017, 12, 31))
+    assert bad.value.field == "on"
+    assert engine.deadlines(case, on=D0) == engine.deadlines(case, on=D0)  # a day inside
+    assert {d.kind.value for d in engine.deadlines(case, on=D0)} >= {"consent_missing"}
+
+
+def test_the_events_of_an_erased_case_replay_to_the_case(engine: Engine) -> None:
+    store = MemoryStore(engine=engine)
+    case = in_monitoring(engine)
+    store.append(case.case_id, case.events, expected_version=0)
+    store.erase_person("p-0003", on=D0)
+    erased = store.load(case.case_id)
+    assert erased.events[-1].type == "person_erased"
+    assert engine.replay(erased.events) == erased
