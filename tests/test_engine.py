@@ -816,3 +816,29 @@ def test_the_events_of_an_erased_case_replay_to_the_case(engine: Engine) -> None
     erased = store.load(case.case_id)
     assert erased.events[-1].type == "person_erased"
     assert engine.replay(erased.events) == erased
+
+
+def test_a_refused_opening_names_its_command_and_a_policy_sees_the_rule_set(
+    clock: FrozenClock,
+) -> None:
+    seen: list[str] = []
+
+    def note_rules(case: Case | None, command: c.Command | None, ctx: GuardContext) -> list[Reason]:
+        seen.append(ctx.rules.id)
+        return []
+
+    engine = Engine(clock=clock, policies=[note_rules])
+    elsewhere = Actor("im-3", Role.MANAGER, provider="caritas-wt", district="08111")
+    opening = c.OpenCase(
+        case_id="wt-5", person="p-5", district="08337", provider="caritas-wt", on=D0
+    )
+    with pytest.raises(Rejected) as exc:
+        engine.open(opening, by=elsewhere)
+    assert (exc.value.command_type, exc.value.case_id) == ("open_case", "wt-5")
+    assert exc.value.reasons[0].params["command"] == "open_case"
+    with pytest.raises(Rejected) as exc:
+        engine.open(attrs.evolve(opening, household=0), by=MANAGER)
+    assert (exc.value.command_type, codes(exc)) == ("open_case", ["invalid_value"])
+    seen.clear()
+    case = engine.open(opening, by=MANAGER)
+    assert seen == [case.rule_set]  # the policy saw the rule set the case opens under
