@@ -836,6 +836,10 @@ def test_a_refused_opening_names_its_command_and_a_policy_sees_the_rule_set(
         engine.open(opening, by=elsewhere)
     assert (exc.value.command_type, exc.value.case_id) == ("open_case", "wt-5")
     assert exc.value.reasons[0].params["command"] == "open_case"
+    blank = Actor(" ", Role.MANAGER, provider="caritas-wt", district="08337")
+    with pytest.raises(Rejected) as exc:
+        engine.open(opening, by=blank)
+    assert (exc.value.command_type, exc.value.reasons[0].params["field"]) == ("open_case", "by.id")
     with pytest.raises(Rejected) as exc:
         engine.open(attrs.evolve(opening, household=0), by=MANAGER)
     assert (exc.value.command_type, codes(exc)) == ("open_case", ["invalid_value"])
