@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Protocol, TypeVar
 
 import attrs
 
@@ -40,9 +41,32 @@ __all__ = [
     "StayFacts",
     "TransferFacts",
     "Window",
+    "by_case",
     "case_facts",
     "from_events",
 ]
+
+
+class _OfCase(Protocol):
+    @property
+    def case_id(self) -> str: ...
+
+
+_R = TypeVar("_R", bound=_OfCase)
+
+
+def by_case(rows: Iterable[_R]) -> dict[str, list[_R]]:
+    """*rows* (goal, transfer or stay facts) grouped by their case, in their order.
+
+    >>> stays = [StayFacts(c, 0, 1, 30, 0, 0, 0) for c in ("c-1", "c-2", "c-1")]
+    >>> {case_id: len(rows) for case_id, rows in by_case(stays).items()}
+    {'c-1': 2, 'c-2': 1}
+    """
+    grouped: dict[str, list[_R]] = {}
+    for row in rows:
+        grouped.setdefault(row.case_id, []).append(row)
+    return grouped
+
 
 LIFECYCLE = frozenset({"case_opened", "case_closed", "case_reopened"})
 OPENINGS = frozenset({"case_opened", "case_reopened"})

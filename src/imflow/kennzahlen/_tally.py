@@ -20,7 +20,7 @@ from datetime import date
 
 import attrs
 
-from imflow.kennzahlen._facts import Facts, StayFacts, TransferFacts, Window
+from imflow.kennzahlen._facts import Facts, TransferFacts, Window, by_case
 from imflow.kennzahlen._findings import Finding
 from imflow.period import last_day
 from imflow.rules import RuleSet
@@ -199,14 +199,10 @@ def count_facts(
     accs: dict[UnitKey, _Acc] = {}
     found: dict[str, list[str]] = {}
     active_cases: dict[str, tuple[str, _Where | None, _Acc]] = {}
-    moves: dict[str, list[TransferFacts]] = {}
-    for t in facts.transfers:
-        moves.setdefault(t.case_id, []).append(t)
+    moves = by_case(facts.transfers)
     for listed in moves.values():
         listed.sort(key=lambda t: t.seq)
-    stays: dict[str, list[StayFacts]] = {}
-    for stay in facts.stays:
-        stays.setdefault(stay.case_id, []).append(stay)
+    stays = by_case(facts.stays)
 
     def flag(code: str, case_id: str) -> None:
         found.setdefault(code, []).append(case_id)

@@ -124,7 +124,7 @@ def fill(conn: Any, backend: Backend) -> int:
 
 
 def _fill(conn: Any, backend: Backend) -> int:
-    from imflow.kennzahlen._facts import OneCase
+    from imflow.kennzahlen._facts import OneCase, by_case
     from imflow.kennzahlen._sql import facts_from_events_sql
     from imflow.kennzahlen._stored import AFTER, encode_row, encode_scope, window_of
 
@@ -146,15 +146,8 @@ def _fill(conn: Any, backend: Backend) -> int:
             district=None,
             provider=None,
         )
-        goals: dict[str, list[Any]] = {}
-        for g in facts.goals:
-            goals.setdefault(g.case_id, []).append(g)
-        transfers: dict[str, list[Any]] = {}
-        for t in facts.transfers:
-            transfers.setdefault(t.case_id, []).append(t)
-        stays: dict[str, list[Any]] = {}
-        for s in facts.stays:
-            stays.setdefault(s.case_id, []).append(s)
+        goals, transfers = by_case(facts.goals), by_case(facts.transfers)
+        stays = by_case(facts.stays)
         rows = []
         for case in facts.cases:
             scope = scopes[case.case_id]
