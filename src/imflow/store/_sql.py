@@ -20,12 +20,14 @@ from itertools import repeat
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+import attrs
 import cattrs
 
-from imflow._decode import Decoder
+from imflow._construct import constructor
+from imflow._decode import CONTACTS_FROM_EVENTS, Decoder
 from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
-from imflow.case import Case
+from imflow.case import Case, Contact
 from imflow.chain import Chain, Pending
 from imflow.engine import Engine, trusted_fold
 from imflow.erasure import TOMBSTONE, Erasure
@@ -35,7 +37,7 @@ from imflow.errors import (
     InvalidHistory,
     StoreError,
 )
-from imflow.events import CaseTransferred, Event, PersonErased
+from imflow.events import CaseTransferred, ContactRecorded, Event, PersonErased
 from imflow.logging import get_logger
 from imflow.serialization import _default_converter, to_document
 from imflow.store._base import (
@@ -75,11 +77,30 @@ Row = tuple[Any, ...]
 Params = Mapping[str, Any]
 
 _ERASURE_RETRIES = 5
+_NONE: Chain[Any] = Chain()
+_new_contact = constructor(Contact)
 
 
 def _may_be_sealed(raw: Any) -> bool:
     """Whether a stored document may hold a sealed field (``{"c": ...}``) to open."""
     return not isinstance(raw, str) or '"c":' in raw
+
+
+def _contacts_of(events: Chain[Event], types: Sequence[str]) -> Chain[Contact]:
+    """The contacts of a case whose events are *events* (of those *types*), each read
+    from its ``contact_recorded`` event when first used (that event decoded once, by
+    *events*): the contacts a fold of the events would have made."""
+
+    def contact(index: int) -> Contact:
+        event = events[index]
+        if not isinstance(event, ContactRecorded):
+            raise InvalidHistory("a stored event is not of its row's type")
+        return _new_contact(event.on, event.minutes, event.channel, event.topics)  # type: ignore[no-any-return]
+
+    pending = [
+        Pending(contact, i, "", 0) for i, kind in enumerate(types) if kind == "contact_recorded"
+    ]
+    return Chain._lazy(pending, len(pending))
 
 
 class _Stale(Exception):
@@ -443,9 +464,13 @@ class SqlStore:
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
     def _snapshot(self, case: Case) -> str:
-        """The case without its events (they are the rows before it; see :meth:`_load`)."""
-        doc = to_document(case, converter=self._conv)
+        """The case without its events and contacts: they are the rows before it (see
+        :meth:`_load`), so the snapshot grows with the plan, not with the history, and
+        writing it never decodes (nor encodes) an event."""
+        doc = to_document(attrs.evolve(case, events=_NONE, contacts=_NONE), converter=self._conv)
         del doc["events"]
+        doc.pop("contacts", None)
+        doc[CONTACTS_FROM_EVENTS] = True
         if self._sealer is not None:
             place, generation = f"s{case.version}", generation_of(case.events)
             self._sealer.seal(doc, case.case_id, place, generation, together=True)
@@ -780,6 +805,13 @@ class SqlStore:
     def _event(self, doc: Any) -> Event:
         return self._decoder.event(doc)
 
+    def _stored_doc(self, raw: Any) -> Any:
+        """The document of a stored event row; :class:`~imflow.InvalidHistory` if none."""
+        try:
+            return self._doc(raw)
+        except ValueError:
+            raise InvalidHistory("a stored event is no JSON document") from None
+
     def _lazy_events(self, case_id: str, memo: dict[str, bytes | None]) -> Callable[[Row], Event]:
         """How a prefix row of a load (``(1, seq, _, type, payload)``) is read when the
         case's events are: decoded then, its sealed fields opened then with the keys of
@@ -787,10 +819,7 @@ class SqlStore:
 
         def read(row: Row) -> Event:
             raw = row[4]
-            try:
-                doc = self._doc(raw)
-            except ValueError:
-                raise InvalidHistory("a stored event is no JSON document") from None
+            doc = self._stored_doc(raw)
             if _may_be_sealed(raw):
                 self._opened(case_id, [(f"e{row[1]}", doc)], memo)
             return self._decoder.event(doc)
@@ -825,25 +854,34 @@ class SqlStore:
         at = 0 if snapshot is None or at is None else int(at)
         if at > version or at == 0 or len(rows) <= at or rows[at][1] != at or rows[1][1] != 1:
             at, snapshot = 0, None  # rows and snapshot disagree: fold every row instead
-        # rows 1 .. at (seq 1 .. at, in order and unique, so no gaps) stay raw rows, read
-        # (and opened) when someone reads the case's events; the snapshot and the rows
-        # after it are opened now, in one batch, with the keys of this load
+        # rows 2 .. at (seq 2 .. at, in order and unique, so no gaps) stay raw rows, read
+        # (and opened) when someone reads the case's events; the snapshot, the opening
+        # row (nearly every command reads it) and the rows after the snapshot are opened
+        # now, in one batch: one read of the case's keys for the load
         memo: dict[str, bytes | None] = {}
         tail = [(f"e{r[1]}", self._doc(r[4])) for r in rows[at + 1 :]]
         # only documents with a sealed field are visited to be opened (every sealed
         # field is an object with "c": a row without that text has none)
         docs = [d for d, r in zip(tail, rows[at + 1 :], strict=True) if _may_be_sealed(r[4])]
+        opening: tuple[str, Any] | None = None
         if snapshot is not None:
+            opening = ("e1", self._stored_doc(rows[1][4]))
+            if _may_be_sealed(rows[1][4]):
+                docs.append(opening)
             docs.append((f"s{at}", self._doc(snapshot)))
         if docs:
             self._opened(case_id, docs, memo)
         start: Case | None = cached
-        if snapshot is not None:
+        if snapshot is not None and opening is not None:
             prefix = rows[1 : at + 1]
             _, seqs, _, types, _ = zip(*prefix, strict=True)
             read = repeat(self._lazy_events(case_id, memo), at)
-            pending = list(map(Pending._make, zip(read, prefix, types, seqs, strict=True)))
-            start = self._decoder.snapshot(docs[-1][1], Chain._lazy(pending, at))
+            pending: list[Any] = list(
+                map(Pending._make, zip(read, prefix, types, seqs, strict=True))
+            )
+            pending[0] = self._event(opening[1])
+            events: Chain[Event] = Chain._lazy(pending, at)
+            start = self._decoder.snapshot(docs[-1][1], events, _contacts_of(events, types))
             if start is None:  # written by an older schema: fold every event instead
                 return self._load_all(case_id, version)
         # the store's own rows were admitted when written: fold them without re-deciding
