@@ -109,7 +109,7 @@ def test_contacts_of_a_loaded_case_equal_the_replay_across_an_erasure(
 ) -> None:
     case_id = f"cold-e-{next(_ids)}"
     events = _renamed(walk.case.events[:], case_id)
-    person = events[0].person  # type: ignore[attr-defined]
+    person = walk.case.person
     with sql_stores.fresh(engine=ENGINE, snapshot_every=every, cache_size=0) as store:
         store.append(case_id, events, expected_version=0)
         store.erase_person(person, on=walk.case.latest_on, by=manager())
@@ -215,7 +215,7 @@ def test_an_append_that_changes_the_phase_or_provider_updates_the_row(
     with sql_stores.fresh(engine=ENGINE, cache_size=0) as store:
         assert isinstance(store, SqlStore)
         store.append("cols-1", case.events, expected_version=0)
-        steps = [
+        steps: list[c.Command] = [
             c.RecordContact(on=case.latest_on + timedelta(days=1), minutes=20),
             c.TransferCase(
                 to_provider="caritas", on=case.latest_on + timedelta(days=2), note="moved"
