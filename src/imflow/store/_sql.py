@@ -438,9 +438,16 @@ class SqlStore:
             "version": case.version,
         }
 
-    def _event_rows(self, case: Case, batch: Sequence[Event]) -> list[dict[str, Any]]:
+    def _generation(self, case: Case) -> int:
+        """The generation of the case keys *case*'s next personal content is sealed with."""
+        return generation_of(case.events) if self._sealer is not None else 0
+
+    def _event_rows(
+        self, case: Case, batch: Sequence[Event], generation: int | None = None
+    ) -> list[dict[str, Any]]:
         district, provider, conv = case.district, case.provider, self._conv
-        generation = generation_of(case.events) if self._sealer is not None else 0
+        if generation is None:
+            generation = self._generation(case)
         moves = [e for e in batch if isinstance(e, CaseTransferred)]
         if moves:  # each row names the provider the case was with after its event
             provider = moves[0].from_provider
@@ -471,7 +478,7 @@ class SqlStore:
             self._sealer.seal(doc, case_id, place, generation)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
-    def _snapshot(self, case: Case) -> str:
+    def _snapshot(self, case: Case, generation: int | None = None) -> str:
         """The case without its events and contacts: they are the rows before it (see
         :meth:`_load`), so the snapshot grows with the plan, not with the history, and
         writing it never decodes (nor encodes) an event."""
@@ -480,7 +487,9 @@ class SqlStore:
         doc.pop("contacts", None)
         doc[CONTACTS_FROM_EVENTS] = True
         if self._sealer is not None:
-            place, generation = f"s{case.version}", generation_of(case.events)
+            place = f"s{case.version}"
+            if generation is None:
+                generation = self._generation(case)
             self._sealer.seal(doc, case.case_id, place, generation, together=True)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
@@ -499,7 +508,8 @@ class SqlStore:
         row = self._case_row(new)
         row["expected"] = expected
         snapshot = self._snapshot_due(expected, new.version)
-        row["snapshot"] = self._snapshot(new) if snapshot else None
+        generation = self._generation(new)  # one look for the latest erasure per append
+        row["snapshot"] = self._snapshot(new, generation) if snapshot else None
         row["snapshot_version"] = new.version if snapshot else None
         if base is None:
             written = self._exec("insert_case", row)
@@ -510,7 +520,7 @@ class SqlStore:
             written = self._exec(statement + ("_snapshot" if snapshot else ""), row)
         if written != 1:
             raise _Stale
-        self._exec_many("insert_event", self._event_rows(new, batch))
+        self._exec_many("insert_event", self._event_rows(new, batch, generation))
         write_summary(self, new.case_id, new.events, batch)
         self._exec_many(
             "insert_outbox",
