@@ -1347,8 +1347,9 @@ def statements(
             update + f", snapshot = {p('snapshot')}{json_cast},"
             f" snapshot_version = {p('snapshot_version')}" + where
         ),
-        # the same rows when none of the indexed columns changed: SQLite and PostgreSQL
-        # then leave the indexes of the case row alone (fewer pages written per append)
+        # the same when none of the indexed columns changed: SQLite then leaves the case
+        # row's indexes alone (it updates every index of a column named in SET), so an
+        # append writes fewer pages; PostgreSQL decides that by value either way
         "update_version": f"UPDATE cases SET version = {p('version')}" + where,
         "update_version_snapshot": (
             f"UPDATE cases SET version = {p('version')}, snapshot = {p('snapshot')}{json_cast},"
