@@ -41,8 +41,9 @@ def test_keys_deleted_by_another_store_are_gone_for_the_next_load(
         assert again.version == case.version
         assert again.person == TOMBSTONE and again.members == (TOMBSTONE,)
         assert again.needs[0].note == TOMBSTONE
-        # the held case opens its old rows when they are read: with the keys there are then
-        assert held.person == TOMBSTONE and held.members == (TOMBSTONE,)
+        # the held case read its opening row (and the keys of its persons) with its
+        # snapshot, in the one batch of keys of its load: what it read then, it keeps
+        assert held.person == "p-1" and held.members == ("m-1",)
         assert [e.type for e in held.events] == [e.type for e in case.events]
 
 
@@ -64,3 +65,9 @@ def test_a_load_reads_its_old_events_with_one_batch_of_keys(sql_stores: StoreMak
         assert loaded.person == "p-1"
         # every sealed old row opened with keys fetched at most once each for this load
         assert sum(asked) <= 3
+        # a load from a snapshot reads the keys of the case (and its persons) once, in
+        # one batch: the opening row is opened with the snapshot, before any command
+        asked.clear()
+        fresh = store.load("lk-2")
+        assert fresh.person == "p-1" and fresh.members == ("m-1",) and len(asked) == 1
+        assert tuple(fresh.events) == tuple(case.events) and len(asked) == 1

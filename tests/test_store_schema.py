@@ -252,17 +252,23 @@ def test_a_load_reads_the_snapshot_and_only_the_events_after_it(sql_stores: Stor
     assert doc["schema_version"] == 1 and "events" not in doc
     assert sql_stores(cache_size=0).load("snap") == case
 
-    # break an early event in place: a load that decoded it would fail
+    # break an early event in place (seq 4, no contact): a load that decoded it would fail
     broken = '{"type": "nonsense"}'
     cast = "" if sql_stores.kind == "sqlite" else "::jsonb"
-    raw.execute(f"UPDATE events SET payload = '{broken}'{cast} WHERE case_id = 'snap' AND seq = 3")
+    raw.execute(f"UPDATE events SET payload = '{broken}'{cast} WHERE case_id = 'snap' AND seq = 4")
     loaded = sql_stores(cache_size=0).load("snap")
     assert attrs.evolve(loaded, events=case.events) == case
     assert (loaded.version, loaded.person, loaded.latest_on) == (12, case.person, case.latest_on)
     with pytest.raises(InvalidDocument):
-        loaded.events[2]  # the broken row, read only now
+        loaded.events[3]  # the broken row, read only now
     with pytest.raises(InvalidDocument):
         sql_stores(cache_size=0).events("snap")
+    # a contact is read from its row (seq 3) too: a broken one shows when it is read
+    raw.execute(f"UPDATE events SET payload = '{broken}'{cast} WHERE case_id = 'snap' AND seq = 3")
+    loaded = sql_stores(cache_size=0).load("snap")
+    assert loaded.version == 12 and loaded.phase == case.phase
+    with pytest.raises(InvalidDocument):
+        tuple(loaded.contacts)
     raw.close()
 
 

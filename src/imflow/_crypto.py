@@ -12,11 +12,12 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KEY_BYTES", "Aead", "blind", "derive", "new_key", "unwrap", "wrap"]
+__all__ = ["KEY_BYTES", "Aead", "blind", "derive", "new_key", "unwrap", "unwrapper", "wrap"]
 
 KEY_BYTES = 32
 """Every key is 256 bits."""
@@ -73,6 +74,21 @@ def wrap(master: bytes, key_id: str, key: bytes) -> bytes:
 def unwrap(master: bytes, key_id: str, wrapped: bytes) -> bytes | None:
     """The key *wrap* sealed, or ``None`` (another master key, another id, or tampered)."""
     return Aead(master).open(bytes(wrapped), b"imflow-key\x1f" + key_id.encode())
+
+
+def unwrapper(master: bytes) -> Callable[[str, bytes], bytes | None]:
+    """:func:`unwrap` under *master* for many keys, with one cipher for all of them.
+
+    >>> master, key = new_key(), new_key()
+    >>> unwrapper(master)("k1", wrap(master, "k1", key)) == key
+    True
+    """
+    aead = Aead(master)
+
+    def unwrap_one(key_id: str, wrapped: bytes) -> bytes | None:
+        return aead.open(bytes(wrapped), b"imflow-key\x1f" + key_id.encode())
+
+    return unwrap_one
 
 
 def blind(index_key: bytes, kind: str, name: str) -> str:

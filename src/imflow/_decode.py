@@ -39,7 +39,7 @@ import cattrs
 
 from imflow._construct import constructor
 from imflow.actors import Actor
-from imflow.case import Case
+from imflow.case import Case, Contact
 from imflow.chain import Chain, Pending
 from imflow.enums import CustomPhase, Phase
 from imflow.errors import InvalidDocument
@@ -49,6 +49,7 @@ from imflow.serialization import SCHEMA_VERSION, _default_converter, from_stored
 __all__: list[str] = []
 
 _PHASES: Mapping[str, Phase] = {p.value: p for p in Phase}
+CONTACTS_FROM_EVENTS = "contacts_from_events"  # a snapshot's mark: contacts are the rows'
 _ACTORS = 1024  # distinct actors remembered per decoder (a case sees a handful)
 
 
@@ -170,14 +171,22 @@ class Decoder:
             slow: Event = from_stored_document(doc, Event, converter=self._conv)
             return slow
 
-    def snapshot(self, doc: Any, events: Chain[Event]) -> Case | None:
+    def snapshot(
+        self, doc: Any, events: Chain[Event], contacts: Chain[Contact] | None = None
+    ) -> Case | None:
         """The case of a snapshot document without its events, with *events*.
 
-        ``None`` for a document this path does not read (an older layout that holds
-        the events itself, or a value that does not pass): the store then folds the
-        events instead.
+        A snapshot of the current layout holds no contacts either (it says so with
+        ``"contacts_from_events": true``): they are *contacts*, read from the rows of
+        the case's ``contact_recorded`` events. ``None`` for a document this path does
+        not read (an older layout that holds the events itself, the current one without
+        *contacts*, or a value that does not pass): the store then folds the events
+        instead. A snapshot of the layout before (contacts inside) still reads.
         """
         if type(doc) is not dict or "events" in doc:
+            return None
+        marked = doc.pop(CONTACTS_FROM_EVENTS, None)
+        if marked is not None and (marked is not True or contacts is None or "contacts" in doc):
             return None
         try:
             version = doc.get("schema_version")
@@ -190,6 +199,8 @@ class Decoder:
             except InvalidDocument:
                 return None
         object.__setattr__(case, "events", events)
+        if marked:
+            object.__setattr__(case, "contacts", contacts)
         return case
 
     # -- generated readers -----------------------------------------------------------------

@@ -143,7 +143,7 @@ class SQLiteKeyStore:
 
     def _read(self, key_ids: list[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        master = self._master.secret
+        unwrap = _crypto.unwrapper(self._master.secret)
         for start in range(0, len(key_ids), 500):
             part = key_ids[start : start + 500]
             marks = ", ".join("?" * len(part))
@@ -151,7 +151,7 @@ class SQLiteKeyStore:
                 f"SELECT kid, wrapped FROM data_keys WHERE kid IN ({marks})", part
             ).fetchall()
             for kid, wrapped in rows:
-                key = _crypto.unwrap(master, kid, wrapped)
+                key = unwrap(kid, wrapped)
                 if key is None:
                     raise MasterKeyMismatch(f"a data key in {self.path!r} does not unwrap")
                 found[kid] = key

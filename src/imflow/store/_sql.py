@@ -20,12 +20,14 @@ from itertools import repeat
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+import attrs
 import cattrs
 
-from imflow._decode import Decoder
+from imflow._construct import constructor
+from imflow._decode import CONTACTS_FROM_EVENTS, Decoder
 from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
-from imflow.case import Case
+from imflow.case import Case, Contact
 from imflow.chain import Chain, Pending
 from imflow.engine import Engine, trusted_fold
 from imflow.erasure import TOMBSTONE, Erasure
@@ -35,7 +37,7 @@ from imflow.errors import (
     InvalidHistory,
     StoreError,
 )
-from imflow.events import CaseTransferred, Event, PersonErased
+from imflow.events import CaseTransferred, ContactRecorded, Event, PersonErased
 from imflow.logging import get_logger
 from imflow.serialization import _default_converter, to_document
 from imflow.store._base import (
@@ -75,11 +77,38 @@ Row = tuple[Any, ...]
 Params = Mapping[str, Any]
 
 _ERASURE_RETRIES = 5
+_NONE: Chain[Any] = Chain()
+_new_contact = constructor(Contact)
 
 
 def _may_be_sealed(raw: Any) -> bool:
     """Whether a stored document may hold a sealed field (``{"c": ...}``) to open."""
     return not isinstance(raw, str) or '"c":' in raw
+
+
+def _contacts_of(events: Chain[Event], types: Sequence[str]) -> Chain[Contact]:
+    """The contacts of a case whose events are *events* (of those *types*), each read
+    from its ``contact_recorded`` event when first used (that event decoded once, by
+    *events*): the contacts a fold of the events would have made."""
+
+    def contact(index: int) -> Contact:
+        event = events[index]
+        if not isinstance(event, ContactRecorded):
+            raise InvalidHistory("a stored event is not of its row's type")
+        return _new_contact(event.on, event.minutes, event.channel, event.topics)
+
+    pending = [
+        Pending(contact, i, "", 0) for i, kind in enumerate(types) if kind == "contact_recorded"
+    ]
+    return Chain._lazy(pending, len(pending))
+
+
+def _same_columns(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether an append leaves every column of the case row but its version as it was."""
+    return all(before[k] == after[k] for k in _CASE_COLUMNS)
+
+
+_CASE_COLUMNS = ("provider", "phase", "rule_set", "period_end", "closed_on")
 
 
 class _Stale(Exception):
@@ -409,9 +438,16 @@ class SqlStore:
             "version": case.version,
         }
 
-    def _event_rows(self, case: Case, batch: Sequence[Event]) -> list[dict[str, Any]]:
+    def _generation(self, case: Case) -> int:
+        """The generation of the case keys *case*'s next personal content is sealed with."""
+        return generation_of(case.events) if self._sealer is not None else 0
+
+    def _event_rows(
+        self, case: Case, batch: Sequence[Event], generation: int | None = None
+    ) -> list[dict[str, Any]]:
         district, provider, conv = case.district, case.provider, self._conv
-        generation = generation_of(case.events) if self._sealer is not None else 0
+        if generation is None:
+            generation = self._generation(case)
         moves = [e for e in batch if isinstance(e, CaseTransferred)]
         if moves:  # each row names the provider the case was with after its event
             provider = moves[0].from_provider
@@ -442,12 +478,18 @@ class SqlStore:
             self._sealer.seal(doc, case_id, place, generation)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
-    def _snapshot(self, case: Case) -> str:
-        """The case without its events (they are the rows before it; see :meth:`_load`)."""
-        doc = to_document(case, converter=self._conv)
+    def _snapshot(self, case: Case, generation: int | None = None) -> str:
+        """The case without its events and contacts: they are the rows before it (see
+        :meth:`_load`), so the snapshot grows with the plan, not with the history, and
+        writing it never decodes (nor encodes) an event."""
+        doc = to_document(attrs.evolve(case, events=_NONE, contacts=_NONE), converter=self._conv)
         del doc["events"]
+        doc.pop("contacts", None)
+        doc[CONTACTS_FROM_EVENTS] = True
         if self._sealer is not None:
-            place, generation = f"s{case.version}", generation_of(case.events)
+            place = f"s{case.version}"
+            if generation is None:
+                generation = self._generation(case)
             self._sealer.seal(doc, case.case_id, place, generation, together=True)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
@@ -466,15 +508,19 @@ class SqlStore:
         row = self._case_row(new)
         row["expected"] = expected
         snapshot = self._snapshot_due(expected, new.version)
-        row["snapshot"] = self._snapshot(new) if snapshot else None
+        generation = self._generation(new)  # one look for the latest erasure per append
+        row["snapshot"] = self._snapshot(new, generation) if snapshot else None
         row["snapshot_version"] = new.version if snapshot else None
         if base is None:
             written = self._exec("insert_case", row)
         else:
-            written = self._exec("update_case_snapshot" if snapshot else "update_case", row)
+            # only the version (and snapshot) when nothing indexed changed
+            same = _same_columns(self._case_row(base), row)
+            statement = "update_version" if same else "update_case"
+            written = self._exec(statement + ("_snapshot" if snapshot else ""), row)
         if written != 1:
             raise _Stale
-        self._exec_many("insert_event", self._event_rows(new, batch))
+        self._exec_many("insert_event", self._event_rows(new, batch, generation))
         write_summary(self, new.case_id, new.events, batch)
         self._exec_many(
             "insert_outbox",
@@ -780,6 +826,13 @@ class SqlStore:
     def _event(self, doc: Any) -> Event:
         return self._decoder.event(doc)
 
+    def _stored_doc(self, raw: Any) -> Any:
+        """The document of a stored event row; :class:`~imflow.InvalidHistory` if none."""
+        try:
+            return self._doc(raw)
+        except ValueError:
+            raise InvalidHistory("a stored event is no JSON document") from None
+
     def _lazy_events(self, case_id: str, memo: dict[str, bytes | None]) -> Callable[[Row], Event]:
         """How a prefix row of a load (``(1, seq, _, type, payload)``) is read when the
         case's events are: decoded then, its sealed fields opened then with the keys of
@@ -787,10 +840,7 @@ class SqlStore:
 
         def read(row: Row) -> Event:
             raw = row[4]
-            try:
-                doc = self._doc(raw)
-            except ValueError:
-                raise InvalidHistory("a stored event is no JSON document") from None
+            doc = self._stored_doc(raw)
             if _may_be_sealed(raw):
                 self._opened(case_id, [(f"e{row[1]}", doc)], memo)
             return self._decoder.event(doc)
@@ -825,25 +875,34 @@ class SqlStore:
         at = 0 if snapshot is None or at is None else int(at)
         if at > version or at == 0 or len(rows) <= at or rows[at][1] != at or rows[1][1] != 1:
             at, snapshot = 0, None  # rows and snapshot disagree: fold every row instead
-        # rows 1 .. at (seq 1 .. at, in order and unique, so no gaps) stay raw rows, read
-        # (and opened) when someone reads the case's events; the snapshot and the rows
-        # after it are opened now, in one batch, with the keys of this load
+        # rows 2 .. at (seq 2 .. at, in order and unique, so no gaps) stay raw rows, read
+        # (and opened) when someone reads the case's events; the snapshot, the opening
+        # row (nearly every command reads it) and the rows after the snapshot are opened
+        # now, in one batch: one read of the case's keys for the load
         memo: dict[str, bytes | None] = {}
         tail = [(f"e{r[1]}", self._doc(r[4])) for r in rows[at + 1 :]]
         # only documents with a sealed field are visited to be opened (every sealed
         # field is an object with "c": a row without that text has none)
         docs = [d for d, r in zip(tail, rows[at + 1 :], strict=True) if _may_be_sealed(r[4])]
+        opening: tuple[str, Any] | None = None
         if snapshot is not None:
+            opening = ("e1", self._stored_doc(rows[1][4]))
+            if _may_be_sealed(rows[1][4]):
+                docs.append(opening)
             docs.append((f"s{at}", self._doc(snapshot)))
         if docs:
             self._opened(case_id, docs, memo)
         start: Case | None = cached
-        if snapshot is not None:
+        if snapshot is not None and opening is not None:
             prefix = rows[1 : at + 1]
             _, seqs, _, types, _ = zip(*prefix, strict=True)
             read = repeat(self._lazy_events(case_id, memo), at)
-            pending = list(map(Pending._make, zip(read, prefix, types, seqs, strict=True)))
-            start = self._decoder.snapshot(docs[-1][1], Chain._lazy(pending, at))
+            pending: list[Any] = list(
+                map(Pending._make, zip(read, prefix, types, seqs, strict=True))
+            )
+            pending[0] = self._event(opening[1])
+            events: Chain[Event] = Chain._lazy(pending, at)
+            start = self._decoder.snapshot(docs[-1][1], events, _contacts_of(events, types))
             if start is None:  # written by an older schema: fold every event instead
                 return self._load_all(case_id, version)
         # the store's own rows were admitted when written: fold them without re-deciding
@@ -1286,6 +1345,14 @@ def statements(
         "update_case": update + where,
         "update_case_snapshot": (
             update + f", snapshot = {p('snapshot')}{json_cast},"
+            f" snapshot_version = {p('snapshot_version')}" + where
+        ),
+        # the same when none of the indexed columns changed: SQLite then leaves the case
+        # row's indexes alone (it updates every index of a column named in SET), so an
+        # append writes fewer pages; PostgreSQL decides that by value either way
+        "update_version": f"UPDATE cases SET version = {p('version')}" + where,
+        "update_version_snapshot": (
+            f"UPDATE cases SET version = {p('version')}, snapshot = {p('snapshot')}{json_cast},"
             f" snapshot_version = {p('snapshot_version')}" + where
         ),
         "insert_event": (

@@ -118,6 +118,9 @@ class SQLiteStore(SqlStore):
     :param engine: folds events into cases (default: ``Engine()``).
     :param snapshot_every: store a snapshot of the case every this many events
         (``0``: never), so loading a long case reads one snapshot and the events after it.
+        Default ``1``: a current snapshot with every append, so a load with a cold cache
+        decodes one small document (it holds neither events nor contacts) and folds
+        nothing; see :doc:`/how-to/persist`.
     :param cache_size: how many recently used cases to keep in memory, each valid while
         its version is unchanged in the database (``0``: none).
     :param busy_timeout: seconds to wait for another writer's lock.
@@ -163,7 +166,7 @@ class SQLiteStore(SqlStore):
         path: str | os.PathLike[str] | sqlite3.Connection,
         *,
         engine: Engine | None = None,
-        snapshot_every: int = 50,
+        snapshot_every: int = 1,
         cache_size: int = 256,
         busy_timeout: float = 30.0,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
