@@ -49,13 +49,17 @@ class Session:
     host's), so the store nests its writes in savepoints and caches nothing before
     that transaction commits. ``on_commit`` runs a callback once the host's
     transaction commits, where the host's framework can tell (Django); ``pending``
-    holds the cases this session wrote or loaded meanwhile.
+    holds the cases this session wrote or loaded meanwhile. ``pipeline``: the psycopg
+    pipeline the running write sends its statements through (PostgreSQL); ``keys``: the
+    data keys the running load read with its rows (PostgreSQL), ``None`` outside it.
     """
 
     conn: Any
     joined: bool = False
     on_commit: Callable[[Callable[[], None]], None] | None = None
     pending: dict[str, Case] = attrs.Factory(dict)
+    pipeline: Any = None
+    keys: dict[str, bytes | None] | None = None
 
 
 class ConnectionSource(Protocol):
