@@ -94,7 +94,7 @@ def _counting(store: PostgresStore) -> list[int]:
         asked.append(len(ids))
         return keys(ids, create=create)
 
-    store.key_store.keys = counted  # type: ignore[method-assign]
+    store.key_store.keys = counted  # type: ignore[method-assign,assignment]
     return asked
 
 
