@@ -1,10 +1,11 @@
-"""Round trips of a PostgreSQL command (#17): a load is one, an append two.
+"""Round trips of a PostgreSQL command (#17): a load is one, an append one.
 
 Counted, not timed: libpq's protocol trace of every pooled connection of a host's pool
 (``PGconn.trace``) shows each ``Sync`` and simple ``Query`` the client sends, one per
 round trip. The load reads the case's data keys in its own statement, so the key store
-is not asked; the append sends BEGIN with the conditional update and the inserts with
-COMMIT. Refusals and conflicts inside the pipeline still leave nothing behind.
+is not asked; the append sends BEGIN, the conditional write of the case row (checked by
+the server), the inserts and COMMIT at once. Refusals and conflicts inside the pipeline
+still leave nothing behind.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _counting(store: PostgresStore) -> list[int]:
     return asked
 
 
-def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_two(
+def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_one(
     traced: tuple[Traced, str],
 ) -> None:
     host, schema = traced
@@ -112,7 +113,7 @@ def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_two(
         assert loaded == case and loaded.person == "p-1" and loaded.members == ("m-1",)
         new = more(ENGINE, loaded, 3)
         store.append("rt-1", new.events[case.version :], expected_version=case.version)
-        assert host.round_trips() == 2  # BEGIN + UPDATE, then the inserts + COMMIT
+        assert host.round_trips() == 1  # BEGIN, the checked UPDATE, the inserts, COMMIT
         assert store.load("rt-1") == new
 
 
@@ -143,6 +144,34 @@ def test_a_stale_append_in_the_pipeline_is_a_conflict_and_writes_nothing(
         assert store.load("rt-3") == first
         assert store.events("rt-3") == first.events
         with host.pool.connection() as conn:  # given back idle, no transaction left open
+            assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+
+
+def test_a_case_row_changed_since_the_load_fails_the_pipeline_as_a_conflict(
+    traced: tuple[Traced, str],
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-5")
+    with _store(host, schema, cache_size=0) as a, _store(host, schema, cache_size=0) as b:
+        a.append("rt-5", case.events, expected_version=0)
+        held = a.load("rt-5")  # a's own case at its version: re-decided without a load
+        theirs, mine = more(ENGINE, held, 2), more(ENGINE, held, 1)
+        b.append("rt-5", theirs.events[held.version :], expected_version=held.version)
+        host.round_trips()
+        with pytest.raises(ConcurrencyConflict) as lost:
+            a.append("rt-5", mine.events[held.version :], expected_version=held.version)
+        assert lost.value.expected == held.version and lost.value.actual == theirs.version
+        assert host.round_trips() >= 1
+        assert b.events("rt-5") == theirs.events
+        assert len(a.outbox.pending(after=0, limit=100)) == theirs.version
+        # a new case another store opened first: its insert finds the row, nothing written
+        other = working_case(ENGINE, "rt-6")
+        b.append("rt-6", other.events, expected_version=0)
+        again = working_case(ENGINE, "rt-6", household=3)
+        with pytest.raises(ConcurrencyConflict):
+            a.append("rt-6", again.events, expected_version=0)
+        assert a.load("rt-6") == other
+        with host.pool.connection() as conn:
             assert conn.info.transaction_status == pq.TransactionStatus.IDLE
 
 

@@ -17,6 +17,7 @@ from imflow._keys import KeyKind, KeyStore, MasterKey, MasterKeySource, Purge, m
 from imflow.case import Case
 from imflow.engine import Engine
 from imflow.errors import SchemaMissing
+from imflow.events import Event
 from imflow.store._cipher import case_key_id, crypto_schema, crypto_statements
 from imflow.store._keys_postgres import PostgresKeyStore, default_key_schema
 from imflow.store._leases import NOW_POSTGRES, lease_statements, leases_schema
@@ -26,6 +27,7 @@ from imflow.store._sql import (
     Params,
     Row,
     SqlStore,
+    _Stale,
     core_schema,
     keys_schema,
     outbox_schema,
@@ -66,6 +68,28 @@ def keyed_load(load: str, key_schema: str) -> str:
         " (SELECT p.person_ref FROM case_persons p WHERE p.case_id = %(case_id)s)"
     )
     return head + keys + order + tail if order else load + keys
+
+
+# the conditional write of the case row, made to fail unless it wrote exactly one row:
+# an append sends it with BEGIN and its inserts with COMMIT, in one round trip, and a
+# stale case row aborts the transaction (so the inserts after it never run); the error
+# is told apart from any other by its words, which quote no parameter
+_STALE = "imflow: stale case row"
+_CHECKED = {
+    key: (
+        f"WITH written AS ({_SQL[key]} RETURNING 1) SELECT CASE WHEN count(*) = 1 THEN 0"
+        f" ELSE ('{_STALE} ' || count(*))::int END FROM written"
+    )
+    for key in ("insert_case", "update_case", "update_case_snapshot")
+}
+
+
+def _is_stale(exc: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(exc, psycopg.errors.InvalidTextRepresentation) and _STALE in (
+        exc.diag.message_primary or ""
+    )
 
 
 _MIGRATIONS: Sequence[Migration] = (
@@ -144,11 +168,12 @@ def _may_pipeline(conn: Any) -> bool:
 
 
 def _abandon(conn: Any) -> None:
-    """Roll back a transaction a failed pipeline left open (its COMMIT never ran)."""
-    from psycopg.pq import TransactionStatus
+    """Roll back a transaction a failed pipeline left open (its COMMIT never ran).
 
-    if conn.info.transaction_status != TransactionStatus.IDLE:
-        conn.execute("ROLLBACK")
+    ``rollback()``, not a ROLLBACK statement: psycopg then also forgets the statements
+    it prepared on the connection, some of which an aborted pipeline never prepared
+    (using one later would be refused: "prepared statement does not exist")."""
+    conn.rollback()
 
 
 def _settle(conn: Any) -> None:
@@ -456,7 +481,7 @@ class PostgresStore(SqlStore):
             rows: list[Row] = self._now().execute(_SQL[key], params).fetchall()
             return rows
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
         raise error
 
     def _load_with_keys(self, sql: str, params: Params) -> list[Row]:
@@ -468,7 +493,7 @@ class PostgresStore(SqlStore):
         try:
             found = self._now().execute(sql, {**params, "kids": [first]}).fetchall()
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
             raise error from None
         rows = [r for r in found if r[0] != 2]
         read: dict[str, bytes | None] = {first: None}  # asked for: absent unless found
@@ -488,7 +513,10 @@ class PostgresStore(SqlStore):
 
     def _exec(self, key: str, params: Params) -> int:
         try:
-            conn = self._now()
+            conn, session = self._now(), self._bound.get()
+            if session is not None and session.checked and key in _CHECKED:
+                conn.execute(_CHECKED[key], params)  # checked by the server: see _CHECKED
+                return 1
             cur = conn.execute(_SQL[key], params)
             pipeline = self._pipeline()
             if pipeline is not None:
@@ -498,7 +526,7 @@ class PostgresStore(SqlStore):
         except self.integrity_errors:
             raise  # the append path turns it into a conflict or a StoreError
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
         raise error
 
     def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
@@ -513,7 +541,7 @@ class PostgresStore(SqlStore):
         except self.integrity_errors:
             raise
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
         raise error
 
     def _query(self, sql: str, params: Params) -> list[Row]:
@@ -522,8 +550,31 @@ class PostgresStore(SqlStore):
             rows: list[Row] = cur.fetchall() if cur.description is not None else []
             return rows
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
         raise error
+
+    def _write_append(
+        self,
+        base: Case | None,
+        new: Case,
+        batch: Sequence[Event],
+        expected: int,
+        key: str | None,
+    ) -> None:
+        session = self._bound.get()
+        if session is None or session.pipeline is None:
+            super()._write_append(base, new, batch, expected, key)
+            return
+        session.checked = True  # the case row's write fails the pipeline when stale
+        try:
+            super()._write_append(base, new, batch, expected, key)
+        finally:
+            session.checked = False
+
+    def _refusal(self, exc: BaseException) -> Exception:
+        """What a refused statement is re-raised as: a StoreError quoting nothing, or,
+        for the checked write of a stale case row, the append's conflict."""
+        return _Stale() if _is_stale(exc) else sanitized(exc, self.backend)
 
     def _pipeline(self) -> Any:
         session = self._bound.get()
@@ -546,9 +597,10 @@ class PostgresStore(SqlStore):
     @contextlib.contextmanager
     def _pipelined(self, conn: Any, session: Session) -> Iterator[None]:
         """One transaction of the store's own, its statements sent in a pipeline: BEGIN
-        goes with the first statement whose row count is read, the rest with COMMIT (two
-        round trips for an append). A refused statement's error comes with the next
-        sync, sanitized; the transaction is then rolled back."""
+        goes with the statements up to the first whose row count is read, the rest with
+        COMMIT (an append reads none: one round trip, see :data:`_CHECKED`). A refused
+        statement's error comes with the next sync, sanitized (a stale case row as
+        ``_Stale``); the transaction is then rolled back."""
         import psycopg
 
         failed: BaseException | None = None
@@ -564,7 +616,7 @@ class PostgresStore(SqlStore):
                         # block's to report), then roll back
                         with contextlib.suppress(psycopg.Error):
                             pipeline.sync()
-                        conn.execute("ROLLBACK")
+                        conn.rollback()  # also forgets statements prepared meanwhile
                         raise
                     conn.execute("COMMIT")  # sent, with what is queued, as the pipeline ends
                 finally:
@@ -574,7 +626,7 @@ class PostgresStore(SqlStore):
             raise  # the append path turns it into a conflict or a StoreError
         except self._refused as exc:
             _abandon(conn)
-            failed = sanitized(exc, self.backend)
+            failed = self._refusal(exc)
         if failed is not None:
             raise failed
 
