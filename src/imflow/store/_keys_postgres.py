@@ -9,7 +9,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +189,12 @@ class PostgresKeyStore:
             )
             .fetchall()
         )
+        return self.unwrapped(rows)
+
+    def unwrapped(self, rows: Iterable[tuple[str, bytes]]) -> dict[str, bytes]:
+        """The data keys of ``(kid, wrapped)`` rows of :attr:`schema`'s ``data_keys``,
+        unwrapped with the master key (a :class:`~imflow.store.PostgresStore` reads
+        them with a case's rows, in the same statement)."""
         found: dict[str, bytes] = {}
         for kid, wrapped in rows:
             key = _crypto.unwrap(self._master.secret, kid, bytes(wrapped))

@@ -7,23 +7,27 @@ psycopg is imported when a store is opened, not when this module is, so
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import cattrs
 
-from imflow._keys import KeyStore, MasterKey, MasterKeySource, master_key_from
+from imflow._keys import KeyKind, KeyStore, MasterKey, MasterKeySource, Purge, master_key_from
+from imflow.case import Case
 from imflow.engine import Engine
 from imflow.errors import SchemaMissing
-from imflow.store._cipher import crypto_schema, crypto_statements
+from imflow.events import Event
+from imflow.store._cipher import case_key_id, crypto_schema, crypto_statements
 from imflow.store._keys_postgres import PostgresKeyStore, default_key_schema
 from imflow.store._leases import NOW_POSTGRES, lease_statements, leases_schema
 from imflow.store._schema import Backend, Migration, how_to_migrate, identifier
-from imflow.store._session import PooledConnections, SingleConnection
+from imflow.store._session import PooledConnections, Session, SingleConnection
 from imflow.store._sql import (
     Params,
     Row,
     SqlStore,
+    _Stale,
     core_schema,
     keys_schema,
     outbox_schema,
@@ -44,6 +48,55 @@ _SQL = {
     **lease_statements(lambda name: f"%({name})s", now=NOW_POSTGRES),
     **summary_statements(lambda name: f"%({name})s"),
 }
+
+
+def keyed_load(load: str, key_schema: str) -> str:
+    """The ``load`` statement that also returns the data keys the case's rows are sealed
+    with (rows ``(2, NULL, NULL, kid, hex of the wrapped key)``): the case key of its
+    first generation and the keys of its persons (the person index holds their ids),
+    from the key schema *key_schema* of the same database, in the same round trip and
+    the same snapshot as the rows.
+
+    >>> sql = keyed_load("SELECT 1 ORDER BY 1, 2", "imflow_keys")
+    >>> sql.startswith("SELECT 1 UNION ALL SELECT 2,"), sql.endswith(" ORDER BY 1, 2")
+    (True, True)
+    """
+    head, order, tail = load.rpartition(" ORDER BY ")
+    keys = (
+        " UNION ALL SELECT 2, NULL, NULL, k.kid, encode(k.wrapped, 'hex')"
+        f" FROM {key_schema}.data_keys k WHERE k.kid = ANY(%(kids)s) OR k.kid IN"
+        " (SELECT p.person_ref FROM case_persons p WHERE p.case_id = %(case_id)s)"
+    )
+    return head + keys + order + tail if order else load + keys
+
+
+# the conditional write of the case row, made to fail unless it wrote exactly one row:
+# an append sends it with BEGIN and its inserts with COMMIT, in one round trip, and a
+# stale case row aborts the transaction (so the inserts after it never run); the error
+# is told apart from any other by its words, which quote no parameter
+_STALE = "imflow: stale case row"
+_CHECKED = {
+    key: (
+        f"WITH written AS ({_SQL[key]} RETURNING 1) SELECT CASE WHEN count(*) = 1 THEN 0"
+        f" ELSE ('{_STALE} ' || count(*))::int END FROM written"
+    )
+    for key in (
+        "insert_case",
+        "update_case",
+        "update_case_snapshot",
+        "update_version",
+        "update_version_snapshot",
+    )
+}
+
+
+def _is_stale(exc: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(exc, psycopg.errors.InvalidTextRepresentation) and _STALE in (
+        exc.diag.message_primary or ""
+    )
+
 
 _MIGRATIONS: Sequence[Migration] = (
     (
@@ -107,6 +160,28 @@ def _in_transaction(conn: Any) -> bool:
     return bool(conn.info.transaction_status != TransactionStatus.IDLE)
 
 
+def _may_pipeline(conn: Any) -> bool:
+    """Whether the store's own transaction on *conn* may be sent as a pipeline: a
+    psycopg connection in autocommit (a pooled one), outside any transaction."""
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    return (
+        isinstance(conn, psycopg.Connection)
+        and conn.autocommit
+        and conn.info.transaction_status == TransactionStatus.IDLE
+    )
+
+
+def _abandon(conn: Any) -> None:
+    """Roll back a transaction a failed pipeline left open (its COMMIT never ran).
+
+    ``rollback()``, not a ROLLBACK statement: psycopg then also forgets the statements
+    it prepared on the connection, some of which an aborted pipeline never prepared
+    (using one later would be refused: "prepared statement does not exist")."""
+    conn.rollback()
+
+
 def _settle(conn: Any) -> None:
     """End the implicit transaction of the store's reads on a non-autocommit connection."""
     from psycopg.pq import TransactionStatus
@@ -142,6 +217,41 @@ def default_key_store(
         raise SchemaMissing(
             _MIGRATIONS[-1][0], how=how_to_migrate("postgresql", schema, 0)
         ) from None
+
+
+class _LoadKeys:
+    """The store's key store, serving a running load the keys it read with its rows.
+
+    Outside a load (and when creating keys) every call goes to the key store itself; a
+    load asks it only for keys its statement did not bring (a later generation's).
+    """
+
+    def __init__(self, keys: PostgresKeyStore, bound: ContextVar[Session | None]) -> None:
+        self._keys = keys
+        self._bound = bound
+
+    def key_id(self, kind: KeyKind, name: str) -> str:
+        return self._keys.key_id(kind, name)
+
+    def keys(self, key_ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
+        session = self._bound.get()
+        read = None if session is None or create else session.keys
+        if read is None:
+            return self._keys.keys(key_ids, create=create)
+        found = {k: key for k in key_ids if (key := read.get(k)) is not None}
+        rest = [k for k in key_ids if k not in read]
+        if rest:
+            found.update(self._keys.keys(rest))
+        return found
+
+    def delete(self, key_ids: Collection[str]) -> int:
+        return self._keys.delete(key_ids)
+
+    def purge(self, *, timeout: float = 5.0) -> Purge:
+        return self._keys.purge(timeout=timeout)
+
+    def close(self) -> None:
+        self._keys.close()
 
 
 class PostgresStore(SqlStore):
@@ -207,6 +317,9 @@ class PostgresStore(SqlStore):
     MIGRATIONS: ClassVar[Sequence[Migration]] = _MIGRATIONS
     DIALECT: ClassVar[Backend] = "postgresql"
     backend: ClassVar[str] = "PostgreSQL"
+    # the load statement that also reads the case's data keys (the store's own default
+    # key store, in the same database), or None: the key store is asked separately
+    _keyed_load: str | None = None
 
     def __init__(
         self,
@@ -261,6 +374,9 @@ class PostgresStore(SqlStore):
         )
         import psycopg
 
+        if owns and isinstance(key_store, PostgresKeyStore) and self._sealer is not None:
+            self._keyed_load = keyed_load(_SQL["load"], key_store.schema)
+            self._sealer.keys = _LoadKeys(key_store, self._bound)
         self.integrity_errors = (psycopg.IntegrityError,)
         self._refused = _refused()
         self.schema = schema
@@ -365,32 +481,73 @@ class PostgresStore(SqlStore):
     # parameters) is not its context.
 
     def _rows(self, key: str, params: Params) -> list[Row]:
+        if key == "load" and self._keyed_load is not None:
+            return self._load_with_keys(self._keyed_load, params)
         try:
             rows: list[Row] = self._now().execute(_SQL[key], params).fetchall()
             return rows
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
         raise error
+
+    def _load_with_keys(self, sql: str, params: Params) -> list[Row]:
+        """The rows of ``load``; the data keys that came with them are kept in the
+        session for the rest of this load (see :meth:`_load`), never longer."""
+        session, keys = self._bound.get(), self.key_store
+        assert session is not None and isinstance(keys, PostgresKeyStore)
+        first = case_key_id(keys, str(params["case_id"]), 0)
+        try:
+            found = self._now().execute(sql, {**params, "kids": [first]}).fetchall()
+        except self._refused as exc:
+            error = self._refusal(exc)
+            raise error from None
+        rows = [r for r in found if r[0] != 2]
+        read: dict[str, bytes | None] = {first: None}  # asked for: absent unless found
+        if len(rows) < len(found):
+            wrapped = [(r[3], bytes.fromhex(r[4])) for r in found if r[0] == 2]
+            read.update(keys.unwrapped(wrapped))
+        session.keys = read
+        return rows
+
+    def _load(self, case_id: str) -> Case:
+        try:
+            return super()._load(case_id)
+        finally:
+            session = self._bound.get()
+            if session is not None:
+                session.keys = None  # a case's events read later ask the key store
 
     def _exec(self, key: str, params: Params) -> int:
         try:
-            count: int = self._now().execute(_SQL[key], params).rowcount
+            conn, session = self._now(), self._bound.get()
+            if session is not None and session.checked and key in _CHECKED:
+                conn.execute(_CHECKED[key], params)  # checked by the server: see _CHECKED
+                return 1
+            cur = conn.execute(_SQL[key], params)
+            pipeline = self._pipeline()
+            if pipeline is not None:
+                pipeline.sync()  # the statement's row count, before the writes that follow
+            count: int = cur.rowcount
             return count
         except self.integrity_errors:
             raise  # the append path turns it into a conflict or a StoreError
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
         raise error
 
     def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
         try:
+            if self._pipeline() is not None:
+                # queued: its errors come with the commit (see _transaction)
+                self._now().cursor().executemany(_SQL[key], rows)
+                return
             with self._now().cursor() as cur:
                 cur.executemany(_SQL[key], rows)
             return
         except self.integrity_errors:
             raise
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
         raise error
 
     def _query(self, sql: str, params: Params) -> list[Row]:
@@ -399,13 +556,85 @@ class PostgresStore(SqlStore):
             rows: list[Row] = cur.fetchall() if cur.description is not None else []
             return rows
         except self._refused as exc:
-            error = sanitized(exc, self.backend)
+            error = self._refusal(exc)
         raise error
+
+    def _write_append(
+        self,
+        base: Case | None,
+        new: Case,
+        batch: Sequence[Event],
+        expected: int,
+        key: str | None,
+    ) -> None:
+        session = self._bound.get()
+        if session is None or session.pipeline is None:
+            super()._write_append(base, new, batch, expected, key)
+            return
+        session.checked = True  # the case row's write fails the pipeline when stale
+        try:
+            super()._write_append(base, new, batch, expected, key)
+        finally:
+            session.checked = False
+
+    def _refusal(self, exc: BaseException) -> Exception:
+        """What a refused statement is re-raised as: a StoreError quoting nothing, or,
+        for the checked write of a stale case row, the append's conflict."""
+        return _Stale() if _is_stale(exc) else sanitized(exc, self.backend)
+
+    def _pipeline(self) -> Any:
+        session = self._bound.get()
+        return None if session is None else session.pipeline
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._now().transaction():  # a savepoint inside the host's transaction
+        conn, session = self._now(), self._bound.get()
+        if session is None or session.joined or session.pipeline is not None:
+            with conn.transaction():  # a savepoint inside the host's transaction
+                yield
+            return
+        if not _may_pipeline(conn):
+            with conn.transaction():
+                yield
+            return
+        with self._pipelined(conn, session):
             yield
+
+    @contextlib.contextmanager
+    def _pipelined(self, conn: Any, session: Session) -> Iterator[None]:
+        """One transaction of the store's own, its statements sent in a pipeline: BEGIN
+        goes with the statements up to the first whose row count is read, the rest with
+        COMMIT (an append reads none: one round trip, see :data:`_CHECKED`). A refused
+        statement's error comes with the next sync, sanitized (a stale case row as
+        ``_Stale``); the transaction is then rolled back."""
+        import psycopg
+
+        failed: BaseException | None = None
+        try:
+            with conn.pipeline() as pipeline:
+                session.pipeline = pipeline
+                try:
+                    conn.execute("BEGIN")
+                    try:
+                        yield
+                    except BaseException:
+                        # take in the results still queued (an error among them is the
+                        # block's to report), then roll back
+                        with contextlib.suppress(psycopg.Error):
+                            pipeline.sync()
+                        conn.rollback()  # also forgets statements prepared meanwhile
+                        raise
+                    conn.execute("COMMIT")  # sent, with what is queued, as the pipeline ends
+                finally:
+                    session.pipeline = None
+        except self.integrity_errors:
+            _abandon(conn)
+            raise  # the append path turns it into a conflict or a StoreError
+        except self._refused as exc:
+            _abandon(conn)
+            failed = self._refusal(exc)
+        if failed is not None:
+            raise failed
 
     def _param(self, name: str) -> str:
         return f"%({name})s"

@@ -49,13 +49,20 @@ class Session:
     host's), so the store nests its writes in savepoints and caches nothing before
     that transaction commits. ``on_commit`` runs a callback once the host's
     transaction commits, where the host's framework can tell (Django); ``pending``
-    holds the cases this session wrote or loaded meanwhile.
+    holds the cases this session wrote or loaded meanwhile. ``pipeline``: the psycopg
+    pipeline the running write sends its statements through, ``checked``: whether the
+    running append's conditional write of the case row is checked by the server as the
+    pipeline ends; ``keys``: the data keys the running load read with its rows, ``None``
+    outside it (all three PostgreSQL only).
     """
 
     conn: Any
     joined: bool = False
     on_commit: Callable[[Callable[[], None]], None] | None = None
     pending: dict[str, Case] = attrs.Factory(dict)
+    pipeline: Any = None
+    checked: bool = False
+    keys: dict[str, bytes | None] | None = None
 
 
 class ConnectionSource(Protocol):

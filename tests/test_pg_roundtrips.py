@@ -1,0 +1,210 @@
+"""Round trips of a PostgreSQL command (#17): a load is one, an append one.
+
+Counted, not timed: libpq's protocol trace of every pooled connection of a host's pool
+(``PGconn.trace``) shows each ``Sync`` and simple ``Query`` the client sends, one per
+round trip. The load reads the case's data keys in its own statement, so the key store
+is not asked; the append sends BEGIN, the conditional write of the case row (checked by
+the server), the inserts and COMMIT at once. Refusals and conflicts inside the pipeline
+still leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Collection, Iterator
+from typing import IO, Any
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from psycopg import pq
+from psycopg_pool import ConnectionPool
+
+from imflow import ConcurrencyConflict, StoreError
+from imflow.keys import MasterKey
+from imflow.store import PostgresStore, migrate
+from tests.crashes import more
+from tests.pg import fresh_schema
+from tests.stores import far_future_engine, working_case
+
+ENGINE = far_future_engine()
+MASTER = MasterKey.generate()
+_ROUND_TRIP = re.compile(r"^F\t\d+\t(Sync|Query)\b", re.M)
+
+
+class Traced:
+    """A host's pool whose connections write libpq's trace into one file."""
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        self.file: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in close()
+        self._seen = 0
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f"SET search_path TO {schema}")
+            conn.pgconn.trace(self.file.fileno())
+            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=1,
+            kwargs={"autocommit": True},
+            configure=configure,
+            open=False,
+        )
+        self.pool.open(wait=True)
+
+    def round_trips(self) -> int:
+        """Round trips since the last call."""
+        self.file.seek(0)
+        found = len(_ROUND_TRIP.findall(self.file.read()))
+        new, self._seen = found - self._seen, found
+        return new
+
+    def close(self) -> None:
+        self.pool.close()
+        self.file.close()
+
+
+@pytest.fixture
+def traced(pg_dsn: str) -> Iterator[tuple[Traced, str]]:
+    schema = fresh_schema()
+    migrate(pg_dsn, schema=schema)
+    host = Traced(pg_dsn, schema)
+    try:
+        yield host, schema
+    finally:
+        host.close()
+
+
+def _store(host: Traced, schema: str, **options: Any) -> PostgresStore:
+    return PostgresStore(
+        host.pool, engine=ENGINE, master_key=MASTER, key_schema=f"{schema}_keys", **options
+    )
+
+
+def _counting(store: PostgresStore) -> list[int]:
+    """The sizes of the key store's reads from now on."""
+    assert store.key_store is not None
+    asked: list[int] = []
+    keys = store.key_store.keys
+
+    def counted(ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
+        asked.append(len(ids))
+        return keys(ids, create=create)
+
+    store.key_store.keys = counted  # type: ignore[method-assign,assignment]
+    return asked
+
+
+def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_one(
+    traced: tuple[Traced, str],
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-1", household=2, members=("m-1",))
+    with _store(host, schema, cache_size=0, snapshot_every=0) as store:
+        store.append("rt-1", case.events, expected_version=0)
+        host.round_trips()
+        asked = _counting(store)
+        loaded = store.load("rt-1")
+        assert host.round_trips() == 1 and asked == []  # the keys came with the rows
+        assert loaded == case and loaded.person == "p-1" and loaded.members == ("m-1",)
+        new = more(ENGINE, loaded, 3)
+        store.append("rt-1", new.events[case.version :], expected_version=case.version)
+        assert host.round_trips() == 1  # BEGIN, the checked UPDATE, the inserts, COMMIT
+        assert store.load("rt-1") == new
+
+
+def test_keys_read_with_a_load_are_not_kept_for_its_later_reads(
+    traced: tuple[Traced, str],
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-2", household=2, members=("m-1",))
+    with _store(host, schema, cache_size=0, snapshot_every=2) as store:
+        store.append("rt-2", case.events, expected_version=0)
+        held = store.load("rt-2")  # its events before the snapshot stay unread
+        asked = _counting(store)
+        assert tuple(held.events) == tuple(case.events)
+        assert asked  # read later, they ask the key store, not the load's keys
+
+
+def test_a_stale_append_in_the_pipeline_is_a_conflict_and_writes_nothing(
+    traced: tuple[Traced, str],
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-3")
+    with _store(host, schema, cache_size=0) as store:
+        store.append("rt-3", case.events, expected_version=0)
+        first, second = more(ENGINE, case, 1), more(ENGINE, case, 2)
+        store.append("rt-3", first.events[case.version :], expected_version=case.version)
+        with pytest.raises(ConcurrencyConflict):
+            store.append("rt-3", second.events[case.version :], expected_version=case.version)
+        assert store.load("rt-3") == first
+        assert store.events("rt-3") == first.events
+        with host.pool.connection() as conn:  # given back idle, no transaction left open
+            assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+
+
+def test_a_case_row_changed_since_the_load_fails_the_pipeline_as_a_conflict(
+    traced: tuple[Traced, str],
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-5")
+    with _store(host, schema, cache_size=0) as a, _store(host, schema, cache_size=0) as b:
+        a.append("rt-5", case.events, expected_version=0)
+        held = a.load("rt-5")  # a's own case at its version: re-decided without a load
+        theirs, mine = more(ENGINE, held, 2), more(ENGINE, held, 1)
+        b.append("rt-5", theirs.events[held.version :], expected_version=held.version)
+        host.round_trips()
+        with pytest.raises(ConcurrencyConflict) as lost:
+            a.append("rt-5", mine.events[held.version :], expected_version=held.version)
+        assert lost.value.expected == held.version and lost.value.actual == theirs.version
+        assert host.round_trips() >= 1
+        assert b.events("rt-5") == theirs.events
+        assert len(a.outbox.pending(after=0, limit=100)) == theirs.version
+        # a new case another store opened first: its insert finds the row, nothing written
+        other = working_case(ENGINE, "rt-6")
+        b.append("rt-6", other.events, expected_version=0)
+        again = working_case(ENGINE, "rt-6", household=3)
+        with pytest.raises(ConcurrencyConflict):
+            a.append("rt-6", again.events, expected_version=0)
+        assert a.load("rt-6") == other
+        with host.pool.connection() as conn:
+            assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+
+
+@settings(max_examples=10, deadline=None)
+@given(where=st.integers(min_value=1, max_value=3))
+def test_a_statement_refused_in_the_pipeline_leaves_nothing_and_quotes_nothing(
+    pg_dsn: str, where: int
+) -> None:
+    schema = fresh_schema()
+    migrate(pg_dsn, schema=schema)
+    host = Traced(pg_dsn, schema)
+    try:
+        case = working_case(ENGINE, "rt-4")
+        with _store(host, schema, cache_size=0) as store:
+            store.append("rt-4", case.events, expected_version=0)
+            with psycopg.connect(pg_dsn, autocommit=True) as owner:
+                owner.execute(
+                    f"CREATE FUNCTION {schema}.refuse() RETURNS trigger LANGUAGE plpgsql"
+                    " AS $$ BEGIN RAISE EXCEPTION 'secret %', NEW.case_id; END $$"
+                )
+                owner.execute(
+                    f"CREATE TRIGGER refuse BEFORE INSERT ON {schema}.outbox FOR EACH ROW"
+                    f" WHEN (NEW.seq = {case.version + where}) EXECUTE FUNCTION {schema}.refuse()"
+                )
+            new = more(ENGINE, case, 3)
+            with pytest.raises(StoreError) as refused:
+                store.append("rt-4", new.events[case.version :], expected_version=case.version)
+            assert "secret" not in str(refused.value) and "rt-4" not in str(refused.value)
+            assert refused.value.__cause__ is None and refused.value.__context__ is None
+            assert store.load("rt-4") == case
+            assert store.events("rt-4") == case.events
+            assert len(store.outbox.pending(after=0, limit=100)) == case.version
+            with host.pool.connection() as conn:
+                assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+    finally:
+        host.close()
