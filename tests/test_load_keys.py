@@ -67,7 +67,11 @@ def test_a_load_reads_its_old_events_with_one_batch_of_keys(sql_stores: StoreMak
         assert sum(asked) <= 3
         # a load from a snapshot reads the keys of the case (and its persons) once, in
         # one batch: the opening row is opened with the snapshot, before any command
+        # (PostgreSQL's own key store: none, the keys come with the load's statement)
         asked.clear()
         fresh = store.load("lk-2")
-        assert fresh.person == "p-1" and fresh.members == ("m-1",) and len(asked) == 1
-        assert tuple(fresh.events) == tuple(case.events) and len(asked) == 1
+        assert fresh.person == "p-1" and fresh.members == ("m-1",)
+        batches = 0 if sql_stores.kind == "postgres" else 1
+        assert len(asked) == batches
+        # its old rows are opened with the keys of that load: no further read
+        assert tuple(fresh.events) == tuple(case.events) and len(asked) == batches
