@@ -40,8 +40,15 @@ def summary_schema(backend: Backend) -> list[str]:
     ]
 
 
+def state_schema() -> list[str]:
+    """Migration 7: the state of the fold the next append steps (in the :data:`~imflow.
+    kennzahlen._stored.AFTER` row only; ``NULL``: the next write recomputes the rows)."""
+    return ["ALTER TABLE report_facts ADD COLUMN state TEXT"]
+
+
 def summary_statements(p: Callable[[str], str]) -> dict[str, str]:
-    """The named statement that writes a case's facts rows."""
+    """The named statements that write a case's facts rows (``facts_upsert``: of the fill,
+    schema 6; ``facts_write``: with the state, schema 7) and read its last two."""
     return {
         "facts_upsert": (
             "INSERT INTO report_facts (case_id, year, facts, scope)"
@@ -49,13 +56,24 @@ def summary_statements(p: Callable[[str], str]) -> dict[str, str]:
             " ON CONFLICT (case_id, year) DO UPDATE SET facts = excluded.facts,"
             " scope = excluded.scope"
         ),
+        "facts_write": (
+            "INSERT INTO report_facts (case_id, year, facts, scope, state)"
+            f" VALUES ({p('case_id')}, {p('year')}, {p('facts')}, {p('scope')}, {p('state')})"
+            " ON CONFLICT (case_id, year) DO UPDATE SET facts = excluded.facts,"
+            " scope = excluded.scope, state = excluded.state"
+        ),
+        "facts_state": (
+            "SELECT year, facts, scope, state FROM report_facts"
+            f" WHERE case_id = {p('case_id')} ORDER BY year DESC LIMIT 2"
+        ),
     }
 
 
 def summary_params(case_id: str, history: Sequence[Event], batch: Sequence[Event]) -> list[Any]:
-    """The parameters of ``facts_upsert`` for *batch* joining a case's *history* (all its
-    events, the batch included)."""
-    from imflow.kennzahlen._stored import summary_rows
+    """The parameters of ``facts_write`` for *batch* joining a case's *history* (all its
+    events, the batch included), recomputed over the whole history."""
+    from imflow.kennzahlen._fold import encode_tail, tail_of
+    from imflow.kennzahlen._stored import AFTER, summary_rows
 
     if not batch:
         return []
@@ -64,19 +82,52 @@ def summary_params(case_id: str, history: Sequence[Event], batch: Sequence[Event
     since = min(e.on.year for e in batch)
     if before:  # the years after the case's last one so far are new rows too
         since = min(since, max(before) + 1)
+    state = encode_tail(tail_of(history))
     return [
-        {"case_id": case_id, "year": year, "facts": facts, "scope": scope}
+        {
+            "case_id": case_id,
+            "year": year,
+            "facts": facts,
+            "scope": scope,
+            "state": state if year == AFTER else None,
+        }
         for year, facts, scope in summary_rows(history, since)
     ]
 
 
 def write_summary(
-    store: Any, case_id: str, history: Sequence[Event], batch: Sequence[Event]
+    store: Any,
+    case_id: str,
+    history: Sequence[Event],
+    batch: Sequence[Event],
+    *,
+    step: bool = False,
 ) -> None:
-    """Write the facts rows *batch* changes, inside *store*'s open transaction."""
-    params = summary_params(case_id, history, batch)
-    if params:
-        store._exec_many("facts_upsert", params)
+    """Write the facts rows *batch* changes, inside *store*'s open transaction.
+
+    With *step* (an append to a case stored before, after its row's conditional
+    ``UPDATE``), from the state kept in the case's rows and the batch only, without
+    reading *history*, when :func:`~imflow.kennzahlen._stored.stepped_rows` can;
+    otherwise (a new case, an erasure, a back-dated batch, rows without state)
+    recomputed over the whole *history*.
+    """
+    from imflow.kennzahlen._stored import stepped_rows
+
+    if not batch:
+        return
+    rows = (
+        stepped_rows(case_id, store._rows("facts_state", {"case_id": case_id}), batch)
+        if step
+        else None
+    )
+    if rows is None:
+        params = summary_params(case_id, history, batch)
+    else:
+        params = [
+            {"case_id": case_id, "year": y, "facts": f, "scope": s, "state": state}
+            for y, f, s, state in rows
+        ]
+    store._exec_many("facts_write", params)
 
 
 def fill_done(conn: Any, backend: Backend) -> bool:
