@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ def scrambled(draw: st.DrawFn) -> tuple[Event, ...]:
     return tuple(attrs.evolve(e, seq=i) for i, e in enumerate(events, 1))
 
 
-def batches(draw: st.DrawFn, n: int) -> list[tuple[int, int]]:
+def batches(draw: Callable[..., Any], n: int) -> list[tuple[int, int]]:
     """Random consecutive (start, end) slices covering range(n)."""
     cuts = sorted(draw(st.sets(st.integers(1, max(n - 1, 1)), max_size=n), label="cuts"))
     bounds = [0, *[k for k in cuts if 0 < k < n], n]

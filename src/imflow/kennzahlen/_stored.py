@@ -236,17 +236,17 @@ def stepped_rows(
         return None
     if newest >= AFTER:  # pragma: no cover - the engine refuses dates that far
         return None
-    last, after = decode_row(case_id, str(last_text)), decode_row(case_id, str(after_text))
+    last, after = json.loads(str(last_text)), json.loads(str(after_text))
     rows: list[Row] = []
     for year in range(latest, newest + 1):
         fold = Fold(last if year == latest else after, tail, Window.of(year)).steps(batch)
-        rows.append((year, encode_row(fold.result()), None, None))
+        rows.append((year, fold.row(), None, None))
     fold = Fold(after, tail, _AFTER_WINDOW).steps(batch)
     moved = {e.to_provider for e in batch if isinstance(e, CaseTransferred)}
     scope = attrs.evolve(
         scope, moved_to=tuple(sorted(moved.union(scope.moved_to))), last_year=newest
     )
-    rows.append((AFTER, encode_row(fold.result()), encode_scope(scope), encode_tail(fold.tail())))
+    rows.append((AFTER, fold.row(), encode_scope(scope), encode_tail(fold.tail())))
     return rows
 
 
