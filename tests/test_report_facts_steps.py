@@ -69,7 +69,8 @@ def _edges(events: Sequence[Event]) -> list[date]:
 
 @st.composite
 def scrambled(draw: st.DrawFn) -> tuple[Event, ...]:
-    """One case's valid events, now and then reordered and redated, numbered anew."""
+    """One case's valid events, now and then reordered and redated (now and then with
+    the dates put back in order), numbered anew."""
     events = list(draw(histories(max_cases=1)))
     if draw(st.booleans(), label="reordered"):
         keep = draw(st.booleans(), label="opening first")
@@ -83,6 +84,9 @@ def scrambled(draw: st.DrawFn) -> tuple[Event, ...]:
         events = [
             attrs.evolve(e, on=draw(days)) if draw(st.integers(0, 3)) == 0 else e for e in events
         ]
+    if draw(st.booleans(), label="dates in seq order"):  # every later batch is stepped
+        days = sorted(e.on for e in events)
+        events = [attrs.evolve(e, on=day) for e, day in zip(events, days, strict=True)]
     return tuple(attrs.evolve(e, seq=i) for i, e in enumerate(events, 1))
 
 
