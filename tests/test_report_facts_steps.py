@@ -27,10 +27,11 @@ from hypothesis import strategies as st
 from imflow import Engine, FrozenClock
 from imflow import commands as c
 from imflow.events import CaseOpened, Event
-from imflow.kennzahlen._fold import encode_tail, tail_of
+from imflow.kennzahlen._fold import decode_tail, encode_tail, tail_of
 from imflow.kennzahlen._stored import AFTER, stepped_rows, summary_rows
+from imflow.serialization import to_document
 from imflow.store import SQLiteStore
-from imflow.store._summary import summary_params
+from imflow.store._summary import state_fill, summary_params
 from imflow.testing import FAR_FUTURE, manager_for
 from tests.profiles import CORE_EXAMPLES
 from tests.stores import StoreMaker
@@ -85,8 +86,8 @@ def scrambled(draw: st.DrawFn) -> tuple[Event, ...]:
             attrs.evolve(e, on=draw(days)) if draw(st.integers(0, 3)) == 0 else e for e in events
         ]
     if draw(st.booleans(), label="dates in seq order"):  # every later batch is stepped
-        days = sorted(e.on for e in events)
-        events = [attrs.evolve(e, on=day) for e, day in zip(events, days, strict=True)]
+        ordered = sorted(e.on for e in events)
+        events = [attrs.evolve(e, on=day) for e, day in zip(events, ordered, strict=True)]
     return tuple(attrs.evolve(e, seq=i) for i, e in enumerate(events, 1))
 
 
@@ -180,6 +181,12 @@ def test_rows_written_in_random_batches_equal_the_whole_history_on_every_store(
                     tail = new.events[after.version :]
                     store.append(e.case_id, tail, expected_version=after.version)
                     assert _stored(raw, e.case_id) == reference(new.events)
+            # migration 7 fills the state of rows written without one
+            raw.execute("UPDATE report_facts SET state = NULL")
+            raw.execute(state_fill("sqlite" if sql_stores.kind == "sqlite" else "postgresql"))
+            for case_id in by_case:
+                (state,) = _stored(raw, case_id)[AFTER][2:]
+                assert decode_tail(str(state)) == tail_of(store.load(case_id).events)
     finally:
         raw.close()
 
@@ -213,4 +220,53 @@ def test_an_append_in_the_latest_year_steps_the_kept_state_an_erasure_recomputes
         assert json.loads(str(stored[AFTER][2]))[:3] == [2, date(2026, 1, 1).toordinal(), 1]
         store.erase_person("p-1", on=date(2026, 6, 1))
         assert _stored(raw, "c-1") == reference(store.load("c-1").events)
+        raw.close()
+
+
+@settings(
+    settings.default,
+    max_examples=max(CORE_EXAMPLES // 4, 20),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(scrambled(), min_size=1, max_size=3))
+def test_the_state_migration_7_fills_is_the_tail_of_each_case(
+    sql_stores: StoreMaker, cases: list[tuple[Event, ...]]
+) -> None:
+    """The SQL of the fill over scrambled histories (statuses of goals added later or
+    never, closures and reopenings in any order, back-dated last events) in the columns
+    the store writes: the tail of each case, as the fold keeps it."""
+    n = next(_examples)
+    sqlite = sql_stores.kind == "sqlite"
+    raw = sqlite3.connect(":memory:") if sqlite else sql_stores.raw()
+    mark = "?" if sqlite else "%s"
+    try:
+        if not sqlite:
+            raw.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_stores.schema}")
+            raw.execute(f"SET search_path TO {sql_stores.schema}")
+        day, payload = ("TEXT", "TEXT") if sqlite else ("DATE", "JSONB")
+        raw.execute(
+            "CREATE TABLE IF NOT EXISTS events (case_id TEXT, seq INTEGER, type TEXT,"
+            f" on_date {day}, payload {payload})"
+        )
+        raw.execute(
+            "CREATE TABLE IF NOT EXISTS report_facts (case_id TEXT, year INTEGER, state TEXT)"
+        )
+        histories_by_id = {}
+        for i, events in enumerate(cases):
+            case_id = f"fill-{n}-{i}"
+            history = [attrs.evolve(e, case_id=case_id) for e in events]
+            histories_by_id[case_id] = history
+            for e in history:
+                raw.execute(
+                    f"INSERT INTO events VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
+                    (case_id, e.seq, e.type, e.on.isoformat(), json.dumps(to_document(e))),
+                )
+            raw.execute(f"INSERT INTO report_facts VALUES ({mark}, {AFTER}, NULL)", (case_id,))
+        raw.execute(state_fill("sqlite" if sqlite else "postgresql"))
+        for case_id, history in histories_by_id.items():
+            (state,) = raw.execute(
+                f"SELECT state FROM report_facts WHERE case_id = {mark}", (case_id,)
+            ).fetchone()
+            assert decode_tail(str(state)) == tail_of(history), case_id
+    finally:
         raw.close()

@@ -62,7 +62,7 @@ _MIGRATIONS: Sequence[Migration] = (
     (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
     (5, "outbox leases for several runners", leases_schema()),
     (6, "the report's facts per case and year", summary_schema("sqlite")),
-    (7, "the state of the report's facts an append steps", state_schema()),
+    (7, "the state of the report's facts an append steps", state_schema("sqlite")),
 )
 
 # what the store re-raises as StoreError: a refused statement (connection and lock

@@ -40,10 +40,60 @@ def summary_schema(backend: Backend) -> list[str]:
     ]
 
 
-def state_schema() -> list[str]:
+def state_schema(backend: Backend) -> list[str]:
     """Migration 7: the state of the fold the next append steps (in the :data:`~imflow.
-    kennzahlen._stored.AFTER` row only; ``NULL``: the next write recomputes the rows)."""
-    return ["ALTER TABLE report_facts ADD COLUMN state TEXT"]
+    kennzahlen._stored.AFTER` row only; ``NULL``: the next write recomputes the rows),
+    filled for the rows there are (:func:`state_fill`)."""
+    return ["ALTER TABLE report_facts ADD COLUMN state TEXT", state_fill(backend)]
+
+
+def state_fill(backend: Backend) -> str:
+    """The statement that writes the state of every :data:`~imflow.kennzahlen._stored.
+    AFTER` row from the case's events, as :func:`~imflow.kennzahlen._fold.tail_of` (the
+    JSON of :func:`~imflow.kennzahlen._fold.encode_tail`; it reads only fields in clear:
+    types, seqs, dates, goal ids and statuses)."""
+    if backend == "sqlite":
+        day = "CAST(julianday({0}.on_date) - 1721424.5 AS INTEGER)"
+        goal = "json_extract({0}.payload, '$.goal_id')"
+        status = "json_extract(s.payload, '$.status')"
+        orphans = (
+            "json((SELECT json_group_array(json_array(o.goal, o.status, o.day, o.seq))"
+            f" FROM (SELECT {goal.format('s')} AS goal, {status} AS status,"
+            f" {day.format('s')} AS day, s.seq AS seq FROM events s"
+            " WHERE s.case_id = e.case_id AND s.type = 'goal_status_set'"
+            " AND s.seq = (SELECT max(s2.seq) FROM events s2 WHERE s2.case_id = s.case_id"
+            f" AND s2.type = 'goal_status_set' AND {goal.format('s2')} = {goal.format('s')})"
+            " AND NOT EXISTS (SELECT 1 FROM events a WHERE a.case_id = s.case_id"
+            f" AND a.type = 'goal_added' AND {goal.format('a')} = {goal.format('s')})"
+            " ORDER BY goal) o))"
+        )
+        array, text = "json_array", ""
+    else:
+        day = "({0}.on_date - DATE '0001-01-01' + 1)"
+        goal = "({0}.payload ->> 'goal_id')"
+        orphans = (
+            "(SELECT coalesce(json_agg(json_build_array(o.goal, o.status, o.day, o.seq)"
+            " ORDER BY o.goal), '[]'::json) FROM (SELECT DISTINCT ON"
+            f" ({goal.format('s')}) {goal.format('s')} AS goal,"
+            f" (s.payload ->> 'status') AS status, {day.format('s')} AS day, s.seq"
+            " FROM events s WHERE s.case_id = e.case_id AND s.type = 'goal_status_set'"
+            " AND NOT EXISTS (SELECT 1 FROM events a WHERE a.case_id = s.case_id"
+            f" AND a.type = 'goal_added' AND {goal.format('a')} = {goal.format('s')})"
+            f" ORDER BY {goal.format('s')}, s.seq DESC) o)"
+        )
+        array, text = "json_build_array", "::text"
+    depth = (
+        "(SELECT count(*) FILTER (WHERE d.type = 'case_closed')"
+        " - count(*) FILTER (WHERE d.type = 'case_reopened')"
+        " FROM events d WHERE d.case_id = e.case_id)"
+    )
+    from imflow.kennzahlen._stored import AFTER
+
+    return (
+        f"UPDATE report_facts SET state = (SELECT {array}(e.seq, {day.format('e')},"
+        f" {depth}, {orphans}){text} FROM events e WHERE e.case_id = report_facts.case_id"
+        f" ORDER BY e.seq DESC LIMIT 1) WHERE year = {AFTER}"
+    )
 
 
 def summary_statements(p: Callable[[str], str]) -> dict[str, str]:
@@ -231,10 +281,25 @@ def _fill(conn: Any, backend: Backend) -> int:
 def _finish(conn: Any, backend: Backend, written: int) -> int:
     cur = conn.cursor()
     try:
+        if _has_state(cur, backend):  # schema 7 already: the state of the rows just written
+            cur.execute(state_fill(backend))
         cur.execute(f"UPDATE {FILL_TABLE} SET done = 1 WHERE id = 1")
     finally:
         cur.close()
     return written
+
+
+def _has_state(cur: Any, backend: Backend) -> bool:
+    """Whether ``report_facts`` has migration 7's column ``state``."""
+    if backend == "sqlite":
+        cur.execute("SELECT count(*) FROM pragma_table_info('report_facts') WHERE name = 'state'")
+    else:
+        cur.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = 'report_facts' AND column_name = 'state'"
+        )
+    found = cur.fetchone()
+    return bool(found and found[0])
 
 
 def _scopes(conn: Any, backend: Backend) -> dict[str, Any]:
