@@ -150,7 +150,6 @@ def write_summary(
     case_id: str,
     history: Sequence[Event],
     batch: Sequence[Event],
-    *,
     step: bool = False,
 ) -> None:
     """Write the facts rows *batch* changes, inside *store*'s open transaction.
