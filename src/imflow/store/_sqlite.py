@@ -146,7 +146,7 @@ class SQLiteStore(SqlStore):
     >>> path = os.path.join(tempfile.mkdtemp(), "imflow.db")
     >>> with SQLiteStore(path) as store:
     ...     store.schema_version
-    6
+    7
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0 *path* may be a host's connection; *migrate*.
