@@ -147,7 +147,7 @@ def test_manage_py_migrate_makes_the_store_s_schema_on_a_fresh_database(
     assert again.returncode == 0 and "No migrations to apply" in again.stdout
     by_imflow = f"plain_{uuid.uuid4().hex[:10]}"
     database.create(by_imflow)
-    assert migrate(database.target(by_imflow)) == 6
+    assert migrate(database.target(by_imflow)) == 7
     assert database.imflow_schema(name) == database.imflow_schema(by_imflow)
     # a database imflow migrate made first: Django's migrations record it and skip the DDL
     done = manage(database, by_imflow, "migrate", "--noinput")

@@ -96,7 +96,7 @@ def test_an_old_store_is_encrypted_in_place_resuming_after_a_kill(sql_stores: St
     if sql_stores.kind == "postgres":  # the owner migrates; SQLite's store does on open
         migrate(str(sql_stores.dsn), schema=sql_stores.schema)
     store: Any = sql_stores(engine=far_future_engine())  # migrates to 5: nothing sealed yet
-    assert store.schema_version == 6 and store.encryption_pending
+    assert store.schema_version == 7 and store.encryption_pending
     assert store.load("old-005") == cases[5]  # rows in clear read as before
     before = clear_text(sql_stores, prefix)
     assert before > CASES

@@ -101,7 +101,7 @@ def test_a_schema_5_store_migrated_reports_as_its_events_and_the_oracle(
             assert report(old, year=year, staffing=staffing) == report(
                 events, year=year, staffing=staffing
             )  # schema 5: the report counts over the events
-        assert migrate(path) == 6
+        assert migrate(path) == 7
         assert _rows(raw) == written  # the fill writes what the appends wrote
         raw.close()
         with SQLiteStore(path, engine=engine, migrate=False) as store:

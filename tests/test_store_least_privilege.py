@@ -195,4 +195,4 @@ def exercise(place: Place) -> None:
         assert store.outbox.count_pending() == 0
         figures = service.report(year=2026, by=COORDINATOR).figures()
         assert figures["cases_active"] == 2 and figures["cases_closed"] == 2
-        assert store.schema_version == 6
+        assert store.schema_version == 7

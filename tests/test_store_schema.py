@@ -51,7 +51,7 @@ def test_a_new_database_gets_every_migration_once(sql_stores: StoreMaker) -> Non
     assert tables(sql_stores) >= TABLES
     assert "idempotency" not in tables(sql_stores)  # replaced by idempotency_keys
     applied = migrations(sql_stores)
-    assert [v for v, _ in applied] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _ in applied] == [1, 2, 3, 4, 5, 6, 7]
     sql_stores().close()
     assert migrations(sql_stores) == applied
 
@@ -69,9 +69,9 @@ def test_migrators_racing_on_a_new_database_migrate_it_once(sql_stores: StoreMak
         racers += [sql_stores] * 3
     errors = errors_of(at_once(*racers))
     assert not errors, errors
-    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6, 7]
     assert migrate_maker(sql_stores) == LATEST  # again: nothing to do
-    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_a_database_of_schema_version_1_is_migrated_forward_with_its_data(
@@ -112,7 +112,7 @@ def test_a_database_of_schema_version_1_is_migrated_forward_with_its_data(
         assert migrate_maker(sql_stores) == LATEST
 
     upgraded = sql_stores(cache_size=0)  # SQLite: an older file is migrated on open
-    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6, 7]
     assert upgraded.load("old") == case
     # the old key moved into its actor's tenant: a retry is still answered from it ...
     again = upgraded.append("old", case.events, expected_version=0, idempotency_key="old-form-1")
@@ -151,7 +151,7 @@ def test_a_database_from_a_newer_imflow_is_refused_untouched(sql_stores: StoreMa
         sql_stores()
     with pytest.raises(SchemaTooNew, match="99"):
         migrate_maker(sql_stores)
-    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6, 99]
+    assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6, 7, 99]
 
 
 def test_the_events_table_holds_the_agreed_columns(sql_stores: StoreMaker) -> None:

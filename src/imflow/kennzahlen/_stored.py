@@ -34,6 +34,7 @@ from imflow.kennzahlen._facts import (
     Window,
     case_facts,
 )
+from imflow.kennzahlen._fold import Fold, decode_tail, encode_tail
 
 __all__ = [
     "AFTER",
@@ -43,6 +44,7 @@ __all__ = [
     "encode_row",
     "encode_scope",
     "facts_from_rows",
+    "stepped_rows",
     "summary_rows",
     "window_of",
 ]
@@ -200,6 +202,51 @@ def summary_rows(history: Sequence[Event], since: int) -> list[tuple[int, str, s
     after = case_facts(history, _AFTER_WINDOW)
     assert after is not None
     rows.append((AFTER, encode_row(after), encode_scope(scope)))
+    return rows
+
+
+Row = tuple[int, str, str | None, str | None]
+"""A row of ``report_facts`` but its case: year, facts, scope and state (the last two
+in the :data:`AFTER` row only)."""
+
+
+def stepped_rows(
+    case_id: str, stored: Sequence[Sequence[Any]], batch: Sequence[Event]
+) -> list[Row] | None:
+    """The rows *batch* changes, stepped from the case's *stored* rows (its last two by
+    year, ``(year, facts, scope, state)``: :data:`AFTER` and the latest year's), or
+    ``None`` when they cannot be: no state kept, not the state just before the batch's
+    first event, or an event of the batch dated before the latest year (back-dated).
+
+    The latest year's row and every later year's are the fold of that window resumed
+    from the latest year's row (for later years from the :data:`AFTER` row: no event is
+    dated in them yet) and stepped through the batch; the :data:`AFTER` row likewise.
+    Every window from the latest year's on sees all the events before the batch, so the
+    kept :class:`~._fold.Tail` is the tail of each.
+    """
+    if len(stored) != 2 or not batch:
+        return None
+    (after_year, after_text, scoped, state), (last_year, last_text, _, _) = stored
+    if after_year != AFTER or state is None or scoped is None:
+        return None
+    scope, tail = decode_scope(str(scoped)), decode_tail(str(state))
+    years = [e.on.year for e in batch]
+    latest, newest = scope.last_year, max(scope.last_year, *years)
+    if last_year != latest or batch[0].seq != tail.seq + 1 or min(years) < latest:
+        return None
+    if newest >= AFTER:  # pragma: no cover - the engine refuses dates that far
+        return None
+    last, after = json.loads(str(last_text)), json.loads(str(after_text))
+    rows: list[Row] = []
+    for year in range(latest, newest + 1):
+        fold = Fold(last if year == latest else after, tail, Window.of(year)).steps(batch)
+        rows.append((year, fold.row(), None, None))
+    fold = Fold(after, tail, _AFTER_WINDOW).steps(batch)
+    moved = {e.to_provider for e in batch if isinstance(e, CaseTransferred)}
+    scope = attrs.evolve(
+        scope, moved_to=tuple(sorted(moved.union(scope.moved_to))), last_year=newest
+    )
+    rows.append((AFTER, fold.row(), encode_scope(scope), encode_tail(fold.tail())))
     return rows
 
 

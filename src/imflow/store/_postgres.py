@@ -34,7 +34,7 @@ from imflow.store._sql import (
     sanitized,
     statements,
 )
-from imflow.store._summary import summary_schema, summary_statements
+from imflow.store._summary import state_schema, summary_schema, summary_statements
 
 if TYPE_CHECKING:
     import psycopg
@@ -123,6 +123,7 @@ _MIGRATIONS: Sequence[Migration] = (
     (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
     (5, "outbox leases for several runners", leases_schema()),
     (6, "the report's facts per case and year", summary_schema("postgresql")),
+    (7, "the state of the report's facts an append steps", state_schema("postgresql")),
 )
 
 

@@ -521,7 +521,7 @@ class SqlStore:
         if written != 1:
             raise _Stale
         self._exec_many("insert_event", self._event_rows(new, batch, generation))
-        write_summary(self, new.case_id, new.events, batch)
+        write_summary(self, new.case_id, new.events, batch, base is not None)
         self._exec_many(
             "insert_outbox",
             [{"case_id": e.case_id, "seq": e.seq, "type": e.type} for e in batch],

@@ -30,7 +30,7 @@ from imflow.store._sql import (
     sanitized,
     statements,
 )
-from imflow.store._summary import summary_schema, summary_statements
+from imflow.store._summary import state_schema, summary_schema, summary_statements
 
 __all__ = ["SQLiteStore"]
 
@@ -62,6 +62,7 @@ _MIGRATIONS: Sequence[Migration] = (
     (4, "personal fields encrypted: erased versions, keys to shred", crypto_schema()),
     (5, "outbox leases for several runners", leases_schema()),
     (6, "the report's facts per case and year", summary_schema("sqlite")),
+    (7, "the state of the report's facts an append steps", state_schema("sqlite")),
 )
 
 # what the store re-raises as StoreError: a refused statement (connection and lock
@@ -148,7 +149,7 @@ class SQLiteStore(SqlStore):
     >>> path = os.path.join(tempfile.mkdtemp(), "imflow.db")
     >>> with SQLiteStore(path) as store:
     ...     store.schema_version
-    6
+    7
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0 *path* may be a host's connection; *migrate*.

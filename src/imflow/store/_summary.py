@@ -40,8 +40,65 @@ def summary_schema(backend: Backend) -> list[str]:
     ]
 
 
+def state_schema(backend: Backend) -> list[str]:
+    """Migration 7: the state of the fold the next append steps (in the :data:`~imflow.
+    kennzahlen._stored.AFTER` row only; ``NULL``: the next write recomputes the rows),
+    filled for the rows there are (:func:`state_fill`)."""
+    return ["ALTER TABLE report_facts ADD COLUMN state TEXT", state_fill(backend)]
+
+
+def state_fill(backend: Backend) -> str:
+    """The statement that writes the state of every :data:`~imflow.kennzahlen._stored.
+    AFTER` row from the case's events, as :func:`~imflow.kennzahlen._fold.tail_of` (the
+    JSON of :func:`~imflow.kennzahlen._fold.encode_tail`; it reads only fields in clear:
+    types, seqs, dates, goal ids and statuses)."""
+    if backend == "sqlite":
+        day = "CAST(julianday({0}.on_date) - 1721424.5 AS INTEGER)"
+        goal = "json_extract({0}.payload, '$.goal_id')"
+        status = "json_extract(s.payload, '$.status')"
+        orphans = (
+            "json((SELECT json_group_array(json_array(o.goal, o.status, o.day, o.seq))"
+            f" FROM (SELECT {goal.format('s')} AS goal, {status} AS status,"
+            f" {day.format('s')} AS day, s.seq AS seq FROM events s"
+            " WHERE s.case_id = e.case_id AND s.type = 'goal_status_set'"
+            " AND s.seq = (SELECT max(s2.seq) FROM events s2 WHERE s2.case_id = s.case_id"
+            f" AND s2.type = 'goal_status_set' AND {goal.format('s2')} = {goal.format('s')})"
+            " AND NOT EXISTS (SELECT 1 FROM events a WHERE a.case_id = s.case_id"
+            f" AND a.type = 'goal_added' AND {goal.format('a')} = {goal.format('s')})"
+            " ORDER BY goal) o))"
+        )
+        array, text = "json_array", ""
+    else:
+        day = "({0}.on_date - DATE '0001-01-01' + 1)"
+        goal = "({0}.payload ->> 'goal_id')"
+        orphans = (
+            "(SELECT coalesce(json_agg(json_build_array(o.goal, o.status, o.day, o.seq)"
+            " ORDER BY o.goal), '[]'::json) FROM (SELECT DISTINCT ON"
+            f" ({goal.format('s')}) {goal.format('s')} AS goal,"
+            f" (s.payload ->> 'status') AS status, {day.format('s')} AS day, s.seq"
+            " FROM events s WHERE s.case_id = e.case_id AND s.type = 'goal_status_set'"
+            " AND NOT EXISTS (SELECT 1 FROM events a WHERE a.case_id = s.case_id"
+            f" AND a.type = 'goal_added' AND {goal.format('a')} = {goal.format('s')})"
+            f" ORDER BY {goal.format('s')}, s.seq DESC) o)"
+        )
+        array, text = "json_build_array", "::text"
+    depth = (
+        "(SELECT count(*) FILTER (WHERE d.type = 'case_closed')"
+        " - count(*) FILTER (WHERE d.type = 'case_reopened')"
+        " FROM events d WHERE d.case_id = e.case_id)"
+    )
+    from imflow.kennzahlen._stored import AFTER
+
+    return (
+        f"UPDATE report_facts SET state = (SELECT {array}(e.seq, {day.format('e')},"
+        f" {depth}, {orphans}){text} FROM events e WHERE e.case_id = report_facts.case_id"
+        f" ORDER BY e.seq DESC LIMIT 1) WHERE year = {AFTER}"
+    )
+
+
 def summary_statements(p: Callable[[str], str]) -> dict[str, str]:
-    """The named statement that writes a case's facts rows."""
+    """The named statements that write a case's facts rows (``facts_upsert``: of the fill,
+    schema 6; ``facts_write``: with the state, schema 7) and read its last two."""
     return {
         "facts_upsert": (
             "INSERT INTO report_facts (case_id, year, facts, scope)"
@@ -49,13 +106,24 @@ def summary_statements(p: Callable[[str], str]) -> dict[str, str]:
             " ON CONFLICT (case_id, year) DO UPDATE SET facts = excluded.facts,"
             " scope = excluded.scope"
         ),
+        "facts_write": (
+            "INSERT INTO report_facts (case_id, year, facts, scope, state)"
+            f" VALUES ({p('case_id')}, {p('year')}, {p('facts')}, {p('scope')}, {p('state')})"
+            " ON CONFLICT (case_id, year) DO UPDATE SET facts = excluded.facts,"
+            " scope = excluded.scope, state = excluded.state"
+        ),
+        "facts_state": (
+            "SELECT year, facts, scope, state FROM report_facts"
+            f" WHERE case_id = {p('case_id')} ORDER BY year DESC LIMIT 2"
+        ),
     }
 
 
 def summary_params(case_id: str, history: Sequence[Event], batch: Sequence[Event]) -> list[Any]:
-    """The parameters of ``facts_upsert`` for *batch* joining a case's *history* (all its
-    events, the batch included)."""
-    from imflow.kennzahlen._stored import summary_rows
+    """The parameters of ``facts_write`` for *batch* joining a case's *history* (all its
+    events, the batch included), recomputed over the whole history."""
+    from imflow.kennzahlen._fold import encode_tail, tail_of
+    from imflow.kennzahlen._stored import AFTER, summary_rows
 
     if not batch:
         return []
@@ -64,19 +132,51 @@ def summary_params(case_id: str, history: Sequence[Event], batch: Sequence[Event
     since = min(e.on.year for e in batch)
     if before:  # the years after the case's last one so far are new rows too
         since = min(since, max(before) + 1)
+    state = encode_tail(tail_of(history))
     return [
-        {"case_id": case_id, "year": year, "facts": facts, "scope": scope}
+        {
+            "case_id": case_id,
+            "year": year,
+            "facts": facts,
+            "scope": scope,
+            "state": state if year == AFTER else None,
+        }
         for year, facts, scope in summary_rows(history, since)
     ]
 
 
 def write_summary(
-    store: Any, case_id: str, history: Sequence[Event], batch: Sequence[Event]
+    store: Any,
+    case_id: str,
+    history: Sequence[Event],
+    batch: Sequence[Event],
+    step: bool = False,
 ) -> None:
-    """Write the facts rows *batch* changes, inside *store*'s open transaction."""
-    params = summary_params(case_id, history, batch)
-    if params:
-        store._exec_many("facts_upsert", params)
+    """Write the facts rows *batch* changes, inside *store*'s open transaction.
+
+    With *step* (an append to a case stored before, after its row's conditional
+    ``UPDATE``), from the state kept in the case's rows and the batch only, without
+    reading *history*, when :func:`~imflow.kennzahlen._stored.stepped_rows` can;
+    otherwise (a new case, an erasure, a back-dated batch, rows without state)
+    recomputed over the whole *history*.
+    """
+    from imflow.kennzahlen._stored import stepped_rows
+
+    if not batch:
+        return
+    rows = (
+        stepped_rows(case_id, store._rows("facts_state", {"case_id": case_id}), batch)
+        if step
+        else None
+    )
+    if rows is None:
+        params = summary_params(case_id, history, batch)
+    else:
+        params = [
+            {"case_id": case_id, "year": y, "facts": f, "scope": s, "state": state}
+            for y, f, s, state in rows
+        ]
+    store._exec_many("facts_write", params)
 
 
 def fill_done(conn: Any, backend: Backend) -> bool:
@@ -180,10 +280,25 @@ def _fill(conn: Any, backend: Backend) -> int:
 def _finish(conn: Any, backend: Backend, written: int) -> int:
     cur = conn.cursor()
     try:
+        if _has_state(cur, backend):  # schema 7 already: the state of the rows just written
+            cur.execute(state_fill(backend))
         cur.execute(f"UPDATE {FILL_TABLE} SET done = 1 WHERE id = 1")
     finally:
         cur.close()
     return written
+
+
+def _has_state(cur: Any, backend: Backend) -> bool:
+    """Whether ``report_facts`` has migration 7's column ``state``."""
+    if backend == "sqlite":
+        cur.execute("SELECT count(*) FROM pragma_table_info('report_facts') WHERE name = 'state'")
+    else:
+        cur.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = 'report_facts' AND column_name = 'state'"
+        )
+    found = cur.fetchone()
+    return bool(found and found[0])
 
 
 def _scopes(conn: Any, backend: Backend) -> dict[str, Any]:
