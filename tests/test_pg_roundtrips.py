@@ -114,7 +114,7 @@ def _counting(store: PostgresStore) -> list[int]:
     return asked
 
 
-def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_one(
+def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_two(
     traced: tuple[Traced, str],
 ) -> None:
     host, schema = traced
