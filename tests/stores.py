@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ __all__ = [
     "TEST_MASTER_KEY",
     "StoreMaker",
     "advance",
+    "counting_key_reads",
+    "delete_case_keys",
     "far_future_engine",
     "manager",
     "migrated_schema",
@@ -235,3 +237,29 @@ def working_case(engine: Engine, case_id: str, **opening: Any) -> Case:
 def store_new(store: Store, case: Case, *, since: int = 0, key: str | None = None) -> None:
     """Append the events of *case* after version *since*."""
     store.append(case.case_id, case.events[since:], expected_version=since, idempotency_key=key)
+
+
+def counting_key_reads(store: Store) -> list[int]:
+    """The sizes of the reads of *store*'s key store from now on (one entry per read)."""
+    key_store = getattr(store, "key_store", None)
+    assert key_store is not None
+    asked: list[int] = []
+    keys = key_store.keys
+
+    def counted(ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
+        asked.append(len(ids))
+        return keys(ids, create=create)  # type: ignore[no-any-return]
+
+    key_store.keys = counted
+    return asked
+
+
+def delete_case_keys(store: Store, case_id: str, *persons: str) -> int:
+    """Delete the first case key of *case_id* and the keys of *persons*, as an erasure
+    elsewhere does; returns how many keys went."""
+    sealer = getattr(store, "_sealer", None)
+    key_store = getattr(store, "key_store", None)
+    assert sealer is not None and key_store is not None
+    kids = [*sealer.case_key_ids(case_id, [0]), *(sealer.person_key_id(p) for p in persons)]
+    deleted: int = key_store.delete(kids)
+    return deleted

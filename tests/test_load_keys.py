@@ -8,21 +8,17 @@ the fields unreadable at once, on the real SQL stores.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from imflow.erasure import TOMBSTONE
 from imflow.store._sql import SqlStore
-from tests.stores import StoreMaker, far_future_engine, working_case
+from tests.stores import (
+    StoreMaker,
+    counting_key_reads,
+    delete_case_keys,
+    far_future_engine,
+    working_case,
+)
 
 ENGINE = far_future_engine()
-
-
-def _shred(store: SqlStore, case_id: str, *persons: str) -> int:
-    """Delete the case key and the person keys of *case_id*, as an erasure does."""
-    sealer = store._sealer
-    assert sealer is not None and store.key_store is not None
-    kids = [*sealer.case_key_ids(case_id, [0]), *(sealer.person_key_id(p) for p in persons)]
-    return store.key_store.delete(kids)
 
 
 def test_keys_deleted_by_another_store_are_gone_for_the_next_load(
@@ -36,7 +32,7 @@ def test_keys_deleted_by_another_store_are_gone_for_the_next_load(
         held = a.load("lk-1")  # loaded before the keys go, its old events not read yet
         with sql_stores.fresh(engine=ENGINE, cache_size=0) as b:
             assert isinstance(b, SqlStore)
-            assert _shred(b, "lk-1", "p-1", "m-1") == 3
+            assert delete_case_keys(b, "lk-1", "p-1", "m-1") == 3
         again = a.load("lk-1")
         assert again.version == case.version
         assert again.person == TOMBSTONE and again.members == (TOMBSTONE,)
@@ -53,14 +49,7 @@ def test_a_load_reads_its_old_events_with_one_batch_of_keys(sql_stores: StoreMak
         assert isinstance(store, SqlStore) and store.key_store is not None
         store.append("lk-2", case.events, expected_version=0)
         loaded = store.load("lk-2")
-        asked: list[int] = []
-        keys = store.key_store.keys
-
-        def counted(ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
-            asked.append(len(ids))
-            return keys(ids, create=create)
-
-        store.key_store.keys = counted  # type: ignore[method-assign,assignment]
+        asked = counting_key_reads(store)
         assert tuple(loaded.events) == tuple(case.events)
         assert loaded.person == "p-1"
         # every sealed old row opened with keys fetched at most once each for this load

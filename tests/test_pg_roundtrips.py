@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from typing import IO, Any
 
 import psycopg
@@ -28,7 +28,12 @@ from imflow.keys import MasterKey
 from imflow.store import PostgresStore, migrate
 from tests.crashes import more
 from tests.pg import fresh_schema
-from tests.stores import far_future_engine, working_case
+from tests.stores import (
+    counting_key_reads,
+    delete_case_keys,
+    far_future_engine,
+    working_case,
+)
 
 ENGINE = far_future_engine()
 MASTER = MasterKey.generate()
@@ -100,20 +105,6 @@ def _store(host: Traced, schema: str, **options: Any) -> PostgresStore:
     )
 
 
-def _counting(store: PostgresStore) -> list[int]:
-    """The sizes of the key store's reads from now on."""
-    assert store.key_store is not None
-    asked: list[int] = []
-    keys = store.key_store.keys
-
-    def counted(ids: Collection[str], *, create: bool = False) -> dict[str, bytes]:
-        asked.append(len(ids))
-        return keys(ids, create=create)
-
-    store.key_store.keys = counted  # type: ignore[method-assign,assignment]
-    return asked
-
-
 def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_two(
     traced: tuple[Traced, str],
 ) -> None:
@@ -122,7 +113,7 @@ def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_two(
     with _store(host, schema, cache_size=0, snapshot_every=0) as store:
         store.append("rt-1", case.events, expected_version=0)
         host.round_trips()
-        asked = _counting(store)
+        asked = counting_key_reads(store)
         loaded = store.load("rt-1")
         assert host.round_trips() == 1 and asked == []  # the keys came with the rows
         assert loaded == case and loaded.person == "p-1" and loaded.members == ("m-1",)
@@ -143,10 +134,7 @@ def test_keys_read_with_a_load_are_not_kept_for_the_next_load(
         store.append("rt-2", case.events, expected_version=0)
         held = store.load("rt-2")  # its events before the snapshot stay unread
         assert held.person == "p-1"  # the opening row is opened with the snapshot
-        sealer = store._sealer
-        assert sealer is not None and store.key_store is not None
-        kids = [*sealer.case_key_ids("rt-2", [0]), sealer.person_key_id("p-1")]
-        assert store.key_store.delete(kids) == 2  # as an erasure elsewhere does
+        assert delete_case_keys(store, "rt-2", "p-1") == 2  # as an erasure elsewhere does
         again = store.load("rt-2")  # the keys its statement brings: none any more
         assert again.person == TOMBSTONE and again.needs[0].note == TOMBSTONE
         assert [e.type for e in held.events] == [e.type for e in case.events]

@@ -24,6 +24,7 @@ from imflow.store._leases import NOW_POSTGRES, lease_statements, leases_schema
 from imflow.store._schema import Backend, Migration, how_to_migrate, identifier
 from imflow.store._session import PooledConnections, Session, SingleConnection
 from imflow.store._sql import (
+    CASE_ROW_WRITES,
     Params,
     Row,
     SqlStore,
@@ -80,13 +81,7 @@ _CHECKED = {
         f"WITH written AS ({_SQL[key]} RETURNING 1) SELECT CASE WHEN count(*) = 1 THEN 0"
         f" ELSE ('{_STALE} ' || count(*))::int END FROM written"
     )
-    for key in (
-        "insert_case",
-        "update_case",
-        "update_case_snapshot",
-        "update_version",
-        "update_version_snapshot",
-    )
+    for key in CASE_ROW_WRITES
 }
 
 

@@ -110,6 +110,15 @@ def _same_columns(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
 
 _CASE_COLUMNS = ("provider", "phase", "rule_set", "period_end", "closed_on")
 
+CASE_ROW_WRITES = (
+    "insert_case",
+    "update_case",
+    "update_case_snapshot",
+    "update_version",
+    "update_version_snapshot",
+)
+"""The statements an append writes the case row with (its optimistic-concurrency check)."""
+
 
 class _Stale(Exception):
     """The conditional write of the case row found another version."""
