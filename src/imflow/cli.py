@@ -62,7 +62,6 @@ from imflow._cli_safety import Fail as _Fail
 from imflow.i18n import Lang, Messages
 
 if TYPE_CHECKING:
-    from imflow.case import Case
     from imflow.engine import Engine
     from imflow.store import SQLiteStore
     from imflow.workflow import Workflow
@@ -325,11 +324,9 @@ def _parser(lang: Lang) -> _Parser:
     p.add_argument("--workflow", type=Path, metavar=FILE, help=t("diagram.workflow"))
     p.add_argument("-v", "--verbose", action="store_true", help=t("validate.verbose"))
 
-    p = subcommand("sweep", _sweep)
-    p.add_argument("--on", type=_date_type(lang), required=True, metavar=DATE, help=t("sweep.on"))
-    p.add_argument("--db", default="imflow.db", metavar=FILE, help=t("db"))
-    p.add_argument("--retention", action="store_true", help=t("sweep.retention"))
-    p.add_argument("--dry-run", action="store_true", help=t("sweep.dry_run"))
+    from imflow._cli_sweep import add_subcommand as add_sweep  # sweep, SQLite or PostgreSQL
+
+    add_sweep(subcommand, t, FILE, _date_type(lang), DATE)
 
     from imflow._cli_migrate import add_subcommands  # migrate, schema-sql
 
@@ -737,69 +734,6 @@ def _rejected(
     for code, message in reasons:
         _emit(f"  {code}: {message}")
     return "rejected"
-
-
-# -- sweep ----------------------------------------------------------------------------------
-
-
-def _sweep(args: argparse.Namespace, lang: Lang) -> int:
-    from imflow.clock import FrozenClock
-    from imflow.deadlines import sweep, sweep_cases
-    from imflow.engine import Engine
-
-    on: date = args.on
-    engine = Engine(clock=FrozenClock.on(on))
-    with _open_store(args.db, lang, must_exist=True, engine=engine) as store:
-        # every due case is read before the first is closed: a damaged history stops
-        # the sweep with nothing changed, rather than half-way through
-        due = tuple(store.due_cases(on))
-        if args.dry_run:
-            result = sweep_cases(engine, due, on=on)
-        else:
-            result = sweep(_Loaded(store, due), on=on, engine=engine)
-        erased = ""
-        if args.retention:
-            from imflow._cli_retention import retention_listing, retention_sweep
-
-            if args.dry_run:
-                erased = retention_listing(store, on, lang)
-            else:
-                erased = retention_sweep(store, on, lang)
-    from imflow.enums import ClosureReason
-
-    closed = len(result.closed)
-    reason = ClosureReason.PERIOD_EXPIRED
-    if args.dry_run:
-        for case in result.closed:
-            end = case.period_end
-            _emit(_say("sweep.would_case", lang, case_id=case.case_id, period_end=end))
-        _emit(_say("sweep.would", lang, n=closed, on=on, reason=reason))
-    else:
-        _emit(_say("sweep.done", lang, n=closed, on=on, reason=reason))
-        if result.lost:
-            _emit(_say("sweep.lost", lang, n=len(result.lost)))
-        if result.errors:
-            _emit(_say("sweep.errors", lang, n=len(result.errors)))
-    if erased:
-        _emit(erased)
-    for case_id, reasons in result.refused:
-        codes = ", ".join(r.code for r in reasons)
-        print(_say("sweep.refused", lang, case_id=case_id, codes=codes), file=sys.stderr)
-    return EXIT_REJECTED if result.refused else EXIT_OK
-
-
-class _Loaded:
-    """A store whose due cases were read already (see :func:`_sweep`)."""
-
-    def __init__(self, store: SQLiteStore, due: tuple[Case, ...]) -> None:
-        self.store = store
-        self.due = due
-
-    def due_cases(self, on: date) -> tuple[Case, ...]:
-        return self.due
-
-    def append(self, case_id: str, events: Any, **options: Any) -> object:
-        return self.store.append(case_id, events, **options)
 
 
 # -- entry point --------------------------------------------------------------------------------
