@@ -23,9 +23,12 @@ from imflow import (
     Phase,
     Rejected,
     Role,
+)
+from imflow import (
     commands as c,
 )
 from imflow.actors import SYSTEM
+from imflow.events import CaseOpened
 from imflow.kennzahlen import report
 
 PROVIDER, DISTRICT = "caritas-wt", "08337"
@@ -42,7 +45,9 @@ def engine_on(today: date = TODAY) -> Engine:
 ENGINE = engine_on()
 
 
-def codes_of(case: Case, command: c.Command, *, by: Actor = IM, engine: Engine = ENGINE) -> set[str]:
+def codes_of(
+    case: Case, command: c.Command, *, by: Actor = IM, engine: Engine = ENGINE
+) -> set[str]:
     """The reason codes *command* is refused with (the empty set: it is accepted)."""
     try:
         engine.handle(case, command, by=by)
@@ -149,7 +154,9 @@ def test_open_case_refuses_an_unknown_district() -> None:
     for district in ("09162", "08000", "08999", "08337001"):
         with pytest.raises(Rejected) as exc:
             ENGINE.open(
-                c.OpenCase(case_id="c-9", person="p-1", district=district, provider=PROVIDER, on=D0),
+                c.OpenCase(
+                    case_id="c-9", person="p-1", district=district, provider=PROVIDER, on=D0
+                ),
                 by=Actor("im-9", Role.MANAGER, provider=PROVIDER, district=district),
             )
         assert "unknown_district" in exc.value.codes, district
@@ -250,22 +257,32 @@ def test_agreeing_moves_planning_to_monitoring() -> None:
     assert in_monitoring().phase == Phase.MONITORING
 
 
-@pytest.mark.parametrize("status", ["open", "achieved", "partly_achieved", "not_achieved", "dropped"])
+@pytest.mark.parametrize(
+    "status", ["open", "achieved", "partly_achieved", "not_achieved", "dropped"]
+)
 def test_every_goal_status_of_section_3_is_accepted_in_monitoring(status: str) -> None:
     """§ 3 ``set_goal_status``: ``open``, ``achieved``, ``partly_achieved``,
     ``not_achieved``, ``dropped``."""
     case = run(in_monitoring(), c.SetGoalStatus(goal_id="g1", status=status, on=D0))
     assert case.plan is not None and case.plan.goals[0].status == status
     assert {s.value for s in GoalStatus} == {
-        "open", "achieved", "partly_achieved", "not_achieved", "dropped"
+        "open",
+        "achieved",
+        "partly_achieved",
+        "not_achieved",
+        "dropped",
     }
 
 
 def test_an_unknown_goal_status_change_is_refused() -> None:
     """§ 3 ``set_goal_status``: ``unknown_goal``; only in monitoring."""
-    assert "unknown_goal" in refused(in_monitoring(), c.SetGoalStatus(goal_id="g9", status="achieved", on=D0))
+    assert "unknown_goal" in refused(
+        in_monitoring(), c.SetGoalStatus(goal_id="g9", status="achieved", on=D0)
+    )
     case = run(in_planning(), goal())
-    assert "invalid_in_phase" in refused(case, c.SetGoalStatus(goal_id="g1", status="achieved", on=D0))
+    assert "invalid_in_phase" in refused(
+        case, c.SetGoalStatus(goal_id="g1", status="achieved", on=D0)
+    )
 
 
 def test_a_review_stays_in_monitoring_and_a_revision_goes_back_to_planning() -> None:
@@ -287,7 +304,9 @@ def extend(months: int, on: date = D0, justification: str = "exam in spring") ->
 @pytest.mark.parametrize("justification", ["", "   ", "\n"])
 def test_an_extension_without_a_justification_is_refused(justification: str) -> None:
     """§ 1 "only in justified individual cases"; § 3 ``justification_missing``."""
-    assert "justification_missing" in refused(in_monitoring(), extend(6, justification=justification))
+    assert "justification_missing" in refused(
+        in_monitoring(), extend(6, justification=justification)
+    )
 
 
 def test_one_extension_of_twelve_months_and_no_more() -> None:
@@ -336,8 +355,13 @@ OPEN_REASONS = ("moved_away", "handed_over", "no_contact", "client_request")
 def test_the_closure_reasons_are_those_of_section_3() -> None:
     """§ 3 closure reasons, spelled as domain.md spells them."""
     assert {r.value for r in ClosureReason} == {
-        "goals_achieved", "period_expired", "moved_away", "handed_over",
-        "no_contact", "client_request", "other",
+        "goals_achieved",
+        "period_expired",
+        "moved_away",
+        "handed_over",
+        "no_contact",
+        "client_request",
+        "other",
     }
     assert all(r.label("de") and r.label("en") for r in ClosureReason)
 
@@ -358,10 +382,37 @@ def test_other_needs_a_note() -> None:
     assert run(in_monitoring(), c.CloseCase(reason="other", on=D0, note="x")).phase == Phase.CLOSED
 
 
-def test_an_unknown_closure_reason_is_refused_before_anything_is_recorded() -> None:
-    """§ 3 closure reasons; § 8 "Anything else is ``invalid_value``"."""
-    with pytest.raises(ValueError):
-        c.CloseCase(reason="died", on=D0)  # type: ignore[arg-type]
+@pytest.mark.parametrize("reason", ["died", "", "Goals_Achieved", "goals achieved", "verstorben"])
+def test_an_unknown_closure_reason_is_an_invalid_value(reason: str) -> None:
+    """§ 3 closure reasons; § 8 "Anything else is ``invalid_value``": refused when the
+    command is built, with ``invalid_value`` (and still a ``ValueError``), the value
+    never quoted."""
+    with pytest.raises(Rejected) as exc:
+        c.CloseCase(reason=reason, on=D0)
+    assert exc.value.codes == ("invalid_value",)
+    assert isinstance(exc.value, ValueError)
+    if reason:
+        assert reason not in str(exc.value)
+        assert all(
+            reason not in r.message(lang) for r in exc.value.reasons for lang in ("de", "en")
+        )
+
+
+def test_values_outside_every_vocabulary_are_invalid_values() -> None:
+    """§ 3 life areas, goal statuses; § 8 "Anything else is ``invalid_value``"."""
+    for build in (
+        lambda: c.RecordNeed(area="cooking", note="n", on=D0),
+        lambda: c.SetGoalStatus(goal_id="g1", status="done", on=D0),
+        lambda: c.RecordContact(on=D0, minutes=5, topics=["language", "sports"]),
+        lambda: c.RecordContact(on=D0, minutes=5, channel="carrier_pigeon"),
+        lambda: goal().__class__(
+            goal_id="g1", area="leisure", description="d", target_date=LAST, on=D0
+        ),
+    ):
+        with pytest.raises(Rejected) as exc:
+            build()
+        assert exc.value.codes == ("invalid_value",)
+        assert exc.value.reasons[0].message("de") != exc.value.reasons[0].message("en")
 
 
 def test_goals_achieved_needs_every_goal_final_and_one_achieved() -> None:
@@ -496,13 +547,17 @@ def test_a_transfer_moves_the_case_to_another_provider_of_the_same_district() ->
 
 def test_a_transfer_to_the_current_provider_is_an_unknown_provider() -> None:
     """§ 3 ``transfer_case``: ``unknown_provider``."""
-    assert "unknown_provider" in refused(in_monitoring(), c.TransferCase(to_provider=PROVIDER, on=D0))
+    assert "unknown_provider" in refused(
+        in_monitoring(), c.TransferCase(to_provider=PROVIDER, on=D0)
+    )
 
 
 def test_a_manager_of_another_provider_may_not_transfer() -> None:
     """§ 3 ``transfer_case``: ``forbidden``."""
     other = Actor("im-2", Role.MANAGER, provider="drk-wt", district=DISTRICT)
-    assert "forbidden" in refused(in_monitoring(), c.TransferCase(to_provider="drk-wt", on=D0), by=other)
+    assert "forbidden" in refused(
+        in_monitoring(), c.TransferCase(to_provider="drk-wt", on=D0), by=other
+    )
 
 
 # guards for every command
@@ -519,7 +574,9 @@ def test_a_date_after_today_is_in_the_future_today_is_not() -> None:
     """§ 3 ``date_in_future`` (``on`` later than the engine clock's today)."""
     engine = engine_on(date(2025, 12, 31))
     case = opened(engine=engine)
-    assert "date_in_future" in refused(case, c.RecordContact(on=date(2026, 1, 1), minutes=5), engine=engine)
+    assert "date_in_future" in refused(
+        case, c.RecordContact(on=date(2026, 1, 1), minutes=5), engine=engine
+    )
     assert codes_of(case, c.RecordContact(on=date(2025, 12, 31), minutes=5), engine=engine) == set()
     with pytest.raises(Rejected) as exc:
         opened(date(2026, 1, 1), case_id="c-2", engine=engine)
@@ -536,9 +593,11 @@ def test_the_engine_today_is_the_date_in_berlin() -> None:
 
 def test_a_naive_clock_is_refused() -> None:
     """§ 8 "clocks must be timezone-aware"."""
-    with pytest.raises((InvalidClock, ValueError, TypeError)):
-        engine = Engine(clock=FrozenClock(datetime(2025, 3, 1, 12)))
-        opened(engine=engine)
+    naive = datetime(2025, 3, 1, 12)
+    with pytest.raises(ValueError, match="aware"):
+        FrozenClock(naive)
+    with pytest.raises(InvalidClock):
+        Engine(clock=lambda: naive)
 
 
 WITHDRAWN_BLOCKS = (
@@ -570,15 +629,25 @@ def test_after_withdrawal_consent_closing_and_transfer_stay_allowed() -> None:
 
 def test_reopening_after_withdrawal_is_consent_missing() -> None:
     """§ 3 ``consent_missing`` holds for ``reopen_case`` too."""
-    case = run(in_monitoring(), c.WithdrawConsent(on=D0), c.CloseCase(reason="client_request", on=D0))
+    case = run(
+        in_monitoring(), c.WithdrawConsent(on=D0), c.CloseCase(reason="client_request", on=D0)
+    )
     assert "consent_missing" in refused(case, c.ReopenCase(on=D0))
 
 
 def test_life_areas_are_those_of_section_3() -> None:
     """§ 3 life areas (Handlungsfelder)."""
     assert [a.value for a in LifeArea] == [
-        "language", "school", "vocational_training", "work", "housing", "health",
-        "childcare", "participation", "regular_services", "other",
+        "language",
+        "school",
+        "vocational_training",
+        "work",
+        "housing",
+        "health",
+        "childcare",
+        "participation",
+        "regular_services",
+        "other",
     ]
     assert LifeArea.LANGUAGE.label("de").startswith("Sprache")
 
@@ -678,7 +747,9 @@ def test_the_system_actor_closes_only_as_period_expired() -> None:
     late = LAST + timedelta(1)
     assert run(case, c.CloseCase(reason="period_expired", on=late), by=SYSTEM).phase == Phase.CLOSED
     for reason in (*OPEN_REASONS, "other"):
-        assert "forbidden" in refused(case, c.CloseCase(reason=reason, on=late, note="n"), by=SYSTEM)
+        assert "forbidden" in refused(
+            case, c.CloseCase(reason=reason, on=late, note="n"), by=SYSTEM
+        )
     for command in (c.RecordContact(on=D0, minutes=5), c.ReviewPlan(on=D0, note="n"), extend(2)):
         assert "forbidden" in refused(case, command, by=SYSTEM)
 
@@ -846,8 +917,13 @@ def test_reads_are_guarded_like_commands() -> None:
 
     case = in_monitoring()
     assert read_case(case, by=IM).person == "p-1"
-    for actor in (COORDINATOR, SYSTEM, OTHER_PROVIDER, OTHER_DISTRICT,
-                  Actor("a-2", Role.AUDITOR, district="08111")):
+    for actor in (
+        COORDINATOR,
+        SYSTEM,
+        OTHER_PROVIDER,
+        OTHER_DISTRICT,
+        Actor("a-2", Role.AUDITOR, district="08111"),
+    ):
         with pytest.raises(Forbidden):
             read_case(case, by=actor)
         with pytest.raises(Forbidden):
@@ -869,7 +945,7 @@ def test_reads_are_guarded_like_commands() -> None:
 
 
 def figures(events: list[object], year: int) -> dict[str, object]:
-    return dict(report(events, year=year).figures())  # type: ignore[arg-type]
+    return dict(report(events, year=year).figures())
 
 
 def test_the_catalogue_has_every_figure_section_7_asks_for_in_both_languages() -> None:
@@ -881,10 +957,20 @@ def test_the_catalogue_has_every_figure_section_7_asks_for_in_both_languages() -
     from imflow.kennzahlen import CATALOGUE
 
     wanted = {
-        "cases_active", "cases_opened", "cases_closed_by_reason", "persons_counselled",
-        "plans_agreed", "plan_on_time_share", "goals_agreed_by_area", "goal_outcomes",
-        "extensions_granted", "median_length_days", "contacts_per_active_case",
-        "minutes_per_active_case", "caseload_per_fte", "open_past_period",
+        "cases_active",
+        "cases_opened",
+        "cases_closed_by_reason",
+        "persons_counselled",
+        "plans_agreed",
+        "plan_on_time_share",
+        "goals_agreed_by_area",
+        "goal_outcomes",
+        "extensions_granted",
+        "median_length_days",
+        "contacts_per_active_case",
+        "minutes_per_active_case",
+        "caseload_per_fte",
+        "open_past_period",
     }
     assert wanted <= set(CATALOGUE)
     for figure in CATALOGUE.values():
@@ -998,8 +1084,10 @@ def test_free_texts_outside_the_bounds_are_invalid_values_and_never_quoted(text:
         with pytest.raises(Rejected) as exc:
             ENGINE.handle(case, command, by=IM)
         assert "invalid_value" in exc.value.codes, command.type
-        shown = str(exc.value) + repr(exc.value) + " ".join(
-            r.message(lang) for r in exc.value.reasons for lang in ("de", "en")
+        shown = (
+            str(exc.value)
+            + repr(exc.value)
+            + " ".join(r.message(lang) for r in exc.value.reasons for lang in ("de", "en"))
         )
         assert text[:50] not in shown
 
@@ -1022,13 +1110,45 @@ def test_personal_fields_never_show_in_repr_or_str() -> None:
     """§ 8 "Logs, exception messages and ``repr()`` never show personal fields"."""
     secret = "Fatima-geb-1990"
     command = c.OpenCase(
-        case_id="c-1", person=secret, district=DISTRICT, provider=PROVIDER, on=D0,
-        household=2, members=(secret + "-kid",),
+        case_id="c-1",
+        person=secret,
+        district=DISTRICT,
+        provider=PROVIDER,
+        on=D0,
+        household=2,
+        members=(secret + "-kid",),
     )
     case = ENGINE.open(command, by=IM)
     note = "Diagnose: Depression"
-    case = run(case, c.RecordConsent(on=D0), c.StartAssessment(on=D0),
-               c.RecordNeed(area="health", note=note, on=D0))
-    for shown in (repr(command), str(command), repr(case), str(case), repr(case.events),
-                  repr(c.RecordNeed(area="health", note=note, on=D0))):
+    case = run(
+        case,
+        c.RecordConsent(on=D0),
+        c.StartAssessment(on=D0),
+        c.RecordNeed(area="health", note=note, on=D0),
+    )
+    for shown in (
+        repr(command),
+        str(command),
+        repr(case),
+        str(case),
+        repr(case.events),
+        repr(c.RecordNeed(area="health", note=note, on=D0)),
+    ):
         assert secret not in shown and note not in shown
+
+
+def test_cases_recorded_under_the_earlier_default_workflow_still_load() -> None:
+    """Stored layouts stay readable: the default workflow changed (``withdraw_consent``
+    after the period, § 4), and a case opened under its earlier content hash still
+    replays, while an unknown hash is a workflow mismatch."""
+    import attrs
+
+    from imflow import WorkflowMismatch
+
+    opening, *rest = in_monitoring().events
+    assert isinstance(opening, CaseOpened)
+    earlier = attrs.evolve(opening, workflow_hash="bde08f47e7404c8d")
+    replayed = ENGINE.replay([earlier, *rest])
+    assert replayed.phase == Phase.MONITORING and replayed.workflow_hash == "bde08f47e7404c8d"
+    with pytest.raises(WorkflowMismatch):
+        ENGINE.replay([attrs.evolve(opening, workflow_hash="0123456789abcdef"), *rest])
