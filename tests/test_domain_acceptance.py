@@ -1152,3 +1152,134 @@ def test_cases_recorded_under_the_earlier_default_workflow_still_load() -> None:
     assert replayed.phase == Phase.MONITORING and replayed.workflow_hash == "bde08f47e7404c8d"
     with pytest.raises(WorkflowMismatch):
         ENGINE.replay([attrs.evolve(opening, workflow_hash="0123456789abcdef"), *rest])
+
+
+# ---------------------------------------------------------------- more § 3 and § 7
+
+
+DOMAIN_CODES = [
+    "unknown_district",
+    "invalid_value",
+    "consent_missing",
+    "no_needs",
+    "target_after_period_end",
+    "duplicate_goal",
+    "no_goals",
+    "unknown_goal",
+    "justification_missing",
+    "extension_limit_exceeded",
+    "period_ended",
+    "goals_not_achieved",
+    "period_not_ended",
+    "reopen_not_allowed",
+    "unknown_provider",
+    "forbidden",
+    "invalid_in_phase",
+    "case_closed",
+    "date_out_of_order",
+    "date_in_future",
+]
+
+
+def test_every_reason_code_of_domain_md_has_german_and_english_messages() -> None:
+    """§ 3 "reason codes (stable, snake_case, with German and English messages)"."""
+    from imflow.reasons import CATALOGUE
+
+    for code in DOMAIN_CODES:
+        german, english = CATALOGUE[code]
+        assert german and english and german != english, code
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dates(min_value=date(2023, 6, 6), max_value=date(2027, 12, 31)),
+    st.integers(min_value=0, max_value=3 * 365),
+    st.sampled_from(OPEN_REASONS),
+)
+def test_opened_closed_and_active_fall_in_the_years_of_their_dates(
+    opening: date, days: int, reason: str
+) -> None:
+    """§ 7 "computed from events only ... for a calendar year": opened counts in the
+    year of the opening, closed (by reason) in the year of the closure, active in every
+    year from the one to the other."""
+    end = min(opening + timedelta(days=days), bgb_last_day(opening, 36))
+    case = run(opened(opening), c.CloseCase(reason=reason, on=end))
+    for year in range(opening.year - 1, end.year + 2):
+        found = figures(list(case.events), year)
+        assert found["cases_opened"] == (year == opening.year)
+        assert found["cases_closed"] == (year == end.year)
+        assert found["cases_closed_by_reason"][reason] == (year == end.year)  # type: ignore[index]
+        assert found["cases_active"] == (opening.year <= year <= end.year)
+        if year == end.year:
+            assert found["median_length_days"] == (end - opening).days
+
+
+def test_goals_extensions_and_intensity_are_counted() -> None:
+    """§ 7 "goals agreed, by life area and by outcome; extensions granted; ... contacts
+    and minutes per active case (intensity); caseload per FTE"."""
+    case = in_monitoring(goals=2)
+    case = run(
+        case,
+        c.SetGoalStatus(goal_id="g1", status="achieved", on=D0),
+        c.RecordContact(on=D0, minutes=30),
+        c.RecordContact(on=D0, minutes=60, channel="phone"),
+        extend(3, on=date(2025, 6, 2)),
+        extend(2, on=date(2025, 6, 3)),
+    )
+    other = run(opened(case_id="c-2"), c.RecordContact(on=D0, minutes=15))
+    found = report([*case.events, *other.events], year=2025, staffing={(DISTRICT, PROVIDER): "0.5"})
+    f = found.figures()
+    assert f["goals_agreed"] == 2
+    assert f["goals_agreed_by_area"]["work"] == 2  # type: ignore[index]
+    assert f["goal_outcomes"]["achieved"] == 1  # type: ignore[index]
+    assert f["extensions_granted"] == 2
+    assert f["contacts_per_active_case"] == 1.5
+    assert f["minutes_per_active_case"] == 52.5
+    assert f["caseload_per_fte"] == 4.0
+    assert f["persons_counselled"] == 2
+
+
+def test_the_cli_validates_commands_as_domain_md_says(tmp_path: object) -> None:
+    """§ 3/§ 8 through the ``imflow`` command line (as a subprocess): an unknown closure
+    reason is malformed, ``other`` without a note and any work after the last day are
+    rejected with their codes, closing after the last day is accepted."""
+    import json
+    import subprocess
+    import sys
+
+    actor = {"id": "im-1", "role": "manager", "provider": "drk", "district": DISTRICT}
+
+    def line(command: dict[str, object], case_id: str | None = "wt-1") -> str:
+        doc: dict[str, object] = {"actor": actor, "command": command}
+        if case_id:
+            doc["case_id"] = case_id
+        return json.dumps(doc)
+
+    lines = [
+        line(
+            {"type": "open_case", "case_id": "wt-1", "person": "p-1", "district": DISTRICT,
+             "provider": "drk", "on": "2025-03-01"},
+            None,
+        ),
+        line({"type": "close_case", "reason": "died", "on": "2025-03-02"}),
+        line({"type": "close_case", "reason": "other", "on": "2025-03-02"}),
+        line({"type": "withdraw_consent", "on": "2028-03-01"}),
+        line({"type": "record_contact", "on": "2028-03-01", "minutes": 5}),
+        line({"type": "close_case", "reason": "period_expired", "on": "2028-02-29"}),
+        line({"type": "close_case", "reason": "period_expired", "on": "2028-03-01"}),
+    ]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "imflow", "--lang", "en", "validate", "-", "--today", "2030-01-01"],
+        input="\n".join(lines),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    out = result.stdout
+    assert "line 2: malformed: $.command.reason:" in out
+    assert "line 3: wt-1: close_case rejected\n  note_missing: " in out
+    assert "line 4: wt-1: withdraw_consent rejected\n  period_ended: " in out
+    assert "line 5: wt-1: record_contact rejected\n  period_ended: " in out
+    assert "line 6: wt-1: close_case rejected\n  period_not_ended: " in out
+    assert out.endswith("7 commands: 2 accepted, 4 rejected, 1 malformed\n")
