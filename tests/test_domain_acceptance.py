@@ -1283,3 +1283,19 @@ def test_the_cli_validates_commands_as_domain_md_says(tmp_path: object) -> None:
     assert "line 5: wt-1: record_contact rejected\n  period_ended: " in out
     assert "line 6: wt-1: close_case rejected\n  period_not_ended: " in out
     assert out.endswith("7 commands: 2 accepted, 4 rejected, 1 malformed\n")
+
+
+def test_a_value_outside_its_vocabulary_survives_pickling_without_the_value() -> None:
+    """§ 8: the error keeps field and choices, never the rejected value, also when a
+    host sends it to another process."""
+    import pickle
+
+    with pytest.raises(Rejected) as exc:
+        c.RecordNeed(area="Fatima's Depression", note="n", on=D0)
+    again = pickle.loads(pickle.dumps(exc.value))
+    assert (type(again), again.codes, str(again)) == (
+        type(exc.value),
+        ("invalid_value",),
+        str(exc.value),
+    )
+    assert "Fatima" not in repr(again) + pickle.dumps(exc.value).decode("latin-1")

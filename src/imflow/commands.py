@@ -89,14 +89,15 @@ class _NotAChoice(Rejected, ValueError):
     else is ``invalid_value``") when the command is built, and a :class:`ValueError` as
     before 0.2.0. The message names the field and the choices, never the value."""
 
-    def __init__(self, cls: type[enum.Enum], field: str, value: Any) -> None:
+    def __init__(self, cls: type[enum.Enum], field: str, got: str) -> None:
         choices = ", ".join(str(m.value) for m in cls)
         reason = Reason.of("invalid_value", field=field, problem="not_a_choice", choices=choices)
         super().__init__((reason,))
-        self.args = (
-            f"{field!r} must be a {cls.__name__} (one of {choices}), "
-            f"got another {type(value).__name__}",
-        )
+        self._built_from = (cls, field, got)  # the kind of value, never the value
+        self.args = (f"{field!r} must be a {cls.__name__} (one of {choices}), got another {got}",)
+
+    def __reduce__(self) -> tuple[type[_NotAChoice], tuple[type[enum.Enum], str, str]]:
+        return type(self), self._built_from
 
 
 def _member(cls: type[E], field: str, value: Any) -> E:
@@ -104,7 +105,7 @@ def _member(cls: type[E], field: str, value: Any) -> E:
     try:
         return cls(value)
     except ValueError:
-        raise _NotAChoice(cls, field, value) from None
+        raise _NotAChoice(cls, field, type(value).__name__) from None
 
 
 # Enum converters that return members as they are (an enum call costs about 0.4 µs).
