@@ -1299,3 +1299,27 @@ def test_a_value_outside_its_vocabulary_survives_pickling_without_the_value() ->
         str(exc.value),
     )
     assert "Fatima" not in repr(again) + pickle.dumps(exc.value).decode("latin-1")
+
+
+def test_cases_open_in_each_of_the_44_districts_and_nowhere_else() -> None:
+    """§ 6 "District: one of the 44 in BW, identified by its official 5-digit AGS code
+    (9 Stadtkreise such as 08111 Stuttgart, 35 Landkreise such as 08337 Waldshut)"."""
+    import csv
+    from pathlib import Path
+
+    with (Path(__file__).parent / "data" / "bw-districts.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 44
+    assert sum(r["kind"] == "Stadtkreis" for r in rows) == 9
+    codes = {r["ags"] for r in rows}
+    assert {"08111", "08337"} <= codes
+    for ags in sorted(codes):
+        actor = Actor("im-x", Role.MANAGER, provider="p-x", district=ags)
+        command = c.OpenCase(case_id="c-x", person="p-x", district=ags, provider="p-x", on=D0)
+        assert ENGINE.open(command, by=actor).district == ags
+    for ags in ("08110", "08138", "08338", "08440", "09111", "8337"):
+        actor = Actor("im-x", Role.MANAGER, provider="p-x", district=ags)
+        command = c.OpenCase(case_id="c-x", person="p-x", district=ags, provider="p-x", on=D0)
+        with pytest.raises(Rejected) as exc:
+            ENGINE.open(command, by=actor)
+        assert "unknown_district" in exc.value.codes or "invalid_value" in exc.value.codes
