@@ -27,6 +27,8 @@ import attrs
 
 from imflow._bounds import redacted
 from imflow.enums import Channel, ClosureReason, GoalStatus, LifeArea
+from imflow.errors import Rejected
+from imflow.reasons import Reason
 
 if TYPE_CHECKING:
     from imflow.case import Case
@@ -81,16 +83,29 @@ def _check_field(name: str, kind: type, value: Any) -> None:
         raise TypeError(f"{name!r} must be {kind.__name__}, got {type(value).__name__}")
 
 
+class _NotAChoice(Rejected, ValueError):
+    """A command field outside its vocabulary (an unknown closure reason, life area,
+    goal status or channel): refused with ``invalid_value`` (domain.md § 8 "Anything
+    else is ``invalid_value``") when the command is built, and a :class:`ValueError` as
+    before 0.2.0. The message names the field and the choices, never the value."""
+
+    def __init__(self, cls: type[enum.Enum], field: str, got: str) -> None:
+        choices = ", ".join(str(m.value) for m in cls)
+        reason = Reason.of("invalid_value", field=field, problem="not_a_choice", choices=choices)
+        super().__init__((reason,))
+        self._built_from = (cls, field, got)  # the kind of value, never the value
+        self.args = (f"{field!r} must be a {cls.__name__} (one of {choices}), got another {got}",)
+
+    def __reduce__(self) -> tuple[type[_NotAChoice], tuple[type[enum.Enum], str, str]]:
+        return type(self), self._built_from
+
+
 def _member(cls: type[E], field: str, value: Any) -> E:
     """*value* as a member of *cls*; the error names the field and the choices, not the value."""
     try:
         return cls(value)
     except ValueError:
-        choices = ", ".join(str(m.value) for m in cls)
-        got = type(value).__name__
-        raise ValueError(
-            f"{field!r} must be a {cls.__name__} (one of {choices}), got another {got}"
-        ) from None
+        raise _NotAChoice(cls, field, type(value).__name__) from None
 
 
 # Enum converters that return members as they are (an enum call costs about 0.4 µs).

@@ -85,7 +85,13 @@ from imflow.organisations import DistrictOrganisation, Provider
 from imflow.period import last_day
 from imflow.reasons import Reason
 from imflow.rules import RULE_SETS, RuleSet
-from imflow.workflow import EVENT_COMMAND, CompiledCommand, Workflow, bw_integrationsmanagement
+from imflow.workflow import (
+    _EARLIER_DEFAULT_HASHES,
+    EVENT_COMMAND,
+    CompiledCommand,
+    Workflow,
+    bw_integrationsmanagement,
+)
 
 __all__ = ["MAX_CONTACT_MINUTES", "Engine", "InvalidHistory", "Policy"]
 
@@ -334,7 +340,9 @@ class Engine:
         self._final = self._compiled.final
         self._workflow_id = self.workflow.id
         self._workflow_hash = self.workflow.hash
-        self._hashes = frozenset({self._workflow_hash, *accept_hashes})
+        default = self._workflow_hash == bw_integrationsmanagement().hash
+        earlier = _EARLIER_DEFAULT_HASHES if default else ()
+        self._hashes = frozenset({self._workflow_hash, *earlier, *accept_hashes})
         self._field_checks = dict(_FIELD_CHECKS)
         if providers is not None:
             self._field_checks[TransferCase.type] = _registry(providers)

@@ -527,6 +527,12 @@ def _compile(wf: Workflow) -> Compiled:
 _OPEN = ("intake", "assessment", "planning", "monitoring")
 
 
+_EARLIER_DEFAULT_HASHES = frozenset({"bde08f47e7404c8d"})
+"""Content hashes of earlier definitions of :func:`bw_integrationsmanagement` (up to
+0.2.0 ``withdraw_consent`` was allowed after the period): the engine on the default
+workflow still folds the cases opened under them."""
+
+
 @functools.cache
 def bw_integrationsmanagement() -> Workflow:
     """The default workflow of Baden-Württemberg's Integrationsmanagement (VwV 2023)."""
@@ -548,7 +554,6 @@ def bw_integrationsmanagement() -> Workflow:
             c(
                 "withdraw_consent",
                 _OPEN,
-                after_period=True,
                 label_de="Einwilligung widerrufen",
                 label_en="Withdraw consent",
             ),
