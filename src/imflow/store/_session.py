@@ -57,6 +57,8 @@ class Session:
     of a unit of work read (``case id: (version, rows)``, see
     :class:`~imflow.store._summary.FactsMemo`), kept with
     it, not in the store, since the host may roll them back.
+    ``deferred``: the writes of the running PostgreSQL append, gathered to be sent as
+    one statement (``None`` outside it).
     """
 
     conn: Any
@@ -67,6 +69,7 @@ class Session:
     checked: bool = False
     keys: dict[str, bytes | None] | None = None
     facts: dict[str, tuple[int, list[Any]]] = attrs.Factory(dict)
+    deferred: list[tuple[str, Any]] | None = None
 
 
 class ConnectionSource(Protocol):
