@@ -1,11 +1,12 @@
-"""Round trips of a PostgreSQL command (#17): a load is one, an append one.
+"""Round trips of a PostgreSQL command (#17): a load is one, the append after it one.
 
 Counted, not timed: libpq's protocol trace of every pooled connection of a host's pool
 (``PGconn.trace``) shows each ``Sync`` and simple ``Query`` the client sends, one per
 round trip. The load reads the case's data keys in its own statement, so the key store
-is not asked; the append sends BEGIN, the conditional write of the case row (checked by
-the server), the inserts and COMMIT at once. Refusals and conflicts inside the pipeline
-still leave nothing behind.
+is not asked, and the case's report-facts state; the append after it sends BEGIN, the
+conditional write of the case row (checked by the server), the inserts and COMMIT at
+once (an append no load came before reads the state mid-way: two). Refusals and
+conflicts inside the pipeline still leave nothing behind.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _store(host: Traced, schema: str, **options: Any) -> PostgresStore:
     )
 
 
-def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_two(
+def test_a_cold_load_is_one_round_trip_with_its_keys_and_the_append_after_it_one(
     traced: tuple[Traced, str],
 ) -> None:
     host, schema = traced
@@ -119,10 +120,31 @@ def test_a_cold_load_is_one_round_trip_with_its_keys_and_an_append_two(
         assert loaded == case and loaded.person == "p-1" and loaded.members == ("m-1",)
         new = more(ENGINE, loaded, 3)
         store.append("rt-1", new.events[case.version :], expected_version=case.version)
-        # BEGIN, the checked UPDATE, the event inserts and the read of the report facts'
-        # state; then the facts and outbox writes and COMMIT
-        assert host.round_trips() == 2
+        # BEGIN, the checked UPDATE, the event, facts and outbox writes and COMMIT: the
+        # report facts' state came with the load
+        assert host.round_trips() == 1
         assert store.load("rt-1") == new
+
+
+def test_an_append_without_a_load_before_it_reads_the_facts_state_itself(
+    traced: tuple[Traced, str],
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-7")
+    with _store(host, schema, snapshot_every=0) as store:  # the case cache serves the base
+        store.append("rt-7", case.events, expected_version=0)
+        first, second = more(ENGINE, case, 1), more(ENGINE, case, 3)
+        host.round_trips()
+        store.append("rt-7", first.events[case.version :], expected_version=case.version)
+        assert host.round_trips() == 2  # no load since: the facts state is read mid-way
+        store.append("rt-7", second.events[first.version :], expected_version=first.version)
+        assert host.round_trips() == 2
+        store.load("rt-7")  # served from the cache, yet its statement brings the state
+        assert host.round_trips() == 1
+        third = more(ENGINE, second, 1)
+        store.append("rt-7", third.events[second.version :], expected_version=second.version)
+        assert host.round_trips() == 1
+        assert store.events("rt-7") == third.events
 
 
 def test_keys_read_with_a_load_are_not_kept_for_the_next_load(

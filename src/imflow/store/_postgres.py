@@ -7,6 +7,7 @@ psycopg is imported when a store is opened, not when this module is, so
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -83,6 +84,78 @@ _CHECKED = {
     )
     for key in CASE_ROW_WRITES
 }
+
+
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _values(sql: str) -> tuple[str, str, str] | None:
+    """An ``INSERT … VALUES (row) …`` statement as its head, its row and its tail."""
+    start = sql.find(" VALUES (")
+    if start < 0:
+        return None
+    start += len(" VALUES ")
+    depth = 0
+    for at in range(start, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[at], 0)
+        if depth == 0:
+            return sql[:start], sql[start : at + 1], sql[at + 1 :]
+    return None  # pragma: no cover - the store's own statements are balanced
+
+
+def _renamed(sql: str, i: int) -> str:
+    return _PARAM.sub(lambda m: f"%(q{i}_{m[1]})s", sql)
+
+
+_SHAPES = {key: shape for key, sql in _SQL.items() if (shape := _values(sql)) is not None}
+
+
+def combined(writes: Sequence[tuple[str, Params]]) -> tuple[str, dict[str, Any]]:
+    """One statement doing every write of *writes* (``(key, params)``, in order), and its
+    parameters: each run of rows of one ``INSERT`` is one multi-row ``INSERT`` (its rows
+    inserted in their order, so the outbox's ids follow the events' seqs), each write a
+    data-modifying ``WITH`` query (all run to completion whether read or not); the case
+    row's write among them is checked as :data:`_CHECKED` does.
+
+    >>> sql, params = combined([("update_version", {"case_id": "c", "version": 2,
+    ...     "expected": 1}), ("insert_outbox", {"case_id": "c", "seq": 2, "type": "t"}),
+    ...     ("insert_outbox", {"case_id": "c", "seq": 3, "type": "t"})])
+    >>> sql.startswith("WITH w0 AS (UPDATE cases SET version = %(q0_version)s"), params["q2_seq"]
+    (True, 3)
+    >>> sql.count("INSERT INTO outbox"), "(%(q2_case_id)s, %(q2_seq)s" in sql
+    (1, True)
+    >>> sql.endswith(f"ELSE ('{_STALE} ' || count(*))::int END FROM w0")
+    True
+    """
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    checked: int | None = None
+    i = 0
+    while i < len(writes):
+        key = writes[i][0]
+        j = i + 1
+        shape = None if key in CASE_ROW_WRITES else _SHAPES.get(key)
+        while shape is not None and j < len(writes) and writes[j][0] == key:
+            j += 1
+        for n in range(i, j):
+            params.update({f"q{n}_{name}": value for name, value in writes[n][1].items()})
+        if shape is None:
+            sql = _renamed(_SQL[key], i)
+            if key in CASE_ROW_WRITES:
+                sql += " RETURNING 1"
+                checked = len(parts)
+        else:
+            head, row, tail = shape
+            sql = head + ", ".join(_renamed(row, n) for n in range(i, j)) + tail
+        parts.append(f"w{len(parts)} AS ({sql})")
+        i = j
+    head = "WITH " + ", ".join(parts)
+    if checked is None:
+        return head + " SELECT 0", params
+    return (
+        f"{head} SELECT CASE WHEN count(*) = 1 THEN 0"
+        f" ELSE ('{_STALE} ' || count(*))::int END FROM w{checked}"
+    ), params
 
 
 def _is_stale(exc: BaseException) -> bool:
@@ -477,6 +550,7 @@ class PostgresStore(SqlStore):
     # parameters) is not its context.
 
     def _rows(self, key: str, params: Params) -> list[Row]:
+        self._send_deferred()  # a read in an append sees its writes so far
         if key == "load" and self._keyed_load is not None:
             return self._load_with_keys(self._keyed_load, params)
         try:
@@ -516,6 +590,9 @@ class PostgresStore(SqlStore):
     def _exec(self, key: str, params: Params) -> int:
         try:
             conn, session = self._now(), self._bound.get()
+            if session is not None and session.deferred is not None:
+                session.deferred.append((key, params))  # sent by _send_deferred
+                return 1  # the case row's write is checked by the server as it is sent
             if session is not None and session.checked and key in _CHECKED:
                 conn.execute(_CHECKED[key], params)  # checked by the server: see _CHECKED
                 return 1
@@ -532,6 +609,10 @@ class PostgresStore(SqlStore):
         raise error
 
     def _exec_many(self, key: str, rows: Sequence[Params]) -> None:
+        session = self._bound.get()
+        if session is not None and session.deferred is not None:
+            session.deferred.extend((key, row) for row in rows)
+            return
         try:
             if self._pipeline() is not None:
                 # queued: its errors come with the commit (see _transaction)
@@ -568,10 +649,32 @@ class PostgresStore(SqlStore):
             super()._write_append(base, new, batch, expected, key)
             return
         session.checked = True  # the case row's write fails the pipeline when stale
+        session.deferred = []  # the writes go as one statement: fewer to send and wait on
         try:
             super()._write_append(base, new, batch, expected, key)
+            self._send_deferred()
         finally:
             session.checked = False
+            session.deferred = None
+
+    def _send_deferred(self) -> None:
+        """Queue the append's writes gathered so far in its pipeline, as one statement
+        (:func:`combined`); its errors come with the commit, as any queued statement's."""
+        session = self._bound.get()
+        if session is None or not session.deferred:
+            return
+        writes, session.deferred = session.deferred, []
+        if len(writes) == 1 and writes[0][0] not in CASE_ROW_WRITES:
+            sql, params = _SQL[writes[0][0]], dict(writes[0][1])
+        else:
+            sql, params = combined(writes)
+        try:
+            self._now().execute(sql, params)
+        except self.integrity_errors:
+            raise
+        except self._refused as exc:
+            error = self._refusal(exc)
+            raise error from None
 
     def _refusal(self, exc: BaseException) -> Exception:
         """What a refused statement is re-raised as: a StoreError quoting nothing, or,
@@ -600,7 +703,8 @@ class PostgresStore(SqlStore):
     def _pipelined(self, conn: Any, session: Session) -> Iterator[None]:
         """One transaction of the store's own, its statements sent in a pipeline: BEGIN
         goes with the statements up to the first whose row count is read, the rest with
-        COMMIT (an append reads none: one round trip, see :data:`_CHECKED`). A refused
+        COMMIT (an append after a load reads none, and sends its writes as one statement,
+        :func:`combined`: one round trip, see :data:`_CHECKED`). A refused
         statement's error comes with the next sync, sanitized (a stale case row as
         ``_Stale``); the transaction is then rolled back."""
         import psycopg

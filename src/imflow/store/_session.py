@@ -53,7 +53,12 @@ class Session:
     pipeline the running write sends its statements through, ``checked``: whether the
     running append's conditional write of the case row is checked by the server as the
     pipeline ends; ``keys``: the data keys the running load read with its rows, ``None``
-    outside it (all three PostgreSQL only).
+    outside it (all three PostgreSQL only); ``facts``: the report-facts rows the loads
+    of a unit of work read (``case id: (version, rows)``, see
+    :class:`~imflow.store._summary.FactsMemo`), kept with
+    it, not in the store, since the host may roll them back.
+    ``deferred``: the writes of the running PostgreSQL append, gathered to be sent as
+    one statement (``None`` outside it).
     """
 
     conn: Any
@@ -63,6 +68,8 @@ class Session:
     pipeline: Any = None
     checked: bool = False
     keys: dict[str, bytes | None] | None = None
+    facts: dict[str, tuple[int, list[Any]]] = attrs.Factory(dict)
+    deferred: list[tuple[str, Any]] | None = None
 
 
 class ConnectionSource(Protocol):

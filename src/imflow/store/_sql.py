@@ -68,8 +68,8 @@ from imflow.store._reseal import Encryption
 from imflow.store._schema import Backend, Migration, current_version, verdict
 from imflow.store._schema import run as run_migrations
 from imflow.store._session import ConnectionSource, Session, UnitOfWork
+from imflow.store._summary import FactsMemo, facts_of_load, split_facts, write_summary
 from imflow.store._summary import fill as fill_summary
-from imflow.store._summary import write_summary
 
 __all__: list[str] = []
 
@@ -179,6 +179,9 @@ class SqlStore:
         self._owns_keys = owns_key_store
         self._sealer = None if key_store is None else Sealer(key_store, cache_size=cache_size)
         self.purge_timeout = purge_timeout
+        # the report-facts rows the latest loads read with their case rows, for the
+        # next append of each case at that version (see FactsMemo, _facts_taken)
+        self._facts = FactsMemo()
 
     # -- what a backend supplies -----------------------------------------------------------
 
@@ -280,6 +283,8 @@ class SqlStore:
         session = self._bound.get()
         if session is not None:
             session.pending.pop(case_id, None)
+            session.facts.pop(case_id, None)
+        self._facts.drop(case_id)
         self._cache.drop(case_id)
         self._issued.pop(case_id, None)
 
@@ -335,6 +340,7 @@ class SqlStore:
             if migrate and (current or 0) < latest:
                 current = run_migrations(self.DIALECT, session.conn, self.MIGRATIONS)
                 fill_summary(session.conn, self.DIALECT)
+                self._facts.clear()  # the fill wrote facts rows without a new version
             verdict(self.DIALECT, self.MIGRATIONS, self.schema, current)
 
     @property
@@ -530,7 +536,9 @@ class SqlStore:
         if written != 1:
             raise _Stale
         self._exec_many("insert_event", self._event_rows(new, batch, generation))
-        write_summary(self, new.case_id, new.events, batch, base is not None)
+        write_summary(
+            self, new.case_id, new.events, batch, base is not None, self._facts_taken(new, expected)
+        )
         self._exec_many(
             "insert_outbox",
             [{"case_id": e.case_id, "seq": e.seq, "type": e.type} for e in batch],
@@ -555,6 +563,26 @@ class SqlStore:
                     "created_at": self._moment(self.engine.clock()),
                 },
             )
+
+    def _keep_facts(self, case_id: str, version: int, rows: list[Any]) -> None:
+        """Keep the facts rows a load read with the case row at *version*: in the unit
+        of work's session when the load ran in the host's transaction (rows it may still
+        roll back are never seen outside it), else in the store's memo."""
+        session = self._bound.get()
+        if session is not None and session.joined:
+            session.facts[case_id] = (version, rows)
+        else:
+            self._facts.keep(case_id, version, rows)
+
+    def _facts_taken(self, new: Case, expected: int) -> list[Any] | None:
+        """The facts rows a load read at *expected* for the append writing *new*, taken
+        from the memo (gone afterwards); ``None``: the append reads them itself."""
+        session = self._bound.get()
+        mine = None if session is None else session.facts.pop(new.case_id, None)
+        kept = self._facts.take(new.case_id, expected)
+        if mine is not None and mine[0] == expected:
+            return mine[1]
+        return kept
 
     def _person_ref(self, person_ref: str) -> str:
         """What the person index holds for *person_ref*: its key id when encrypting."""
@@ -870,11 +898,13 @@ class SqlStore:
         cached = self._cached(case_id)
         have = 0 if cached is None else cached.version
         rows = self._rows("load", {"case_id": case_id, "have": have})
-        if not rows:
-            raise CaseNotFound(case_id)
         if not self.LOAD_ORDERED:
             rows.sort()  # (kind, seq) is unique: never compares further; in order already
+        facts = split_facts(rows)  # the case's report-facts rows, off the end
+        if not rows or rows[0][0] != 0:
+            raise CaseNotFound(case_id)
         version = int(rows[0][1])
+        self._keep_facts(case_id, version, facts)
         if cached is not None and version == have:
             return cached
         if version < have:  # the database went back (a restore): forget what we knew
@@ -1411,6 +1441,8 @@ def statements(
             " UNION ALL"
             f" SELECT 1, e.seq, NULL, e.type, e.payload{as_text} FROM events e"
             f" WHERE e.case_id = {p('case_id')} AND e.seq > {p('have')}"
+            # the case's last two report-facts rows, for its next append (FactsMemo)
+            + facts_of_load(p)
             + (" ORDER BY 1, 2" if order_load else "")
         ),
         "due": (

@@ -10,6 +10,8 @@ after a DBA ran ``imflow schema-sql``) the report counts over the events, as bef
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +21,13 @@ from imflow.store._schema import Backend
 __all__: list[str] = []
 
 FILL_TABLE = "imflow_report_fill"
+# the kinds of the rows of a load (see imflow.store._sql.statements) that carry the
+# case's last two report_facts rows: (3, year, NULL, scope, facts), (4, year, NULL,
+# NULL, state); the kinds before them are the case row (0), its events (1) and on
+# PostgreSQL the data keys (2)
+FACTS_KIND = 3
+STATE_KIND = 4
+MEMO_SIZE = 256
 
 
 def summary_schema(backend: Backend) -> list[str]:
@@ -119,6 +128,93 @@ def summary_statements(p: Callable[[str], str]) -> dict[str, str]:
     }
 
 
+def facts_of_load(p: Callable[[str], str]) -> str:
+    """The branches a case's ``load`` statement reads its ``facts_state`` rows with
+    (rows of :data:`FACTS_KIND` and :data:`STATE_KIND`), in the load's one statement:
+    the same snapshot as the case row, so they are the rows of the version it reads.
+
+    >>> facts_of_load(lambda n: f":{n}").startswith(" UNION ALL SELECT 3, f.year")
+    True
+    """
+    last_two = (
+        f"(SELECT year, facts, scope, state FROM report_facts WHERE case_id = {p('case_id')}"
+        " ORDER BY year DESC LIMIT 2) f"
+    )
+    return (
+        f" UNION ALL SELECT {FACTS_KIND}, f.year, NULL, f.scope, f.facts FROM {last_two}"
+        f" UNION ALL SELECT {STATE_KIND}, f.year, NULL, NULL, f.state FROM {last_two}"
+    )
+
+
+def split_facts(rows: list[Any]) -> list[tuple[Any, Any, Any, Any]]:
+    """Take the facts rows off the end of a load's *rows* (ordered by kind and seq) and
+    return them as ``facts_state`` does: ``(year, facts, scope, state)``, latest first.
+
+    >>> rows = [(0, 2, None, None, None), (1, 1, None, "t", "{}"), (1, 2, None, "t", "{}"),
+    ...         (3, 2026, None, None, "f26"), (3, 9999, None, "s", "fa"),
+    ...         (4, 2026, None, None, None), (4, 9999, None, None, "st")]
+    >>> split_facts(rows), len(rows)
+    ([(9999, 'fa', 's', 'st'), (2026, 'f26', None, None)], 3)
+    """
+    state: dict[Any, Any] = {}
+    facts: list[tuple[Any, Any, Any, Any]] = []
+    while rows and rows[-1][0] >= FACTS_KIND:
+        kind, year, _, scope, text = rows.pop()
+        if kind == STATE_KIND:
+            state[year] = text
+        else:
+            facts.append((year, text, scope, None))
+    return [(year, text, scope, state.get(year)) for year, text, scope, _ in facts]
+
+
+class FactsMemo:
+    """The ``facts_state`` rows the latest loads of a store read, by case, each with the
+    version of the case row read in the same statement (at most *size* cases, the least
+    recently loaded dropped first). Safe to share between threads: its lock is held for
+    a dictionary operation only.
+
+    An append takes a case's rows (:meth:`take`: they are gone afterwards, whatever it
+    finds) and uses them only when they were read at its *expected* version: its
+    conditional write of the case row then proves the case, and so its facts rows,
+    have not changed since (the rows of a version are written in the transaction that
+    writes the version).
+
+    >>> memo = FactsMemo(2)
+    >>> memo.keep("a", 3, [(9999, "f", "s", "t")])
+    >>> memo.take("a", 2), memo.take("a", 3)
+    (None, None)
+    >>> memo.keep("a", 3, []); memo.take("a", 3)
+    []
+    """
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self.size = size
+        self._rows: OrderedDict[str, tuple[int, list[Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, case_id: str, version: int, rows: list[Any]) -> None:
+        """Remember the *rows* a load read with the case row at *version*."""
+        with self._lock:
+            self._rows[case_id] = (version, rows)
+            self._rows.move_to_end(case_id)
+            if len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def take(self, case_id: str, expected: int) -> list[Any] | None:
+        """The case's rows if they were read at *expected*, else ``None``; forgotten."""
+        with self._lock:
+            found = self._rows.pop(case_id, None)
+        return found[1] if found is not None and found[0] == expected else None
+
+    def drop(self, case_id: str) -> None:
+        with self._lock:
+            self._rows.pop(case_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
 def summary_params(case_id: str, history: Sequence[Event], batch: Sequence[Event]) -> list[Any]:
     """The parameters of ``facts_write`` for *batch* joining a case's *history* (all its
     events, the batch included), recomputed over the whole history."""
@@ -151,6 +247,7 @@ def write_summary(
     history: Sequence[Event],
     batch: Sequence[Event],
     step: bool = False,
+    stored: Sequence[Sequence[Any]] | None = None,
 ) -> None:
     """Write the facts rows *batch* changes, inside *store*'s open transaction.
 
@@ -158,17 +255,19 @@ def write_summary(
     ``UPDATE``), from the state kept in the case's rows and the batch only, without
     reading *history*, when :func:`~imflow.kennzahlen._stored.stepped_rows` can;
     otherwise (a new case, an erasure, a back-dated batch, rows without state)
-    recomputed over the whole *history*.
+    recomputed over the whole *history*. *stored*: the case's ``facts_state`` rows
+    read by the load of the version the append writes after (see :class:`FactsMemo`),
+    or ``None``: they are read here.
     """
     from imflow.kennzahlen._stored import stepped_rows
 
     if not batch:
         return
-    rows = (
-        stepped_rows(case_id, store._rows("facts_state", {"case_id": case_id}), batch)
-        if step
-        else None
-    )
+    rows = None
+    if step:
+        if stored is None:
+            stored = store._rows("facts_state", {"case_id": case_id})
+        rows = stepped_rows(case_id, stored, batch)
     if rows is None:
         params = summary_params(case_id, history, batch)
     else:
