@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import enum
+import json
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -51,6 +52,31 @@ __all__: list[str] = []
 _PHASES: Mapping[str, Phase] = {p.value: p for p in Phase}
 CONTACTS_FROM_EVENTS = "contacts_from_events"  # a snapshot's mark: contacts are the rows'
 _ACTORS = 1024  # distinct actors remembered per decoder (a case sees a handful)
+
+compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""The JSON text a store writes of a document (``json.dumps`` with its options, without
+building an encoder per call): ``compact({"a": "ä"}) == '{"a":"ä"}'``."""
+
+_new_case = constructor(Case)
+_HISTORY = frozenset({"events", "contacts"})
+_EMPTY: Chain[Any] = Chain()
+
+
+def without_history(case: Case) -> Case:
+    """*case* with no events and no contacts, what a snapshot holds of it (built without
+    ``Case.__init__``: the fields are the case's own, already of their types).
+
+    >>> from imflow.enums import Phase
+    >>> bare = without_history(Case("k-1", Phase.INTAKE, "system-2025", None))
+    >>> bare == Case("k-1", Phase.INTAKE, "system-2025", None)
+    True
+    """
+    return _new_case(
+        *[_EMPTY if f.name in _HISTORY else getattr(case, f.name) for f in _CASE_FIELDS]
+    )
+
+
+_CASE_FIELDS = attrs.fields(Case)
 
 
 class _Reject(Exception):

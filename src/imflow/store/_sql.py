@@ -20,11 +20,10 @@ from itertools import repeat
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-import attrs
 import cattrs
 
 from imflow._construct import constructor
-from imflow._decode import CONTACTS_FROM_EVENTS, Decoder
+from imflow._decode import CONTACTS_FROM_EVENTS, Decoder, compact, without_history
 from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case, Contact
@@ -77,7 +76,6 @@ Row = tuple[Any, ...]
 Params = Mapping[str, Any]
 
 _ERASURE_RETRIES = 5
-_NONE: Chain[Any] = Chain()
 _new_contact = constructor(Contact)
 
 
@@ -491,7 +489,7 @@ class SqlStore:
         """The case without its events and contacts: they are the rows before it (see
         :meth:`_load`), so the snapshot grows with the plan, not with the history, and
         writing it never decodes (nor encodes) an event."""
-        doc = to_document(attrs.evolve(case, events=_NONE, contacts=_NONE), converter=self._conv)
+        doc = to_document(without_history(case), converter=self._conv)
         del doc["events"]
         doc.pop("contacts", None)
         doc[CONTACTS_FROM_EVENTS] = True
@@ -500,7 +498,7 @@ class SqlStore:
             if generation is None:
                 generation = self._generation(case)
             self._sealer.seal(doc, case.case_id, place, generation, together=True)
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        return compact(doc)
 
     def _snapshot_due(self, before: int, after: int) -> bool:
         every = self.snapshot_every
