@@ -27,7 +27,6 @@ True
 from __future__ import annotations
 
 import enum
-import json
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -52,10 +51,6 @@ __all__: list[str] = []
 _PHASES: Mapping[str, Phase] = {p.value: p for p in Phase}
 CONTACTS_FROM_EVENTS = "contacts_from_events"  # a snapshot's mark: contacts are the rows'
 _ACTORS = 1024  # distinct actors remembered per decoder (a case sees a handful)
-
-compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""The JSON text a store writes of a document (``json.dumps`` with its options, without
-building an encoder per call): ``compact({"a": "ä"}) == '{"a":"ä"}'``."""
 
 _new_case = constructor(Case)
 _HISTORY = frozenset({"events", "contacts"})

@@ -24,12 +24,12 @@ True
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 
+from imflow._json import compact, loads
 from imflow.events import (
     CaseClosed,
     CaseOpened,
@@ -56,8 +56,6 @@ from imflow.kennzahlen._facts import (
 
 __all__ = ["Fold", "Tail", "decode_tail", "encode_tail", "tail_of"]
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""``json.dumps`` with the rows' options, without building an encoder per call."""
 
 Orphan = tuple[str, str, int, int]
 """The last status set for a goal not added: goal id, status, day number, seq."""
@@ -95,12 +93,12 @@ def tail_of(history: Sequence[Event]) -> Tail:
 
 def encode_tail(tail: Tail) -> str:
     """The JSON text of *tail*."""
-    return _encode([tail.seq, tail.previous, tail.depth, [list(o) for o in tail.orphans]])
+    return compact([tail.seq, tail.previous, tail.depth, [list(o) for o in tail.orphans]])
 
 
 def decode_tail(text: str) -> Tail:
     """The :class:`Tail` of :func:`encode_tail`'s *text*."""
-    seq, previous, depth, orphans = json.loads(text)
+    seq, previous, depth, orphans = loads(text)
     return Tail(
         int(seq),
         int(previous),
@@ -305,7 +303,7 @@ class Fold:
             stays,
             self._early,
         ]
-        return _encode(body)
+        return compact(body)
 
     def tail(self) -> Tail:
         """The :class:`Tail` after the events folded so far."""
@@ -315,4 +313,4 @@ class Fold:
     def state(self) -> str:
         """The JSON text of :meth:`tail` (as :func:`encode_tail` writes it)."""
         orphans = [list(self._orphans[g]) for g in sorted(self._orphans)]
-        return _encode([self.seq, self.previous, self.depth, orphans])
+        return compact([self.seq, self.previous, self.depth, orphans])

@@ -16,13 +16,14 @@ retention leave it as it is and past figures stay equal.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
 import attrs
 
+from imflow._json import compact as _json
+from imflow._json import loads
 from imflow.events import CaseOpened, CaseTransferred, Event
 from imflow.kennzahlen._facts import (
     CaseFacts,
@@ -35,7 +36,6 @@ from imflow.kennzahlen._facts import (
     case_facts,
 )
 from imflow.kennzahlen._fold import Fold, decode_tail
-from imflow.kennzahlen._fold import _encode as _json
 
 __all__ = [
     "AFTER",
@@ -143,7 +143,7 @@ def encode_row(one: OneCase) -> str:
 
 def decode_row(case_id: str, text: str) -> OneCase:
     """The facts of one row's JSON *text* (see :func:`encode_row`)."""
-    case, goals, transfers, stays, early = json.loads(text)
+    case, goals, transfers, stays, early = loads(text)
     return OneCase(
         _CASE.unpack(case_id, case),
         tuple(_GOAL.unpack(case_id, g) for g in goals),
@@ -166,7 +166,7 @@ def encode_scope(scope: Scope) -> str:
 
 def decode_scope(text: str) -> Scope:
     """The :class:`Scope` of :func:`encode_scope`'s *text*."""
-    d, p, moved, first, last = json.loads(text)
+    d, p, moved, first, last = loads(text)
     return Scope(d, p, tuple(moved), int(first), int(last))
 
 
@@ -232,7 +232,7 @@ def stepped_rows(
     if after_year != AFTER or state is None or scoped is None:
         return None
     # the scope as decode_scope reads it, without building a Scope to evolve and encode
-    district, provider, was_moved, first, last = json.loads(str(scoped))
+    district, provider, was_moved, first, last = loads(str(scoped))
     latest, tail = int(last), decode_tail(str(state))
     newest, earliest = latest, latest
     moved: set[str] = set()
@@ -248,7 +248,7 @@ def stepped_rows(
         return None
     if newest >= AFTER:  # pragma: no cover - the engine refuses dates that far
         return None
-    last, after = json.loads(str(last_text)), json.loads(str(after_text))
+    last, after = loads(str(last_text)), loads(str(after_text))
     rows: list[Row] = []
     for year in range(latest, newest + 1):
         fold = Fold(last if year == latest else after, tail, Window.of(year)).steps(batch)

@@ -23,7 +23,8 @@ from typing import Any, ClassVar, Self
 import cattrs
 
 from imflow._construct import constructor
-from imflow._decode import CONTACTS_FROM_EVENTS, Decoder, compact, without_history
+from imflow._decode import CONTACTS_FROM_EVENTS, Decoder, without_history
+from imflow._json import compact, loads
 from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case, Contact
@@ -214,7 +215,7 @@ class SqlStore:
         return date.fromisoformat(raw) if isinstance(raw, str) else raw
 
     def _doc(self, raw: Any) -> Any:
-        return json.loads(raw) if isinstance(raw, str | bytes) else raw
+        return loads(raw) if isinstance(raw, str | bytes) else raw
 
     # -- sessions: where the statements run (see imflow.store._session) ------------------
 
