@@ -9,7 +9,9 @@
   properties say, at every version of random histories;
 - random histories appended in random batches (each batch a conditional update of the
   case row, the version only when no indexed column changed) leave the row saying what
-  the case is, and load (snapshot, lazy contacts) as their replay, clear and encrypted.
+  the case is, and load (snapshot, lazy contacts) as their replay, clear and encrypted;
+- the report-facts fold writes its state as the tail of the whole history, and the
+  SQLite key store's one master cipher follows a rotation.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ from imflow._decode import CONTACTS_FROM_EVENTS, without_history
 from imflow._json import compact, loads
 from imflow.case import Case
 from imflow.chain import Chain
-from imflow.events import Event
+from imflow.events import Event, GoalAdded, GoalStatusSet
+from imflow.kennzahlen._fold import Fold, encode_tail, tail_of
+from imflow.kennzahlen._stored import AFTER, summary_rows, window_of
+from imflow.keys import MasterKey
 from imflow.serialization import to_document
 from imflow.store import SQLiteStore
+from imflow.store._keys_sqlite import SQLiteKeyStore
 from imflow.testing import Trajectory, trajectories
 from tests.stores import far_future_engine
+from tests.test_report_facts_steps import scrambled
 
 ENGINE = far_future_engine()
 _ids = itertools.count()
@@ -153,13 +160,13 @@ def test_a_case_row_is_what_the_case_says_at_every_version(
 
 
 def _stored_row(store: SQLiteStore, case_id: str) -> dict[str, Any]:
-    names = ("case_id", "district", "provider", "phase", "rule_set", "opened_on")
-    names += ("period_end", "closed_on", "version")
+    names = "case_id district provider phase rule_set opened_on period_end closed_on version"
+    names = names.replace(" ", ", ")
     with store._session():
         rows = store._query(
-            f"SELECT {', '.join(names)} FROM cases WHERE case_id = :case_id", {"case_id": case_id}
+            f"SELECT {names} FROM cases WHERE case_id = :case_id", {"case_id": case_id}
         )
-    return dict(zip(names, rows[0], strict=True))
+    return dict(zip(names.split(", "), rows[0], strict=True))
 
 
 @_STORES
@@ -191,3 +198,48 @@ def test_batches_leave_the_row_right_and_load_as_their_replay(
             assert loaded.events == replayed.events
     finally:
         store.close()
+
+
+def _statuses_first(events: tuple[Event, ...]) -> tuple[Event, ...]:
+    """*events* without their goals added and with the goal statuses moved right after
+    the first event, by goal id descending (goals never added, met out of their order:
+    they stay in the state), numbered anew."""
+    statuses = sorted(
+        (e for e in events[1:] if isinstance(e, GoalStatusSet)),
+        key=lambda e: e.goal_id,
+        reverse=True,
+    )
+    rest = [e for e in events[1:] if not isinstance(e, GoalStatusSet | GoalAdded)]
+    moved = [events[0], *statuses, *rest]
+    return tuple(attrs.evolve(e, seq=i) for i, e in enumerate(moved, 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=scrambled(), statuses_first=st.booleans())
+def test_a_fold_s_state_is_the_encoded_tail_of_its_history(
+    events: tuple[Event, ...], statuses_first: bool
+) -> None:
+    if statuses_first:
+        events = _statuses_first(events)
+    after = {year: facts for year, facts, _ in summary_rows(events[:1], 0)}[AFTER]
+    fold = Fold(json.loads(after), tail_of(events[:1]), window_of(AFTER)).steps(events[1:])
+    assert fold.state() == encode_tail(fold.tail()) == encode_tail(tail_of(events))
+
+
+def test_a_rotated_key_store_reads_its_keys_at_once(tmp_path: Path) -> None:
+    old, new = MasterKey.generate(), MasterKey.generate()
+    keys = SQLiteKeyStore(tmp_path / "r.keys", master_key=old)
+    try:
+        ids = [keys.key_id("person", f"p-{i}") for i in range(3)]
+        made = keys.keys(ids, create=True)
+        assert keys.rotate(new) == 3
+        assert keys.keys(ids) == made  # the same key store, unwrapping with the new key
+        later = keys.key_id("person", "p-later")
+        made.update(keys.keys([later], create=True))
+    finally:
+        keys.close()
+    again = SQLiteKeyStore(tmp_path / "r.keys", master_key=new)
+    try:
+        assert again.keys([*ids, later]) == made
+    finally:
+        again.close()
