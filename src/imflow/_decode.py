@@ -53,6 +53,7 @@ CONTACTS_FROM_EVENTS = "contacts_from_events"  # a snapshot's mark: contacts are
 _ACTORS = 1024  # distinct actors remembered per decoder (a case sees a handful)
 
 _new_case = constructor(Case)
+_CASE_FIELDS = attrs.fields(Case)
 _HISTORY = frozenset({"events", "contacts"})
 _EMPTY: Chain[Any] = Chain()
 
@@ -69,9 +70,6 @@ def without_history(case: Case) -> Case:
     return _new_case(
         *[_EMPTY if f.name in _HISTORY else getattr(case, f.name) for f in _CASE_FIELDS]
     )
-
-
-_CASE_FIELDS = attrs.fields(Case)
 
 
 class _Reject(Exception):
