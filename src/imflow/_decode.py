@@ -52,6 +52,25 @@ _PHASES: Mapping[str, Phase] = {p.value: p for p in Phase}
 CONTACTS_FROM_EVENTS = "contacts_from_events"  # a snapshot's mark: contacts are the rows'
 _ACTORS = 1024  # distinct actors remembered per decoder (a case sees a handful)
 
+_new_case = constructor(Case)
+_CASE_FIELDS = attrs.fields(Case)
+_HISTORY = frozenset({"events", "contacts"})
+_EMPTY: Chain[Any] = Chain()
+
+
+def without_history(case: Case) -> Case:
+    """*case* with no events and no contacts, what a snapshot holds of it (built without
+    ``Case.__init__``: the fields are the case's own, already of their types).
+
+    >>> from imflow.enums import Phase
+    >>> bare = without_history(Case("k-1", Phase.INTAKE, "system-2025", None))
+    >>> bare == Case("k-1", Phase.INTAKE, "system-2025", None)
+    True
+    """
+    return _new_case(
+        *[_EMPTY if f.name in _HISTORY else getattr(case, f.name) for f in _CASE_FIELDS]
+    )
+
 
 class _Reject(Exception):
     """A value the fast path does not take: the validating path decides."""

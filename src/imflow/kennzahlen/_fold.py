@@ -24,12 +24,12 @@ True
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 
+from imflow._json import compact, loads
 from imflow.events import (
     CaseClosed,
     CaseOpened,
@@ -55,6 +55,7 @@ from imflow.kennzahlen._facts import (
 )
 
 __all__ = ["Fold", "Tail", "decode_tail", "encode_tail", "tail_of"]
+
 
 Orphan = tuple[str, str, int, int]
 """The last status set for a goal not added: goal id, status, day number, seq."""
@@ -92,13 +93,12 @@ def tail_of(history: Sequence[Event]) -> Tail:
 
 def encode_tail(tail: Tail) -> str:
     """The JSON text of *tail*."""
-    body = [tail.seq, tail.previous, tail.depth, [list(o) for o in tail.orphans]]
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return compact([tail.seq, tail.previous, tail.depth, [list(o) for o in tail.orphans]])
 
 
 def decode_tail(text: str) -> Tail:
     """The :class:`Tail` of :func:`encode_tail`'s *text*."""
-    seq, previous, depth, orphans = json.loads(text)
+    seq, previous, depth, orphans = loads(text)
     return Tail(
         int(seq),
         int(previous),
@@ -150,7 +150,6 @@ _G_AGREED_ON, _G_AGREED_SEQ = _G["agreed_on"], _G["agreed_seq"]
 _G_STATUS, _G_STATUS_ON, _G_STATUS_SEQ = _G["status"], _G["status_on"], _G["status_seq"]
 _G_LENGTH = len(_G)
 _STAY_TYPES = frozenset({"contact_recorded", "plan_agreed", "period_extended"})
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Fold:
@@ -304,9 +303,14 @@ class Fold:
             stays,
             self._early,
         ]
-        return _encode(body)
+        return compact(body)
 
     def tail(self) -> Tail:
         """The :class:`Tail` after the events folded so far."""
         orphans = tuple(self._orphans[g] for g in sorted(self._orphans))
         return Tail(self.seq, self.previous, self.depth, orphans)
+
+    def state(self) -> str:
+        """The JSON text of :meth:`tail` (as :func:`encode_tail` writes it)."""
+        orphans = [list(self._orphans[g]) for g in sorted(self._orphans)]
+        return compact([self.seq, self.previous, self.depth, orphans])

@@ -16,13 +16,14 @@ retention leave it as it is and past figures stay equal.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
 import attrs
 
+from imflow._json import compact as _json
+from imflow._json import loads
 from imflow.events import CaseOpened, CaseTransferred, Event
 from imflow.kennzahlen._facts import (
     CaseFacts,
@@ -34,7 +35,7 @@ from imflow.kennzahlen._facts import (
     Window,
     case_facts,
 )
-from imflow.kennzahlen._fold import Fold, decode_tail, encode_tail
+from imflow.kennzahlen._fold import Fold, decode_tail
 
 __all__ = [
     "AFTER",
@@ -137,12 +138,12 @@ def encode_row(one: OneCase) -> str:
         [_STAY.pack(s) for s in sorted(one.stays, key=lambda s: s.stay)],
         int(one.status_before_plan),
     ]
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return _json(body)
 
 
 def decode_row(case_id: str, text: str) -> OneCase:
     """The facts of one row's JSON *text* (see :func:`encode_row`)."""
-    case, goals, transfers, stays, early = json.loads(text)
+    case, goals, transfers, stays, early = loads(text)
     return OneCase(
         _CASE.unpack(case_id, case),
         tuple(_GOAL.unpack(case_id, g) for g in goals),
@@ -158,13 +159,14 @@ def encode_scope(scope: Scope) -> str:
     >>> encode_scope(Scope("08337", "drk", ("awo",), 2025, 2026))
     '["08337","drk",["awo"],2025,2026]'
     """
-    body = [scope.district, scope.provider, list(scope.moved_to), scope.first_year]
-    return json.dumps([*body, scope.last_year], ensure_ascii=False, separators=(",", ":"))
+    return _json(
+        [scope.district, scope.provider, list(scope.moved_to), scope.first_year, scope.last_year]
+    )
 
 
 def decode_scope(text: str) -> Scope:
     """The :class:`Scope` of :func:`encode_scope`'s *text*."""
-    d, p, moved, first, last = json.loads(text)
+    d, p, moved, first, last = loads(text)
     return Scope(d, p, tuple(moved), int(first), int(last))
 
 
@@ -229,24 +231,31 @@ def stepped_rows(
     (after_year, after_text, scoped, state), (last_year, last_text, _, _) = stored
     if after_year != AFTER or state is None or scoped is None:
         return None
-    scope, tail = decode_scope(str(scoped)), decode_tail(str(state))
-    years = [e.on.year for e in batch]
-    latest, newest = scope.last_year, max(scope.last_year, *years)
-    if last_year != latest or batch[0].seq != tail.seq + 1 or min(years) < latest:
+    # the scope as decode_scope reads it, without building a Scope to evolve and encode
+    district, provider, was_moved, first, last = loads(str(scoped))
+    latest, tail = int(last), decode_tail(str(state))
+    newest, earliest = latest, latest
+    moved: set[str] = set()
+    for e in batch:
+        year = e.on.year
+        if year > newest:
+            newest = year
+        elif year < earliest:
+            earliest = year
+        if isinstance(e, CaseTransferred):
+            moved.add(e.to_provider)
+    if last_year != latest or batch[0].seq != tail.seq + 1 or earliest < latest:
         return None
     if newest >= AFTER:  # pragma: no cover - the engine refuses dates that far
         return None
-    last, after = json.loads(str(last_text)), json.loads(str(after_text))
+    last, after = loads(str(last_text)), loads(str(after_text))
     rows: list[Row] = []
     for year in range(latest, newest + 1):
         fold = Fold(last if year == latest else after, tail, Window.of(year)).steps(batch)
         rows.append((year, fold.row(), None, None))
     fold = Fold(after, tail, _AFTER_WINDOW).steps(batch)
-    moved = {e.to_provider for e in batch if isinstance(e, CaseTransferred)}
-    scope = attrs.evolve(
-        scope, moved_to=tuple(sorted(moved.union(scope.moved_to))), last_year=newest
-    )
-    rows.append((AFTER, fold.row(), encode_scope(scope), encode_tail(fold.tail())))
+    scope = _json([district, provider, sorted(moved.union(was_moved)), int(first), newest])
+    rows.append((AFTER, fold.row(), scope, fold.state()))
     return rows
 
 

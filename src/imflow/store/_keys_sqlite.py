@@ -71,6 +71,7 @@ class SQLiteKeyStore:
     ) -> None:
         self.path = os.fspath(path)
         self._master = master_key
+        self._unwrap = _crypto.unwrapper(master_key.secret)  # one cipher for every read
         self._timeout = busy_timeout
         fresh = self.path == ":memory:" or not os.path.exists(self.path)
         if fresh and self.path != ":memory:":  # born private: 0600 before SQLite writes
@@ -143,7 +144,7 @@ class SQLiteKeyStore:
 
     def _read(self, key_ids: list[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        unwrap = _crypto.unwrapper(self._master.secret)
+        unwrap = self._unwrap
         for start in range(0, len(key_ids), 500):
             part = key_ids[start : start + 500]
             marks = ", ".join("?" * len(part))
@@ -200,6 +201,7 @@ class SQLiteKeyStore:
                 (_crypto.wrap(new, "index", self._index),),
             )
         self._master = new_master_key
+        self._unwrap = _crypto.unwrapper(new)
         self.purge(timeout=self._timeout)
         return len(rewrapped)
 

@@ -16,15 +16,15 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import date, datetime
-from itertools import repeat
+from itertools import compress, repeat
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-import attrs
 import cattrs
 
 from imflow._construct import constructor
-from imflow._decode import CONTACTS_FROM_EVENTS, Decoder
+from imflow._decode import CONTACTS_FROM_EVENTS, Decoder, without_history
+from imflow._json import compact, loads
 from imflow._keys import KeyStore, Purge
 from imflow.actors import SYSTEM, Actor
 from imflow.case import Case, Contact
@@ -77,7 +77,6 @@ Row = tuple[Any, ...]
 Params = Mapping[str, Any]
 
 _ERASURE_RETRIES = 5
-_NONE: Chain[Any] = Chain()
 _new_contact = constructor(Contact)
 
 
@@ -97,9 +96,11 @@ def _contacts_of(events: Chain[Event], types: Sequence[str]) -> Chain[Contact]:
             raise InvalidHistory("a stored event is not of its row's type")
         return _new_contact(event.on, event.minutes, event.channel, event.topics)
 
-    pending = [
-        Pending(contact, i, "", 0) for i, kind in enumerate(types) if kind == "contact_recorded"
-    ]
+    # the indexes of the contact rows, and a Pending for each, made in C (tuple.__new__
+    # builds the named tuple without its Python __new__)
+    at = compress(range(len(types)), map("contact_recorded".__eq__, types))
+    fields = zip(repeat(contact), at, repeat(""), repeat(0))
+    pending: list[Any] = list(map(tuple.__new__, repeat(Pending), fields))
     return Chain._lazy(pending, len(pending))
 
 
@@ -217,7 +218,7 @@ class SqlStore:
         return date.fromisoformat(raw) if isinstance(raw, str) else raw
 
     def _doc(self, raw: Any) -> Any:
-        return json.loads(raw) if isinstance(raw, str | bytes) else raw
+        return loads(raw) if isinstance(raw, str | bytes) else raw
 
     # -- sessions: where the statements run (see imflow.store._session) ------------------
 
@@ -441,16 +442,18 @@ class SqlStore:
         return case
 
     def _case_row(self, case: Case) -> dict[str, Any]:
+        opened, day = case.opened, self._day  # one look at the first event, not three
+        transfers = case.transfers  # the provider as Case.provider has it
         return {
             "case_id": case.case_id,
-            "district": case.district,
-            "provider": case.provider,
+            "district": opened.district,
+            "provider": transfers[-1].to_provider if transfers else opened.provider,
             "phase": str(case.phase),
             "rule_set": case.rule_set,
-            "opened_on": self._day(case.period_start),
-            "period_end": self._day(case.period_end),
-            "closed_on": self._day(closed_on(case)),
-            "version": case.version,
+            "opened_on": day(opened.on),
+            "period_end": day(case.period_end),
+            "closed_on": day(closed_on(case)),
+            "version": len(case.events),
         }
 
     def _generation(self, case: Case) -> int:
@@ -497,7 +500,7 @@ class SqlStore:
         """The case without its events and contacts: they are the rows before it (see
         :meth:`_load`), so the snapshot grows with the plan, not with the history, and
         writing it never decodes (nor encodes) an event."""
-        doc = to_document(attrs.evolve(case, events=_NONE, contacts=_NONE), converter=self._conv)
+        doc = to_document(without_history(case), converter=self._conv)
         del doc["events"]
         doc.pop("contacts", None)
         doc[CONTACTS_FROM_EVENTS] = True
@@ -506,7 +509,7 @@ class SqlStore:
             if generation is None:
                 generation = self._generation(case)
             self._sealer.seal(doc, case.case_id, place, generation, together=True)
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        return compact(doc)
 
     def _snapshot_due(self, before: int, after: int) -> bool:
         every = self.snapshot_every
@@ -530,7 +533,15 @@ class SqlStore:
             written = self._exec("insert_case", row)
         else:
             # only the version (and snapshot) when nothing indexed changed
-            same = _same_columns(self._case_row(base), row)
+            day = self._day  # the indexed columns of the base's row, not the whole row
+            before = {
+                "provider": base.provider,
+                "phase": str(base.phase),
+                "rule_set": base.rule_set,
+                "period_end": day(base.period_end),
+                "closed_on": day(closed_on(base)),
+            }
+            same = _same_columns(before, row)
             statement = "update_version" if same else "update_case"
             written = self._exec(statement + ("_snapshot" if snapshot else ""), row)
         if written != 1:
