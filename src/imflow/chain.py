@@ -39,7 +39,7 @@ class Pending(NamedTuple):
 
     ``type`` and ``seq`` come from the row's own columns, so that a store can ask a
     loaded case for its latest erasure without decoding every event. A tuple, so that a
-    store makes a row's worth of them in C (``map(Pending._make, ...)``).
+    store makes a row's worth of them in C (``map(tuple.__new__, repeat(Pending), ...)``).
     """
 
     decode: Callable[[Any], Any]

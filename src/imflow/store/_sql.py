@@ -10,7 +10,6 @@ version when there is one, so the transaction holds the write lock only for the 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -494,7 +493,7 @@ class SqlStore:
         """*doc* as the JSON text the store writes, its personal fields sealed."""
         if self._sealer is not None:
             self._sealer.seal(doc, case_id, place, generation)
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        return compact(doc)
 
     def _snapshot(self, case: Case, generation: int | None = None) -> str:
         """The case without its events and contacts: they are the rows before it (see
@@ -947,9 +946,9 @@ class SqlStore:
             prefix = rows[1 : at + 1]
             _, seqs, _, types, _ = zip(*prefix, strict=True)
             read = repeat(self._lazy_events(case_id, memo), at)
-            pending: list[Any] = list(
-                map(Pending._make, zip(read, prefix, types, seqs, strict=True))
-            )
+            # a Pending per row made in C (tuple.__new__, not the named tuple's _make)
+            fields = zip(read, prefix, types, seqs, strict=True)
+            pending: list[Any] = list(map(tuple.__new__, repeat(Pending), fields))
             pending[0] = self._event(opening[1])
             events: Chain[Event] = Chain._lazy(pending, at)
             start = self._decoder.snapshot(docs[-1][1], events, _contacts_of(events, types))
