@@ -62,6 +62,16 @@ def _count(dsn: str, schema: str, sql: str, *params: object) -> list[tuple[objec
         return conn.execute(sql, params).fetchall()
 
 
+def _sweep(dsn: str, schema: str | None, *extra: str) -> list[str]:
+    """The arguments of ``imflow --lang en sweep`` on the sweep's day (*schema*: of
+    ``--schema``, none for a SQLite file)."""
+    scope = [] if schema is None else ["--schema", schema]
+    return ["--lang", "en", "sweep", "--on", SWEEP_ON, "--db", dsn, *scope, *extra]
+
+
+IMFLOW = [sys.executable, "-m", "imflow"]
+
+
 def _due(dsn: str, schema: str) -> int:
     (row,) = _count(dsn, schema, DUE_SQL, date.fromisoformat(SWEEP_ON))
     return int(str(row[0]))
@@ -70,9 +80,7 @@ def _due(dsn: str, schema: str) -> int:
 def test_a_sweep_closes_the_due_cases_of_a_postgresql_schema_once(pg_dsn: str, cohort: str) -> None:
     due = _due(pg_dsn, cohort)
     assert due >= 10  # many periods of a cohort until mid-2026 end by mid-2029
-    dry = run(
-        "--lang", "en", "sweep", "--on", SWEEP_ON, "--db", pg_dsn, "--schema", cohort, "--dry-run"
-    )
+    dry = run(*_sweep(pg_dsn, cohort, "--dry-run"))
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines()[-1].startswith(f"{due} cases would be closed")
     assert _due(pg_dsn, cohort) == due  # a dry run changes nothing
@@ -80,7 +88,7 @@ def test_a_sweep_closes_the_due_cases_of_a_postgresql_schema_once(pg_dsn: str, c
     assert first.returncode == 0, first.stderr
     assert first.stdout.split()[0] == str(due)
     assert "„Beratungszeitraum abgelaufen“ abgeschlossen (Stichtag 30.06.2029)" in first.stdout
-    again = run("--lang", "en", "sweep", "--on", SWEEP_ON, "--db", pg_dsn, "--schema", cohort)
+    again = run(*_sweep(pg_dsn, cohort))
     assert again.returncode == 0, again.stderr
     assert again.stdout == f"0 cases closed as “Counselling period expired” (sweep of {SWEEP_ON})\n"
     assert _due(pg_dsn, cohort) == 0
@@ -94,23 +102,13 @@ def test_two_servers_sweeping_at_once_close_every_due_case_exactly_once(
     due = _due(pg_dsn, cohort)
     before = {case_id for case_id, _ in _count(pg_dsn, cohort, EXPIRED_SQL)}
     env = {k: v for k, v in os.environ.items() if k != "IMFLOW_LANG"}
-    command = [
-        sys.executable,
-        "-m",
-        "imflow",
-        "--lang",
-        "en",
-        "sweep",
-        "--on",
-        SWEEP_ON,
-        "--db",
-        pg_dsn,
-        "--schema",
-        cohort,
-    ]
     runs = [
         subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            [*IMFLOW, *_sweep(pg_dsn, cohort)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         for _ in range(2)
     ]
@@ -134,20 +132,7 @@ def test_a_sweep_without_the_master_key_is_one_line_and_changes_nothing(
         if k not in ("IMFLOW_LANG", "IMFLOW_MASTER_KEY", "IMFLOW_MASTER_KEY_FILE")
     }
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "imflow",
-            "--lang",
-            "en",
-            "sweep",
-            "--on",
-            SWEEP_ON,
-            "--db",
-            pg_dsn,
-            "--schema",
-            cohort,
-        ],
+        [*IMFLOW, *_sweep(pg_dsn, cohort)],
         capture_output=True,
         text=True,
         env=env,
@@ -166,19 +151,7 @@ def test_a_wrong_master_key_file_is_refused_before_anything_is_closed(
     other = tmp_path / "other.key"
     MasterKey.generate().write(str(other))
     due = _due(pg_dsn, cohort)
-    result = run(
-        "--lang",
-        "en",
-        "sweep",
-        "--on",
-        SWEEP_ON,
-        "--db",
-        pg_dsn,
-        "--schema",
-        cohort,
-        "--master-key-file",
-        str(other),
-    )
+    result = run(*_sweep(pg_dsn, cohort, "--master-key-file", str(other)))
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr
     assert _due(pg_dsn, cohort) == due  # nothing was closed with keys it cannot open
@@ -186,9 +159,7 @@ def test_a_wrong_master_key_file_is_refused_before_anything_is_closed(
 
 def test_a_missing_schema_is_refused_and_never_created(pg_dsn: str) -> None:
     missing = fresh_schema()
-    line = one_line_error(
-        run("--lang", "en", "sweep", "--on", SWEEP_ON, "--db", pg_dsn, "--schema", missing)
-    )
+    line = one_line_error(run(*_sweep(pg_dsn, missing)))
     assert "not a readable imflow database" in line
     with psycopg.connect(pg_dsn) as conn:
         found = conn.execute(
@@ -208,17 +179,5 @@ def test_postgresql_options_with_a_sqlite_file_are_refused(tmp_path: Path) -> No
     made = run("simulate", "--cases", "5", "--until", "2025-06-30", "--db", "s.db", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     for extra in (["--schema", "imflow"], ["--master-key-file", "k"]):
-        line = one_line_error(
-            run(
-                "--lang",
-                "en",
-                "sweep",
-                "--on",
-                SWEEP_ON,
-                "--db",
-                "s.db",
-                *extra,
-                cwd=tmp_path,
-            )
-        )
+        line = one_line_error(run(*_sweep("s.db", None, *extra), cwd=tmp_path))
         assert "apply to a postgresql:// database only" in line
