@@ -336,6 +336,13 @@ def test_extension_guards(engine: Engine) -> None:
         engine.handle(case, c.ExtendPeriod(months=1, justification="more", on=on), by=MANAGER)
     assert codes(exc) == ["extension_limit_exceeded"]
     assert exc.value.reasons[0].message_en.endswith("1 months requested, 0 months left.")
+    # with no month left every extension is over the limit, also one of 0 months (which
+    # is an invalid value besides): the command says what allowed() says of it
+    with pytest.raises(Rejected) as exc:
+        engine.handle(case, c.ExtendPeriod(months=0, justification="", on=on), by=MANAGER)
+    assert set(codes(exc)) == {"invalid_value", "justification_missing", "extension_limit_exceeded"}
+    allowed = engine.allowed(case, by=MANAGER, on=on)["extend_period"]
+    assert {r.code for r in allowed} <= set(codes(exc))
 
 
 def test_period_ended_allows_only_closing(engine: Engine, clock: FrozenClock) -> None:

@@ -125,7 +125,7 @@ def extension_allowed(case: Case, command: Command | None, ctx: GuardContext) ->
     found: list[Reason] = []
     if not command.justification.strip():
         found.append(Reason.of("justification_missing"))
-    if command.months > remaining:
+    if command.months > remaining or remaining <= 0:  # no month left: every ask is over
         found.append(
             Reason.of("extension_limit_exceeded", requested=command.months, remaining=remaining)
         )
