@@ -14,11 +14,11 @@ import contextlib
 import importlib
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+from imflow._cli_safety import store_failures
 from imflow.i18n import Lang
 
 __all__ = ["add_subcommands"]
@@ -50,17 +50,6 @@ def age(value: timedelta | None) -> str:
     return "–" if value is None else str(timedelta(seconds=round(value.total_seconds())))
 
 
-def _failures() -> tuple[type[BaseException], ...]:
-    from imflow.errors import ImflowError
-
-    found: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, ValueError, ImflowError)
-    with contextlib.suppress(ImportError):
-        import psycopg
-
-        found += (psycopg.Error,)
-    return found
-
-
 @contextlib.contextmanager
 def _opened(args: argparse.Namespace, lang: Lang) -> Iterator[Any]:
     """The store of ``--db`` without its keys (the outbox holds no personal data in
@@ -72,7 +61,7 @@ def _opened(args: argparse.Namespace, lang: Lang) -> Iterator[Any]:
     from imflow.store._migrate import backend_of
 
     db: str = args.db
-    failures = _failures()
+    failures = store_failures()
     store: Any
     try:
         if backend_of(db) == "postgresql":

@@ -22,6 +22,7 @@ argparse.ArgumentTypeError: invalid reporting year '0' (expected 2018 to 2099)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -46,10 +47,25 @@ __all__ = [
     "json_line",
     "probe_database",
     "shown",
+    "store_failures",
     "year_type",
 ]
 
 EXIT_USAGE = 2
+
+
+def store_failures() -> tuple[type[BaseException], ...]:
+    """What opening or using a store from the command line may raise that is the
+    database's or its input's fault (psycopg's errors too, when psycopg is there)."""
+    from imflow.errors import ImflowError
+
+    found: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, ValueError, ImflowError)
+    with contextlib.suppress(ImportError):
+        import psycopg
+
+        found += (psycopg.Error,)
+    return found
+
 
 MAX_CASES = 1_000_000
 """The most cases one ``imflow simulate`` run opens (a whole state's caseload is far

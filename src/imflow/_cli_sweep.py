@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from imflow._cli_safety import Fail
+from imflow._cli_safety import Fail, store_failures
 from imflow.i18n import Lang
 
 if TYPE_CHECKING:
@@ -114,20 +113,15 @@ def _opened(args: argparse.Namespace, lang: Lang, engine: Engine) -> Iterator[An
 
 
 def _postgres(args: argparse.Namespace, lang: Lang, engine: Engine) -> Iterator[Any]:
-    from imflow._cli_report import safe_dsn
+    from imflow._cli_report import _pg_problem, safe_dsn
     from imflow.cli import _say
-    from imflow.errors import ImflowError, InvalidDocument, InvalidHistory
+    from imflow.errors import InvalidDocument, InvalidHistory
 
-    failures: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, ValueError, ImflowError)
-    with contextlib.suppress(ImportError):
-        import psycopg
-
-        failures += (psycopg.Error,)
+    failures = store_failures()
     shown = safe_dsn(args.db)
 
     def fail(exc: BaseException) -> Fail:
-        text = str(exc).strip().splitlines()
-        problem = safe_dsn(text[0] if text else type(exc).__name__).replace(args.db, shown)
+        problem = _pg_problem(exc, args.db)
         return Fail(_say("error.database", lang, path=shown, problem=problem))
 
     try:
