@@ -14,10 +14,11 @@ import psycopg
 import pytest
 
 from imflow import Engine, FrozenClock
+from imflow import commands as c
 from imflow.simulation import simulate
 from imflow.store import PostgresStore, migrate
 from tests.pg import fresh_schema
-from tests.stores import pg_dsn
+from tests.stores import advance, pg_dsn, working_case
 from tests.test_cli import one_line_error, run
 
 __all__ = ["pg_dsn"]  # the fixture used here
@@ -181,3 +182,65 @@ def test_postgresql_options_with_a_sqlite_file_are_refused(tmp_path: Path) -> No
     for extra in (["--schema", "imflow"], ["--master-key-file", "k"]):
         line = one_line_error(run(*_sweep("s.db", None, *extra), cwd=tmp_path))
         assert "apply to a postgresql:// database only" in line
+
+
+MARKERS = ("MARK-person-7f3a", "MARK-member-7f3a", "MARK-note-7f3a")
+
+
+def _plant_marked_case(dsn: str, schema: str) -> None:
+    """A due case (opened 2025-03-03, last day 2028-03-02) whose person, member and a
+    need's note are marker strings."""
+    engine = Engine(clock=FrozenClock.on(date(2026, 6, 30)))
+    person, member, note = MARKERS
+    case = working_case(engine, "marked-1", person=person, members=(member,), household=2)
+    last = case.events[-1].on
+    case = advance(engine, case, c.RecordNeed(on=last, area="work", note=note))
+    with PostgresStore(dsn, schema=schema, engine=engine) as store:
+        store.append("marked-1", case.events, expected_version=0)
+
+
+def _every_text(dsn: str, *schemas: str) -> str:
+    """Every row of every table of *schemas*, as PostgreSQL prints it."""
+    found: list[str] = []
+    with psycopg.connect(dsn) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_schema = ANY(%s)",
+            (list(schemas),),
+        ).fetchall()
+        for table_schema, table in tables:
+            rows = conn.execute(f"SELECT t::text FROM {table_schema}.{table} t").fetchall()
+            found += [r[0] for r in rows]
+    return "\n".join(found)
+
+
+def test_a_sweep_shows_and_writes_no_personal_data_in_clear(pg_dsn: str, cohort: str) -> None:
+    _plant_marked_case(pg_dsn, cohort)
+    assert "marked-1" in {r[0] for r in _count(pg_dsn, cohort, "SELECT case_id FROM cases")}
+    for args in (_sweep(pg_dsn, cohort, "--dry-run"), _sweep(pg_dsn, cohort, "--retention")):
+        result = run(*args)
+        assert result.returncode == 0, result.stderr
+        assert "marked-1" in result.stdout or "--dry-run" not in args
+        for marker in MARKERS:
+            assert marker not in result.stdout + result.stderr
+    closed = _count(pg_dsn, cohort, "SELECT closed_on FROM cases WHERE case_id = 'marked-1'")
+    assert closed[0][0] is not None  # the marked case was due and is closed
+    written = _every_text(pg_dsn, cohort, f"{cohort}_keys")
+    assert "marked-1" in written  # the rows are there, read as text
+    for marker in MARKERS:
+        assert marker not in written  # sealed in every row the store and the sweep wrote
+
+
+def test_a_history_changed_behind_imflows_back_stops_the_sweep_before_any_closure(
+    pg_dsn: str, cohort: str
+) -> None:
+    _plant_marked_case(pg_dsn, cohort)
+    due = _due(pg_dsn, cohort)
+    with psycopg.connect(pg_dsn, options=f"-c search_path={cohort}") as conn:
+        conn.execute("DELETE FROM events WHERE case_id = 'marked-1' AND seq = 2")
+    line = one_line_error(run(*_sweep(pg_dsn, cohort)))
+    assert "a stored case history is damaged (case 'marked-1'" in line
+    assert line.endswith("nothing was changed")
+    for marker in MARKERS:
+        assert marker not in line
+    assert _due(pg_dsn, cohort) == due  # nothing was closed
