@@ -3,6 +3,7 @@ the defaults (a key file beside a SQLite database, a clear error on PostgreSQL).
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from imflow.store import PostgresStore, SQLiteStore
 from imflow.store._keys_postgres import key_schema_statements
 from tests.pg import fresh_schema
 from tests.stores import StoreMaker, far_future_engine, store_new, working_case
+from tests.threads import at_once, errors_of
 
 MASTER = MasterKey.generate()
 
@@ -146,6 +148,37 @@ def test_an_embedded_sqlite_store_makes_its_own_master_key_file(
     key_file.unlink()  # without its master key the key store cannot be opened
     with pytest.raises(MasterKeyMismatch):
         SQLiteStore(tmp_path / "cases.db", engine=engine)
+
+
+def test_embedded_stores_opening_a_new_file_together_share_one_whole_master_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two servers starting together on a new file: one makes the key file, the others
+    # read it, never a half-written one (CI once saw "a master key is 32 bytes ...")
+    monkeypatch.delenv("IMFLOW_MASTER_KEY", raising=False)
+    monkeypatch.delenv("IMFLOW_MASTER_KEY_FILE", raising=False)
+    for attempt in range(15):
+        beside = str(tmp_path / f"new-{attempt}.db")
+        keys = at_once(*[functools.partial(master_key_from, None, beside=beside)] * 8)
+        assert not errors_of(keys), errors_of(keys)
+        assert len({k.fingerprint for k in keys}) == 1
+    assert not list(tmp_path.glob("*.partial"))  # no temporary file left behind
+    stores = at_once(*[lambda: SQLiteStore(tmp_path / "together.db")] * 4)
+    assert not errors_of(stores), errors_of(stores)
+    case = working_case(stores[0].engine, "tog-1")
+    store_new(stores[0], case)
+    assert all(s.load("tog-1") == case for s in stores)  # one key for every opener
+    for s in stores:
+        s.close()
+
+
+def test_writing_a_master_key_over_an_existing_file_keeps_the_file(tmp_path: Path) -> None:
+    first, second = MasterKey.generate(), MasterKey.generate()
+    first.write(tmp_path / "mk")
+    with pytest.raises(FileExistsError):
+        second.write(tmp_path / "mk")
+    assert MasterKey.from_file(tmp_path / "mk") == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mk"]
 
 
 def test_postgres_needs_a_configured_master_key(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -18,7 +20,7 @@ from imflow.events import NeedRecorded
 from imflow.serialization import make_converter
 from imflow.store import SchemaOutdated, SchemaTooNew, SQLiteStore, migrate
 from tests.crashes import more
-from tests.stores import StoreMaker, advance, open_case, store_new, working_case
+from tests.stores import StoreMaker, advance, far_future_engine, open_case, store_new, working_case
 from tests.threads import at_once, errors_of
 
 TABLES = {"events", "cases", "case_persons", "idempotency_keys", "outbox", "outbox_deliveries"}
@@ -72,6 +74,31 @@ def test_migrators_racing_on_a_new_database_migrate_it_once(sql_stores: StoreMak
     assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6, 7]
     assert migrate_maker(sql_stores) == LATEST  # again: nothing to do
     assert [v for v, _ in migrations(sql_stores)] == [1, 2, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("opener", ["migrate", "store"])
+def test_a_new_sqlite_file_held_by_another_writer_is_waited_for(
+    tmp_path: Path, opener: str
+) -> None:
+    # switching a new file to WAL is refused at once (not after the busy timeout) while
+    # another connection holds its write lock; CI once saw "database is locked" here
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        if opener == "migrate":
+            assert migrate(path) == LATEST
+        else:
+            SQLiteStore(path, engine=far_future_engine()).close()
+    finally:
+        release.join()
+        holder.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("SELECT max(version) FROM imflow_migrations").fetchone()[0] == LATEST
+    raw.close()
 
 
 def test_a_database_of_schema_version_1_is_migrated_forward_with_its_data(

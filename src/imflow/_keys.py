@@ -7,6 +7,7 @@ import base64
 import binascii
 import contextlib
 import os
+import secrets
 from collections.abc import Collection
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -105,12 +106,37 @@ class MasterKey:
         return base64.b64encode(self.secret).decode("ascii")
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Write the key to a new file at *path*, readable by its owner only (``0600``)."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(self.text() + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        """Write the key to a new file at *path*, readable by its owner only (``0600``).
+
+        The file appears whole or not at all: the key is written and synced under a
+        temporary name beside it, then linked to *path*, which raises
+        :class:`FileExistsError` when *path* exists (another process was first), so two
+        processes starting together never read half a key.
+        """
+        target = os.fspath(path)
+        partial = f"{target}.{secrets.token_hex(8)}.partial"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(self.text() + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(partial, target)
+        finally:
+            os.unlink(partial)
+        _sync_folder(os.path.dirname(os.path.abspath(target)))
+
+
+def _sync_folder(folder: str) -> None:
+    """Make a new name in *folder* durable (POSIX: ``fsync`` of the folder), so a key
+    that encrypted committed data is not lost with a crash."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 MasterKeySource = MasterKey | bytes | str | os.PathLike[str] | None

@@ -210,7 +210,13 @@ class SQLiteKeyStore:
 
 
 def enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
-    """Switch *conn*'s file to WAL, retrying while another opener holds it (up to *timeout*)."""
+    """Switch *conn*'s file to WAL, waiting while other connections hold it.
+
+    Switching needs an exclusive lock, and SQLite answers ``SQLITE_BUSY`` at once (without
+    the busy handler) when another connection opening the same new file holds a shared
+    lock; so openers and migrators starting together retry here, with backoff, up to
+    *timeout* seconds. Used by the store, its key store and :func:`~imflow.store.migrate`.
+    """
     deadline = time.monotonic() + timeout
     pause = 0.002
     while True:

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from imflow.store._keys_sqlite import enable_wal
 from imflow.store._schema import Backend, Migration, identifier, run, script
 from imflow.store._summary import fill
 
@@ -47,7 +48,7 @@ def _connected(db: Any, backend: Backend) -> Iterator[Any]:
     if backend == "sqlite":
         conn = sqlite3.connect(os.fspath(db), isolation_level=None, timeout=30)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            enable_wal(conn, 30)  # other openers of a new file may hold it a moment
             yield conn
         finally:
             conn.close()

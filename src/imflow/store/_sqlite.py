@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ import cattrs
 from imflow._keys import KeyStore, MasterKeySource, MemoryKeyStore, master_key_from
 from imflow.engine import Engine
 from imflow.store._cipher import crypto_schema, crypto_statements
-from imflow.store._keys_sqlite import SQLiteKeyStore, checkpoint
+from imflow.store._keys_sqlite import SQLiteKeyStore, checkpoint, enable_wal
 from imflow.store._leases import NOW_SQLITE, lease_statements, leases_schema
 from imflow.store._schema import Backend, Migration
 from imflow.store._session import SingleConnection
@@ -77,30 +76,6 @@ _REFUSED = (
     UnicodeError,
     OverflowError,
 )
-
-
-def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
-    """Switch the file to WAL, waiting while other connections hold it.
-
-    Switching needs an exclusive lock, and SQLite answers ``SQLITE_BUSY`` at once (without
-    the busy handler) when another connection opening the same new file holds a shared
-    lock; so two servers starting together retry here, with backoff, up to *timeout*.
-    """
-    deadline = time.monotonic() + timeout
-    pause = 0.002
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES  # primary code
-            if not busy or time.monotonic() + pause > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
-
-
-_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
 class SQLiteStore(SqlStore):
@@ -215,7 +190,7 @@ class SQLiteStore(SqlStore):
             self._source = SingleConnection(self._conn, owned=True, joined=_never)
         try:
             if not host:
-                _enable_wal(self._conn, busy_timeout)
+                enable_wal(self._conn, busy_timeout)
                 self._conn.execute(f"PRAGMA synchronous = {synchronous}")
             self._open_schema(migrate=migrate)
         except BaseException:
