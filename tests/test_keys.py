@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import stat
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -188,6 +189,35 @@ def test_a_planted_key_file_is_refused_without_echo_and_never_replaced(
     assert planted.read_text(encoding="ascii") == marker + "\n"
     assert not list(tmp_path.glob("*.partial"))
     assert not (tmp_path / "cases.db.keys").exists()  # no key store made under it
+
+
+def test_a_crash_s_copy_of_the_default_master_key_is_removed_when_a_store_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a crash between MasterKey.write's link and unlink leaves a second name of the key
+    # file: it would outlive the key's deletion or rotation, so the next opening removes
+    # it; a crash before the link leaves an unused key, removed once it is old; a young
+    # temporary file may be another process's write under way and stays
+    monkeypatch.delenv("IMFLOW_MASTER_KEY", raising=False)
+    monkeypatch.delenv("IMFLOW_MASTER_KEY_FILE", raising=False)
+    db = tmp_path / "cases.db"
+    SQLiteStore(db, engine=far_future_engine()).close()
+    key_file = tmp_path / "cases.db.master-key"
+    copy = tmp_path / "cases.db.master-key.00112233aabbccdd.partial"
+    os.link(key_file, copy)
+    orphan = tmp_path / "cases.db.master-key.44556677eeff0011.partial"
+    young = tmp_path / "cases.db.master-key.8899aabbccddeeff.partial"
+    for unused in (orphan, young):
+        MasterKey.generate().write(tmp_path / "scratch")
+        os.replace(tmp_path / "scratch", unused)
+    os.utime(orphan, (time.time() - 120, time.time() - 120))
+    other = tmp_path / "other.db.master-key.00112233aabbccdd.partial"  # another key's
+    os.link(key_file, other)
+    store = SQLiteStore(db, engine=far_future_engine())
+    store.close()
+    assert not copy.exists() and not orphan.exists()
+    assert young.exists() and other.exists() and key_file.exists()
+    assert MasterKey.from_file(key_file) == master_key_from(None, beside=str(db))
 
 
 def test_writing_a_master_key_over_an_existing_file_keeps_the_file(tmp_path: Path) -> None:

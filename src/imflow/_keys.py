@@ -7,7 +7,9 @@ import base64
 import binascii
 import contextlib
 import os
+import re
 import secrets
+import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -127,6 +129,47 @@ class MasterKey:
         _sync_folder(os.path.dirname(os.path.abspath(target)))
 
 
+# the temporary name of MasterKey.write, and how old a temporary file whose write never
+# reached its link may get before it is taken for a crash's leftover (a write lasts ms)
+_PARTIAL = re.compile(r"\.[0-9a-f]{16}\.partial")
+_ORPHANED_AFTER = 60.0
+
+
+def sweep_partials(path: str) -> list[str]:
+    """Remove what a crash in :meth:`MasterKey.write` left beside the key file *path*;
+    the names removed.
+
+    A crash between the link and the unlink leaves a second name of the key file (a
+    copy of the master key that outlives the key's own deletion or rotation): removed
+    whenever found. A crash before the link leaves a key that never encrypted anything:
+    removed once older than a write could take; a younger one may be another process's
+    write under way and is left alone.
+
+    >>> sweep_partials("/nonexistent/cases.db.master-key")
+    []
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        key = os.stat(path)
+        entries = os.listdir(folder)
+    except OSError:
+        key, entries = None, []
+    removed = []
+    for entry in entries:
+        if not (entry.startswith(name) and _PARTIAL.fullmatch(entry[len(name) :])):
+            continue
+        leftover = os.path.join(folder, entry)
+        try:
+            found = os.stat(leftover)
+            same = key is not None and os.path.samestat(found, key)
+            if same or time.time() - found.st_mtime > _ORPHANED_AFTER:
+                os.unlink(leftover)
+                removed.append(leftover)
+        except FileNotFoundError:  # its writer unlinked it meanwhile
+            continue
+    return removed
+
+
 def _sync_folder(folder: str) -> None:
     """Make a new name in *folder* durable (POSIX: ``fsync`` of the folder), so a key
     that encrypted committed data is not lost with a crash."""
@@ -172,6 +215,7 @@ def master_key_from(source: MasterKeySource, *, beside: str | None = None) -> Ma
     path = beside + ".master-key"
     with contextlib.suppress(FileExistsError):
         MasterKey.generate().write(path)
+    sweep_partials(path)
     return MasterKey.from_file(path)
 
 
