@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,10 +25,9 @@ from tests.test_host_app import (
     KEY,
     PROVIDER,
     TODAY,
-    _free_port,
-    _wait_until_up,
     bearer,
     token,
+    uvicorn,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -40,35 +36,15 @@ CLIENTS, CASES, CLIENT_RETRIES = 50, 5, 3
 
 @contextlib.contextmanager
 def serve(app_dir: Path, factory: str, workdir: Path, **env: str) -> Iterator[str]:
-    port = _free_port()
-    log_path = workdir / "server.log"
     environment = {
-        **os.environ,
         "IMFLOW_HOST_DB": str(workdir / "cases.db"),
         "IMFLOW_HOST_TODAY": TODAY,
         "IMFLOW_HOST_TOKEN_KEY": KEY,
         **env,
     }
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", factory, "--factory", "--app-dir", str(app_dir),
-                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-            ],
-            cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_until_up(server, url, log_path)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-    text = log_path.read_text()
+    with uvicorn([factory, "--factory", "--app-dir", str(app_dir)], workdir, environment) as url:
+        yield url
+    text = (workdir / "server.log").read_text()
     assert "Traceback" not in text and "request_failed" not in text, text[-3000:]
 
 

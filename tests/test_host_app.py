@@ -87,44 +87,68 @@ class Server:
 @contextlib.contextmanager
 def serve(workdir: Path, *, workers: int = 1) -> Iterator[Server]:
     """Run the host application with uvicorn in a subprocess; yield where it listens."""
-    port = _free_port()
     env = {
-        **os.environ,
         "IMFLOW_HOST_DB": str(workdir / "cases.db"),
         "IMFLOW_HOST_TODAY": TODAY,
         "IMFLOW_HOST_TOKEN_KEY": KEY,
     }
+    args = ["app:create_app", "--factory", "--app-dir", str(APP_DIR), "--workers", str(workers)]
+    with uvicorn(args, workdir, env) as url:
+        yield Server(url, workdir / "cases.db", workdir / "server.log")
+
+
+_PORT_ATTEMPTS = 5
+
+
+@contextlib.contextmanager
+def uvicorn(args: list[str], workdir: Path, env: dict[str, str]) -> Iterator[str]:
+    """``python -m uvicorn *args*`` on a free loopback port, its output in
+    ``workdir/server.log``; yield its URL. The port is free when picked but another
+    process may take it before uvicorn binds it: then a new port, a few times."""
     log_path = workdir / "server.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "app:create_app", "--factory",
-                "--app-dir", str(APP_DIR), "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(workers), "--log-level", "warning",
-            ],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(server, url, log_path)
-            yield Server(url, workdir / "cases.db", log_path)
-        finally:
-            server.terminate()
+    for _ in range(_PORT_ATTEMPTS):
+        port = _free_port()
+        with log_path.open("w") as log:
+            server = subprocess.Popen(
+                [
+                    sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1",
+                    "--port", str(port), "--log-level", "warning",
+                ],
+                cwd=workdir, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            url = f"http://127.0.0.1:{port}"
             try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+                if not _wait_until_up(server, url, log_path):
+                    continue  # the port was taken meanwhile
+                yield url
+                return
+            finally:
+                _stop(server)
+    pytest.fail(f"no free port in {_PORT_ATTEMPTS} attempts: {log_path.read_text()}")
 
 
-def _wait_until_up(server: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def _wait_until_up(server: subprocess.Popen[bytes], url: str, log_path: Path) -> bool:
+    """Whether the server answers at *url*; false when it exited because its port was
+    taken; a failed test when it exited otherwise or never answered."""
     deadline = time.monotonic() + 60
     while True:
         if server.poll() is not None:
-            pytest.fail(f"the server exited: {log_path.read_text()}")
+            log = log_path.read_text()
+            if "address already in use" in log.lower():
+                return False
+            pytest.fail(f"the server exited: {log}")
         with contextlib.suppress(httpx.TransportError):  # not listening yet
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
+                return True
         if time.monotonic() > deadline:
             pytest.fail(f"the server did not answer: {log_path.read_text()}")
         time.sleep(0.1)
