@@ -331,6 +331,30 @@ class _LoadKeys:
         self._keys.close()
 
 
+class _Lazy:
+    """The pipeline of the store's own transaction, entered (and BEGIN sent) when the
+    transaction's first statement is about to run (the store's ``_now``), not before:
+    an append that sends one statement in all sends it alone (``_send_deferred``).
+
+    Stands where the session keeps its pipeline; :meth:`sync` is the pipeline's.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.stack: contextlib.ExitStack | None = None  # the transaction's, while it runs
+        self.pipeline: Any = None  # psycopg's, once begun
+
+    def begin(self) -> None:
+        if self.pipeline is None:
+            assert self.stack is not None  # only ever begun inside its transaction
+            self.pipeline = self.stack.enter_context(self.conn.pipeline())
+            self.conn.execute("BEGIN")
+
+    def sync(self) -> None:
+        self.begin()
+        self.pipeline.sync()
+
+
 class PostgresStore(SqlStore):
     """A store in PostgreSQL, for deployments where several servers share the cases.
 
@@ -598,10 +622,11 @@ class PostgresStore(SqlStore):
 
     def _exec(self, key: str, params: Params) -> int:
         try:
-            conn, session = self._now(), self._bound.get()
+            session = self._bound.get()
             if session is not None and session.deferred is not None:
                 session.deferred.append((key, params))  # sent by _send_deferred
                 return 1  # the case row's write is checked by the server as it is sent
+            conn = self._now()
             if session is not None and session.checked and key in _CHECKED:
                 conn.execute(_CHECKED[key], params)  # checked by the server: see _CHECKED
                 return 1
@@ -661,14 +686,19 @@ class PostgresStore(SqlStore):
         session.deferred = []  # the writes go as one statement: fewer to send and wait on
         try:
             super()._write_append(base, new, batch, expected, key)
-            self._send_deferred()
+            self._send_deferred(last=True)
         finally:
             session.checked = False
             session.deferred = None
 
-    def _send_deferred(self) -> None:
+    def _send_deferred(self, *, last: bool = False) -> None:
         """Queue the append's writes gathered so far in its pipeline, as one statement
-        (:func:`combined`); its errors come with the commit, as any queued statement's."""
+        (:func:`combined`); its errors come with the commit, as any queued statement's.
+
+        The *last* writes of an append whose transaction has sent nothing yet (see
+        :class:`_Lazy`) go alone instead, without BEGIN and COMMIT: one statement in
+        autocommit is a transaction of its own, all of it or nothing; its errors come
+        at once."""
         session = self._bound.get()
         if session is None or not session.deferred:
             return
@@ -677,13 +707,16 @@ class PostgresStore(SqlStore):
             sql, params = _SQL[writes[0][0]], dict(writes[0][1])
         else:
             sql, params = combined(writes)
+        lazy = session.pipeline
+        alone = last and isinstance(lazy, _Lazy) and lazy.pipeline is None
         try:
-            self._now().execute(sql, params)
+            (session.conn if alone else self._now()).execute(sql, params)
+            return
         except self.integrity_errors:
             raise
         except self._refused as exc:
             error = self._refusal(exc)
-            raise error from None
+        raise error  # outside the except block: psycopg's error is not its context
 
     def _refusal(self, exc: BaseException) -> Exception:
         """What a refused statement is re-raised as: a StoreError quoting nothing, or,
@@ -693,6 +726,16 @@ class PostgresStore(SqlStore):
     def _pipeline(self) -> Any:
         session = self._bound.get()
         return None if session is None else session.pipeline
+
+    def _now(self) -> Any:
+        """The connection of the running operation; in the store's own transaction,
+        begun first if it has not sent anything yet (see :class:`_Lazy`)."""
+        conn = super()._now()
+        session = self._bound.get()
+        lazy = None if session is None else session.pipeline
+        if isinstance(lazy, _Lazy) and lazy.pipeline is None:
+            lazy.begin()
+        return conn
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -713,34 +756,42 @@ class PostgresStore(SqlStore):
         """One transaction of the store's own, its statements sent in a pipeline: BEGIN
         goes with the statements up to the first whose row count is read, the rest with
         COMMIT (an append after a load reads none, and sends its writes as one statement,
-        :func:`combined`: one round trip, see :data:`_CHECKED`). A refused
-        statement's error comes with the next sync, sanitized (a stale case row as
-        ``_Stale``); the transaction is then rolled back."""
+        :func:`combined`: one round trip, see :data:`_CHECKED`). BEGIN waits for the
+        block's first statement (:class:`_Lazy`): an append whose writes are all that
+        block sends runs them as one statement alone, with no pipeline, BEGIN or COMMIT.
+        A refused statement's error comes with the next sync, sanitized (a stale case row
+        as ``_Stale``); the transaction is then rolled back."""
         import psycopg
 
         failed: BaseException | None = None
+        lazy = _Lazy(conn)
         try:
-            with conn.pipeline() as pipeline:
-                session.pipeline = pipeline
+            with contextlib.ExitStack() as stack:
+                lazy.stack = stack
+                session.pipeline = lazy
                 try:
-                    conn.execute("BEGIN")
                     try:
                         yield
                     except BaseException:
-                        # take in the results still queued (an error among them is the
-                        # block's to report), then roll back
-                        with contextlib.suppress(psycopg.Error):
-                            pipeline.sync()
-                        conn.rollback()  # also forgets statements prepared meanwhile
+                        if lazy.pipeline is not None:
+                            # take in the results still queued (an error among them is
+                            # the block's to report), then roll back
+                            with contextlib.suppress(psycopg.Error):
+                                lazy.pipeline.sync()
+                            conn.rollback()  # also forgets statements prepared meanwhile
                         raise
-                    conn.execute("COMMIT")  # sent, with what is queued, as the pipeline ends
+                    if lazy.pipeline is not None:
+                        conn.execute("COMMIT")  # sent, with what is queued, as it ends
                 finally:
                     session.pipeline = None
+                    lazy.stack = None
         except self.integrity_errors:
-            _abandon(conn)
+            if lazy.pipeline is not None:
+                _abandon(conn)
             raise  # the append path turns it into a conflict or a StoreError
         except self._refused as exc:
-            _abandon(conn)
+            if lazy.pipeline is not None:
+                _abandon(conn)
             failed = self._refusal(exc)
         if failed is not None:
             raise failed
