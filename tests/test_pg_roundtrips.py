@@ -28,6 +28,7 @@ from imflow.erasure import TOMBSTONE
 from imflow.keys import MasterKey
 from imflow.store import PostgresStore, migrate
 from imflow.store._cipher import case_key_id
+from imflow.store._postgres import _MEMO_SIZE, _SQL, combined
 from tests.crashes import more
 from tests.pg import fresh_schema
 from tests.stores import (
@@ -325,3 +326,31 @@ def test_a_load_finds_its_data_keys_by_primary_key_among_many(
         scans = set(_scans(row[0][0]["Plan"]))
         assert ("Seq Scan", "data_keys") not in scans  # never every key of the schema
         assert any(rel == "data_keys" for _, rel in scans)
+
+
+_WRITES = sorted(k for k in _SQL if k.startswith(("insert_", "update_")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.sampled_from(_WRITES), min_size=1, max_size=6), min_size=1, max_size=40
+    )
+)
+def test_the_statement_of_an_append_kept_by_its_keys_is_the_one_made_anew(
+    batches: list[list[str]],
+) -> None:
+    memo: dict[tuple[str, ...], str] = {}
+    for i, keys in enumerate(batches):
+        writes = [(key, {"case_id": f"c{i}", "seq": n}) for n, key in enumerate(keys)]
+        sql, params = combined(writes, memo)
+        assert (sql, params) == combined(writes)  # the same text for the same keys
+        # each placeholder is one of its write's, renamed by the write's place
+        assert not re.search(r"%\((?!q\d+_)\w+\)s", sql)
+        for n, name in re.findall(r"%\(q(\d+)_(\w+)\)s", sql):
+            assert name in _placeholders(keys[int(n)])
+        assert len(memo) <= _MEMO_SIZE
+
+
+def _placeholders(key: str) -> set[str]:
+    return set(re.findall(r"%\((\w+)\)s", _SQL[key]))

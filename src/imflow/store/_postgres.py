@@ -118,12 +118,15 @@ def _renamed(sql: str, i: int) -> str:
 _SHAPES = {key: shape for key, sql in _SQL.items() if (shape := _values(sql)) is not None}
 
 
-def combined(writes: Sequence[tuple[str, Params]]) -> tuple[str, dict[str, Any]]:
+def combined(
+    writes: Sequence[tuple[str, Params]], memo: dict[tuple[str, ...], str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """One statement doing every write of *writes* (``(key, params)``, in order), and its
     parameters: each run of rows of one ``INSERT`` is one multi-row ``INSERT`` (its rows
     inserted in their order, so the outbox's ids follow the events' seqs), each write a
     data-modifying ``WITH`` query (all run to completion whether read or not); the case
-    row's write among them is checked as :data:`_CHECKED` does.
+    row's write among them is checked as :data:`_CHECKED` does. The statement depends
+    on the keys of *writes* only: *memo* (a store's, bounded) keeps it by them.
 
     >>> sql, params = combined([("update_version", {"case_id": "c", "version": 2,
     ...     "expected": 1}), ("insert_outbox", {"case_id": "c", "seq": 2, "type": "t"}),
@@ -135,18 +138,34 @@ def combined(writes: Sequence[tuple[str, Params]]) -> tuple[str, dict[str, Any]]
     >>> sql.endswith(f"ELSE ('{_STALE} ' || count(*))::int END FROM w0")
     True
     """
+    params = {
+        f"q{n}_{name}": value for n, (_, row) in enumerate(writes) for name, value in row.items()
+    }
+    keys = tuple(key for key, _ in writes)
+    sql = None if memo is None else memo.get(keys)
+    if sql is None:
+        sql = _combined_sql(keys)
+        if memo is not None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()  # a few shapes recur (one per kind of command): start over
+            memo[keys] = sql
+    return sql, params
+
+
+_MEMO_SIZE = 256
+
+
+def _combined_sql(keys: tuple[str, ...]) -> str:
+    """The statement of :func:`combined` for writes of *keys*."""
     parts: list[str] = []
-    params: dict[str, Any] = {}
     checked: int | None = None
     i = 0
-    while i < len(writes):
-        key = writes[i][0]
+    while i < len(keys):
+        key = keys[i]
         j = i + 1
         shape = None if key in CASE_ROW_WRITES else _SHAPES.get(key)
-        while shape is not None and j < len(writes) and writes[j][0] == key:
+        while shape is not None and j < len(keys) and keys[j] == key:
             j += 1
-        for n in range(i, j):
-            params.update({f"q{n}_{name}": value for name, value in writes[n][1].items()})
         if shape is None:
             sql = _renamed(_SQL[key], i)
             if key in CASE_ROW_WRITES:
@@ -159,11 +178,11 @@ def combined(writes: Sequence[tuple[str, Params]]) -> tuple[str, dict[str, Any]]
         i = j
     head = "WITH " + ", ".join(parts)
     if checked is None:
-        return head + " SELECT 0", params
+        return head + " SELECT 0"
     return (
         f"{head} SELECT CASE WHEN count(*) = 1 THEN 0"
         f" ELSE ('{_STALE} ' || count(*))::int END FROM w{checked}"
-    ), params
+    )
 
 
 def _is_stale(exc: BaseException) -> bool:
@@ -422,6 +441,8 @@ class PostgresStore(SqlStore):
     # the load statement that also reads the case's data keys (the store's own default
     # key store, in the same database), or None: the key store is asked separately
     _keyed_load: str | None = None
+    # the statements of combined() by the keys of their writes (see there)
+    _combined: dict[tuple[str, ...], str]
 
     def __init__(
         self,
@@ -481,6 +502,7 @@ class PostgresStore(SqlStore):
             self._sealer.keys = _LoadKeys(key_store, self._bound)
         self.integrity_errors = (psycopg.IntegrityError,)
         self._refused = _refused()
+        self._combined = {}
         self.schema = schema
         self.conninfo: str | None = conninfo if isinstance(conninfo, str) else None
         self._single: psycopg.Connection[Any] | None = None
@@ -706,7 +728,7 @@ class PostgresStore(SqlStore):
         if len(writes) == 1 and writes[0][0] not in CASE_ROW_WRITES:
             sql, params = _SQL[writes[0][0]], dict(writes[0][1])
         else:
-            sql, params = combined(writes)
+            sql, params = combined(writes, self._combined)
         lazy = session.pipeline
         alone = last and isinstance(lazy, _Lazy) and lazy.pipeline is None
         try:
