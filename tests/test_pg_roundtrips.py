@@ -311,7 +311,7 @@ def test_a_load_finds_its_data_keys_by_primary_key_among_many(
         with psycopg.connect(pg_dsn, autocommit=True) as owner:  # other cases' keys
             owner.execute(
                 f"INSERT INTO {schema}_keys.data_keys (kid, wrapped)"
-                " SELECT 'other-' || n, '\\x00'::bytea FROM generate_series(1, 5000) n"
+                " SELECT 'other-' || n, '\\x00'::bytea FROM generate_series(1, 20000) n"
             )
             owner.execute(f"ANALYZE {schema}_keys.data_keys")
         assert store.load("rt-10") == case and store.load("rt-10").person == "p-1"
