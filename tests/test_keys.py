@@ -172,6 +172,24 @@ def test_embedded_stores_opening_a_new_file_together_share_one_whole_master_key(
         s.close()
 
 
+def test_a_planted_key_file_is_refused_without_echo_and_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # someone plants text where the default key file goes: the store refuses to open,
+    # says so without the planted text, and neither overwrites it nor writes a key beside
+    monkeypatch.delenv("IMFLOW_MASTER_KEY", raising=False)
+    monkeypatch.delenv("IMFLOW_MASTER_KEY_FILE", raising=False)
+    marker = "PLANTED-KEY-MARKER-7c1e"
+    planted = tmp_path / "cases.db.master-key"
+    planted.write_text(marker + "\n", encoding="ascii")
+    with pytest.raises(ValueError, match="a master key is 32 bytes") as refused:
+        SQLiteStore(tmp_path / "cases.db", engine=far_future_engine())
+    assert marker not in str(refused.value) and marker not in repr(refused.value)
+    assert planted.read_text(encoding="ascii") == marker + "\n"
+    assert not list(tmp_path.glob("*.partial"))
+    assert not (tmp_path / "cases.db.keys").exists()  # no key store made under it
+
+
 def test_writing_a_master_key_over_an_existing_file_keeps_the_file(tmp_path: Path) -> None:
     first, second = MasterKey.generate(), MasterKey.generate()
     first.write(tmp_path / "mk")

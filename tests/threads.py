@@ -9,7 +9,11 @@ from typing import Any
 
 def at_once(*calls: Callable[[], Any], timeout: float = 120) -> list[Any]:
     """Run each call in its own thread, all released together by a barrier; what each
-    returned, or the exception it raised, in the order they finished."""
+    returned, or the exception it raised, in the order they finished.
+
+    A call still running after *timeout* s fails the test: its outcome would be missing,
+    and a test that only looks for exceptions among the outcomes would pass without it.
+    """
     barrier = threading.Barrier(len(calls))
     outcomes: list[Any] = []
 
@@ -25,6 +29,9 @@ def at_once(*calls: Callable[[], Any], timeout: float = 120) -> list[Any]:
         t.start()
     for t in threads:
         t.join(timeout=timeout)
+    running = sum(t.is_alive() for t in threads)
+    if running:
+        raise AssertionError(f"{running} of {len(calls)} calls still running after {timeout} s")
     return outcomes
 
 

@@ -8,9 +8,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from imflow.store._keys_sqlite import enable_wal
 from imflow.store._schema import Backend, Migration, identifier, run, script
 from imflow.store._summary import fill
+from imflow.store._wal import enable_wal
 
 __all__ = ["backend_of", "migrate", "schema_sql"]
 
@@ -40,15 +40,18 @@ def backend_of(db: object) -> Backend:
     raise TypeError(f"not a database: {type(db)!r}")
 
 
+_BUSY_TIMEOUT = 30.0  # seconds a SQLite migrator waits for other connections, as a store
+
+
 @contextlib.contextmanager
 def _connected(db: Any, backend: Backend) -> Iterator[Any]:
     if not isinstance(db, str | os.PathLike):
         yield db  # the caller's connection: left open
         return
     if backend == "sqlite":
-        conn = sqlite3.connect(os.fspath(db), isolation_level=None, timeout=30)
+        conn = sqlite3.connect(os.fspath(db), isolation_level=None, timeout=_BUSY_TIMEOUT)
         try:
-            enable_wal(conn, 30)  # other openers of a new file may hold it a moment
+            enable_wal(conn, _BUSY_TIMEOUT)  # other openers of a new file may hold it
             yield conn
         finally:
             conn.close()

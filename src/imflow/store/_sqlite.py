@@ -15,7 +15,7 @@ import cattrs
 from imflow._keys import KeyStore, MasterKeySource, MemoryKeyStore, master_key_from
 from imflow.engine import Engine
 from imflow.store._cipher import crypto_schema, crypto_statements
-from imflow.store._keys_sqlite import SQLiteKeyStore, checkpoint, enable_wal
+from imflow.store._keys_sqlite import SQLiteKeyStore
 from imflow.store._leases import NOW_SQLITE, lease_statements, leases_schema
 from imflow.store._schema import Backend, Migration
 from imflow.store._session import SingleConnection
@@ -30,6 +30,7 @@ from imflow.store._sql import (
     statements,
 )
 from imflow.store._summary import state_schema, summary_schema, summary_statements
+from imflow.store._wal import checkpoint, enable_wal
 
 __all__ = ["SQLiteStore"]
 
