@@ -45,6 +45,7 @@ CASES = 50
 COMMANDS = 2000
 LONG = 200
 LOADS = 50
+OTHER_KEYS = 100_000  # data keys of other cases in the key schema
 MASTER = MasterKey.generate()  # a PostgreSQL store needs its host's master key
 
 
@@ -321,7 +322,28 @@ def _run_postgres(report: Reporter) -> None:
                 document, whole = _postgres_bytes(fresh)
                 report("postgres: bytes per event (document, JSONB)", document, "bytes")
                 report("postgres: bytes per event (whole database)", whole, "bytes")
+                _other_keys(dsn, f"{schema}_keys", OTHER_KEYS)
+                report(
+                    f"postgres: load a case of {LONG} events, {what},"
+                    f" {OTHER_KEYS:,} other data keys",
+                    _load_ms(fresh, "long", case),
+                    "ms",
+                )
             fresh.close()
+
+
+def _other_keys(dsn: str, key_schema: str, n: int) -> None:
+    """*n* data keys of other cases in *key_schema* (as a deployment's key schema holds:
+    a load must find its own by their primary key, not read them all)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as owner:
+        owner.execute(
+            f"INSERT INTO {key_schema}.data_keys (kid, wrapped)"
+            " SELECT 'other-' || n, '\\x00'::bytea FROM generate_series(1, %s) n",
+            (n,),
+        )
+        owner.execute(f"ANALYZE {key_schema}.data_keys")
 
 
 def main() -> None:

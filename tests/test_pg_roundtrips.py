@@ -27,6 +27,8 @@ from imflow import ConcurrencyConflict, StoreError
 from imflow.erasure import TOMBSTONE
 from imflow.keys import MasterKey
 from imflow.store import PostgresStore, migrate
+from imflow.store._cipher import case_key_id
+from imflow.store._postgres import _MEMO_SIZE, _SQL, combined
 from tests.crashes import more
 from tests.pg import fresh_schema
 from tests.stores import (
@@ -42,6 +44,10 @@ MASTER = MasterKey.generate()
 # Sync at once: the client waits on the results of what it sent (the read of the
 # report-facts state inside an append)
 _SENT = re.compile(r"^F\t\d+\t(\w+)", re.M)
+# a statement the client sends: each runs with a Bind (a prepared one has no Parse) or
+# as a simple Query; the text of a Parse (after the statement's name) or of a Query
+_RUNS = re.compile(r"^F\t\d+\t(Bind|Query)\t", re.M)
+_TEXTS = re.compile(r'^F\t\d+\t(?:Parse\t "[^"]*" |Query\t )"([^"]*)"', re.M)
 
 
 def _waits(trace: str) -> int:
@@ -61,6 +67,7 @@ class Traced:
     def __init__(self, dsn: str, schema: str) -> None:
         self.file: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in close()
         self._seen = 0
+        self._runs = self._texts = 0
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.execute(f"SET search_path TO {schema}")
@@ -82,6 +89,16 @@ class Traced:
         self.file.seek(0)
         found = _waits(self.file.read())
         new, self._seen = found - self._seen, found
+        return new
+
+    def sent(self) -> tuple[int, list[str]]:
+        """How many statements the client ran since the last call, and the texts it
+        parsed meanwhile (a statement psycopg prepared before is run by name)."""
+        self.file.seek(0)
+        trace = self.file.read()
+        runs, texts = len(_RUNS.findall(trace)), _TEXTS.findall(trace)
+        new = (runs - self._runs, texts[self._texts :])
+        self._runs, self._texts = runs, len(texts)
         return new
 
     def close(self) -> None:
@@ -207,17 +224,52 @@ def test_a_case_row_changed_since_the_load_fails_the_pipeline_as_a_conflict(
             assert conn.info.transaction_status == pq.TransactionStatus.IDLE
 
 
+def test_an_append_after_a_load_is_one_statement_without_begin_or_commit(
+    traced: tuple[Traced, str],
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-8")
+    with _store(host, schema, cache_size=0) as store:
+        store.append("rt-8", case.events, expected_version=0)
+        loaded = store.load("rt-8")
+        new = more(ENGINE, loaded, 2)
+        host.sent()
+        store.append("rt-8", new.events[case.version :], expected_version=case.version)
+        runs, texts = host.sent()
+        # one statement, in autocommit a transaction of its own (all of it or nothing)
+        assert runs == 1 and "BEGIN" not in texts and "COMMIT" not in texts
+        assert store.load("rt-8") == new
+
+
+def test_an_append_that_reads_mid_way_still_runs_in_one_transaction(
+    traced: tuple[Traced, str],
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-9")
+    with _store(host, schema, snapshot_every=0) as store:  # the case cache serves the base
+        store.append("rt-9", case.events, expected_version=0)
+        new = more(ENGINE, case, 2)
+        host.sent()
+        store.append("rt-9", new.events[case.version :], expected_version=case.version)
+        runs, texts = host.sent()
+        # no load before: the facts state is read mid-way, inside the append's transaction
+        assert texts[0] == "BEGIN" and texts[-1] == "COMMIT" and runs >= 4
+        assert store.events("rt-9") == new.events
+
+
 @settings(max_examples=10, deadline=None)
-@given(where=st.integers(min_value=1, max_value=3))
+@given(where=st.integers(min_value=1, max_value=3), cached=st.booleans())
 def test_a_statement_refused_in_the_pipeline_leaves_nothing_and_quotes_nothing(
-    pg_dsn: str, where: int
+    pg_dsn: str, where: int, cached: bool
 ) -> None:
     schema = fresh_schema()
     migrate(pg_dsn, schema=schema)
     host = Traced(pg_dsn, schema)
     try:
         case = working_case(ENGINE, "rt-4")
-        with _store(host, schema, cache_size=0) as store:
+        # no cache: the append loads its base and sends its writes as one statement alone;
+        # cached: it reads the facts state mid-way, in a pipelined transaction
+        with _store(host, schema, cache_size=256 if cached else 0) as store:
             store.append("rt-4", case.events, expected_version=0)
             with psycopg.connect(pg_dsn, autocommit=True) as owner:
                 owner.execute(
@@ -240,3 +292,65 @@ def test_a_statement_refused_in_the_pipeline_leaves_nothing_and_quotes_nothing(
                 assert conn.info.transaction_status == pq.TransactionStatus.IDLE
     finally:
         host.close()
+
+
+def _scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every ``(node type, relation)`` of an ``EXPLAIN (FORMAT JSON)`` plan."""
+    yield plan["Node Type"], plan.get("Relation Name", "")
+    for child in plan.get("Plans", ()):
+        yield from _scans(child)
+
+
+def test_a_load_finds_its_data_keys_by_primary_key_among_many(
+    traced: tuple[Traced, str], pg_dsn: str
+) -> None:
+    host, schema = traced
+    case = working_case(ENGINE, "rt-10", household=2, members=("m-1",))
+    with _store(host, schema, cache_size=0, snapshot_every=2) as store:
+        store.append("rt-10", case.events, expected_version=0)
+        with psycopg.connect(pg_dsn, autocommit=True) as owner:  # other cases' keys
+            owner.execute(
+                f"INSERT INTO {schema}_keys.data_keys (kid, wrapped)"
+                " SELECT 'other-' || n, '\\x00'::bytea FROM generate_series(1, 20000) n"
+            )
+            owner.execute(f"ANALYZE {schema}_keys.data_keys")
+        assert store.load("rt-10") == case and store.load("rt-10").person == "p-1"
+        sql = store._keyed_load
+        assert sql is not None and store.key_store is not None
+        kid = case_key_id(store.key_store, "rt-10", 0)
+        with host.pool.connection() as conn:
+            row = conn.execute(
+                "EXPLAIN (FORMAT JSON) " + sql, {"case_id": "rt-10", "have": 0, "kid": kid}
+            ).fetchone()
+        assert row is not None
+        scans = set(_scans(row[0][0]["Plan"]))
+        assert ("Seq Scan", "data_keys") not in scans  # never every key of the schema
+        assert any(rel == "data_keys" for _, rel in scans)
+
+
+_WRITES = sorted(k for k in _SQL if k.startswith(("insert_", "update_")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.sampled_from(_WRITES), min_size=1, max_size=6), min_size=1, max_size=40
+    )
+)
+def test_the_statement_of_an_append_kept_by_its_keys_is_the_one_made_anew(
+    batches: list[list[str]],
+) -> None:
+    memo: dict[tuple[str, ...], str] = {}
+    for i, keys in enumerate(batches):
+        writes = [(key, {"case_id": f"c{i}", "seq": n}) for n, key in enumerate(keys)]
+        sql, params = combined(writes, memo)
+        assert (sql, params) == combined(writes)  # the same text for the same keys
+        # each placeholder is one of its write's, renamed by the write's place
+        assert not re.search(r"%\((?!q\d+_)\w+\)s", sql)
+        for n, name in re.findall(r"%\(q(\d+)_(\w+)\)s", sql):
+            assert name in _placeholders(keys[int(n)])
+        assert len(memo) <= _MEMO_SIZE
+
+
+def _placeholders(key: str) -> set[str]:
+    return set(re.findall(r"%\((\w+)\)s", _SQL[key]))

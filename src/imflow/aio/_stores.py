@@ -223,6 +223,7 @@ class _BridgedPostgresStore(PostgresStore):
 
         self.integrity_errors = (psycopg.IntegrityError,)
         self._refused = _refused()
+        self._combined = {}
         self.schema = schema
         self.conninfo = None
         self._single = None

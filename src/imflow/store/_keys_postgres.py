@@ -90,6 +90,7 @@ class PostgresKeyStore:
         self.conninfo = conninfo
         self.schema = schema
         self._master = master_key
+        self._unwrap = _crypto.unwrapper(master_key.secret)  # one cipher for every read
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._deleted_at: datetime | None = None
@@ -196,8 +197,9 @@ class PostgresKeyStore:
         unwrapped with the master key (a :class:`~imflow.store.PostgresStore` reads
         them with a case's rows, in the same statement)."""
         found: dict[str, bytes] = {}
+        unwrap = self._unwrap
         for kid, wrapped in rows:
-            key = _crypto.unwrap(self._master.secret, kid, bytes(wrapped))
+            key = unwrap(kid, wrapped)
             if key is None:
                 raise MasterKeyMismatch(f"a data key in {self.schema!r} does not unwrap")
             found[kid] = key
@@ -315,6 +317,7 @@ class PostgresKeyStore:
                 (_crypto.wrap(new, "index", self._index),),
             )
         self._master = new_master_key
+        self._unwrap = _crypto.unwrapper(new)
         return len(rewrapped)
 
     def close(self) -> None:

@@ -45,7 +45,11 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 _SQL = {
-    **statements(lambda name: f"%({name})s", json_cast="::jsonb", as_text="::text"),
+    # the load's rows come unordered and are sorted by the store (LOAD_ORDERED): cheaper
+    # than the server's sort of its ~200 wide rows
+    **statements(
+        lambda name: f"%({name})s", json_cast="::jsonb", as_text="::text", order_load=False
+    ),
     **crypto_statements(lambda name: f"%({name})s", json_cast="::jsonb"),
     **lease_statements(lambda name: f"%({name})s", now=NOW_POSTGRES),
     **summary_statements(lambda name: f"%({name})s"),
@@ -55,21 +59,25 @@ _SQL = {
 def keyed_load(load: str, key_schema: str) -> str:
     """The ``load`` statement that also returns the data keys the case's rows are sealed
     with (rows ``(2, NULL, NULL, kid, hex of the wrapped key)``): the case key of its
-    first generation and the keys of its persons (the person index holds their ids),
-    from the key schema *key_schema* of the same database, in the same round trip and
-    the same snapshot as the rows.
+    first generation (the parameter ``kid``) and the keys of its persons (the person
+    index holds their ids), from the key schema *key_schema* of the same database, in
+    the same round trip and the same snapshot as the rows.
 
-    >>> sql = keyed_load("SELECT 1 ORDER BY 1, 2", "imflow_keys")
-    >>> sql.startswith("SELECT 1 UNION ALL SELECT 2,"), sql.endswith(" ORDER BY 1, 2")
-    (True, True)
+    The keys are looked up by their primary key (one array of ids, so an index scan
+    however many keys the schema holds); the rows come unordered (the store sorts them,
+    see ``LOAD_ORDERED``), so the key branch simply goes last.
+
+    >>> sql = keyed_load("SELECT 1", "imflow_keys")
+    >>> sql.startswith("SELECT 1 UNION ALL SELECT 2,"), "ORDER BY" in sql
+    (True, False)
     """
-    head, order, tail = load.rpartition(" ORDER BY ")
-    keys = (
+    if load.endswith(" ORDER BY 1, 2"):
+        raise ValueError("the keyed load reads its rows unordered")
+    return load + (
         " UNION ALL SELECT 2, NULL, NULL, k.kid, encode(k.wrapped, 'hex')"
-        f" FROM {key_schema}.data_keys k WHERE k.kid = ANY(%(kids)s) OR k.kid IN"
-        " (SELECT p.person_ref FROM case_persons p WHERE p.case_id = %(case_id)s)"
+        f" FROM {key_schema}.data_keys k WHERE k.kid = ANY(ARRAY[%(kid)s::text]"
+        " || ARRAY(SELECT p.person_ref FROM case_persons p WHERE p.case_id = %(case_id)s))"
     )
-    return head + keys + order + tail if order else load + keys
 
 
 # the conditional write of the case row, made to fail unless it wrote exactly one row:
@@ -110,12 +118,15 @@ def _renamed(sql: str, i: int) -> str:
 _SHAPES = {key: shape for key, sql in _SQL.items() if (shape := _values(sql)) is not None}
 
 
-def combined(writes: Sequence[tuple[str, Params]]) -> tuple[str, dict[str, Any]]:
+def combined(
+    writes: Sequence[tuple[str, Params]], memo: dict[tuple[str, ...], str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """One statement doing every write of *writes* (``(key, params)``, in order), and its
     parameters: each run of rows of one ``INSERT`` is one multi-row ``INSERT`` (its rows
     inserted in their order, so the outbox's ids follow the events' seqs), each write a
     data-modifying ``WITH`` query (all run to completion whether read or not); the case
-    row's write among them is checked as :data:`_CHECKED` does.
+    row's write among them is checked as :data:`_CHECKED` does. The statement depends
+    on the keys of *writes* only: *memo* (a store's, bounded) keeps it by them.
 
     >>> sql, params = combined([("update_version", {"case_id": "c", "version": 2,
     ...     "expected": 1}), ("insert_outbox", {"case_id": "c", "seq": 2, "type": "t"}),
@@ -127,18 +138,34 @@ def combined(writes: Sequence[tuple[str, Params]]) -> tuple[str, dict[str, Any]]
     >>> sql.endswith(f"ELSE ('{_STALE} ' || count(*))::int END FROM w0")
     True
     """
+    params = {
+        f"q{n}_{name}": value for n, (_, row) in enumerate(writes) for name, value in row.items()
+    }
+    keys = tuple(key for key, _ in writes)
+    sql = None if memo is None else memo.get(keys)
+    if sql is None:
+        sql = _combined_sql(keys)
+        if memo is not None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()  # a few shapes recur (one per kind of command): start over
+            memo[keys] = sql
+    return sql, params
+
+
+_MEMO_SIZE = 256
+
+
+def _combined_sql(keys: tuple[str, ...]) -> str:
+    """The statement of :func:`combined` for writes of *keys*."""
     parts: list[str] = []
-    params: dict[str, Any] = {}
     checked: int | None = None
     i = 0
-    while i < len(writes):
-        key = writes[i][0]
+    while i < len(keys):
+        key = keys[i]
         j = i + 1
         shape = None if key in CASE_ROW_WRITES else _SHAPES.get(key)
-        while shape is not None and j < len(writes) and writes[j][0] == key:
+        while shape is not None and j < len(keys) and keys[j] == key:
             j += 1
-        for n in range(i, j):
-            params.update({f"q{n}_{name}": value for name, value in writes[n][1].items()})
         if shape is None:
             sql = _renamed(_SQL[key], i)
             if key in CASE_ROW_WRITES:
@@ -151,11 +178,11 @@ def combined(writes: Sequence[tuple[str, Params]]) -> tuple[str, dict[str, Any]]
         i = j
     head = "WITH " + ", ".join(parts)
     if checked is None:
-        return head + " SELECT 0", params
+        return head + " SELECT 0"
     return (
         f"{head} SELECT CASE WHEN count(*) = 1 THEN 0"
         f" ELSE ('{_STALE} ' || count(*))::int END FROM w{checked}"
-    ), params
+    )
 
 
 def _is_stale(exc: BaseException) -> bool:
@@ -323,6 +350,30 @@ class _LoadKeys:
         self._keys.close()
 
 
+class _Lazy:
+    """The pipeline of the store's own transaction, entered (and BEGIN sent) when the
+    transaction's first statement is about to run (the store's ``_now``), not before:
+    an append that sends one statement in all sends it alone (``_send_deferred``).
+
+    Stands where the session keeps its pipeline; :meth:`sync` is the pipeline's.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.stack: contextlib.ExitStack | None = None  # the transaction's, while it runs
+        self.pipeline: Any = None  # psycopg's, once begun
+
+    def begin(self) -> None:
+        if self.pipeline is None:
+            assert self.stack is not None  # only ever begun inside its transaction
+            self.pipeline = self.stack.enter_context(self.conn.pipeline())
+            self.conn.execute("BEGIN")
+
+    def sync(self) -> None:
+        self.begin()
+        self.pipeline.sync()
+
+
 class PostgresStore(SqlStore):
     """A store in PostgreSQL, for deployments where several servers share the cases.
 
@@ -386,9 +437,12 @@ class PostgresStore(SqlStore):
     MIGRATIONS: ClassVar[Sequence[Migration]] = _MIGRATIONS
     DIALECT: ClassVar[Backend] = "postgresql"
     backend: ClassVar[str] = "PostgreSQL"
+    LOAD_ORDERED: ClassVar[bool] = False  # see _SQL: the load's rows are sorted here
     # the load statement that also reads the case's data keys (the store's own default
     # key store, in the same database), or None: the key store is asked separately
     _keyed_load: str | None = None
+    # the statements of combined() by the keys of their writes (see there)
+    _combined: dict[tuple[str, ...], str]
 
     def __init__(
         self,
@@ -448,6 +502,7 @@ class PostgresStore(SqlStore):
             self._sealer.keys = _LoadKeys(key_store, self._bound)
         self.integrity_errors = (psycopg.IntegrityError,)
         self._refused = _refused()
+        self._combined = {}
         self.schema = schema
         self.conninfo: str | None = conninfo if isinstance(conninfo, str) else None
         self._single: psycopg.Connection[Any] | None = None
@@ -567,7 +622,7 @@ class PostgresStore(SqlStore):
         assert session is not None and isinstance(keys, PostgresKeyStore)
         first = case_key_id(keys, str(params["case_id"]), 0)
         try:
-            found = self._now().execute(sql, {**params, "kids": [first]}).fetchall()
+            found = self._now().execute(sql, {**params, "kid": first}).fetchall()
         except self._refused as exc:
             error = self._refusal(exc)
             raise error from None
@@ -589,10 +644,11 @@ class PostgresStore(SqlStore):
 
     def _exec(self, key: str, params: Params) -> int:
         try:
-            conn, session = self._now(), self._bound.get()
+            session = self._bound.get()
             if session is not None and session.deferred is not None:
                 session.deferred.append((key, params))  # sent by _send_deferred
                 return 1  # the case row's write is checked by the server as it is sent
+            conn = self._now()
             if session is not None and session.checked and key in _CHECKED:
                 conn.execute(_CHECKED[key], params)  # checked by the server: see _CHECKED
                 return 1
@@ -652,14 +708,19 @@ class PostgresStore(SqlStore):
         session.deferred = []  # the writes go as one statement: fewer to send and wait on
         try:
             super()._write_append(base, new, batch, expected, key)
-            self._send_deferred()
+            self._send_deferred(last=True)
         finally:
             session.checked = False
             session.deferred = None
 
-    def _send_deferred(self) -> None:
+    def _send_deferred(self, *, last: bool = False) -> None:
         """Queue the append's writes gathered so far in its pipeline, as one statement
-        (:func:`combined`); its errors come with the commit, as any queued statement's."""
+        (:func:`combined`); its errors come with the commit, as any queued statement's.
+
+        The *last* writes of an append whose transaction has sent nothing yet (see
+        :class:`_Lazy`) go alone instead, without BEGIN and COMMIT: one statement in
+        autocommit is a transaction of its own, all of it or nothing; its errors come
+        at once."""
         session = self._bound.get()
         if session is None or not session.deferred:
             return
@@ -667,14 +728,17 @@ class PostgresStore(SqlStore):
         if len(writes) == 1 and writes[0][0] not in CASE_ROW_WRITES:
             sql, params = _SQL[writes[0][0]], dict(writes[0][1])
         else:
-            sql, params = combined(writes)
+            sql, params = combined(writes, self._combined)
+        lazy = session.pipeline
+        alone = last and isinstance(lazy, _Lazy) and lazy.pipeline is None
         try:
-            self._now().execute(sql, params)
+            (session.conn if alone else self._now()).execute(sql, params)
+            return
         except self.integrity_errors:
             raise
         except self._refused as exc:
             error = self._refusal(exc)
-            raise error from None
+        raise error  # outside the except block: psycopg's error is not its context
 
     def _refusal(self, exc: BaseException) -> Exception:
         """What a refused statement is re-raised as: a StoreError quoting nothing, or,
@@ -684,6 +748,16 @@ class PostgresStore(SqlStore):
     def _pipeline(self) -> Any:
         session = self._bound.get()
         return None if session is None else session.pipeline
+
+    def _now(self) -> Any:
+        """The connection of the running operation; in the store's own transaction,
+        begun first if it has not sent anything yet (see :class:`_Lazy`)."""
+        conn = super()._now()
+        session = self._bound.get()
+        lazy = None if session is None else session.pipeline
+        if isinstance(lazy, _Lazy) and lazy.pipeline is None:
+            lazy.begin()
+        return conn
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -704,34 +778,42 @@ class PostgresStore(SqlStore):
         """One transaction of the store's own, its statements sent in a pipeline: BEGIN
         goes with the statements up to the first whose row count is read, the rest with
         COMMIT (an append after a load reads none, and sends its writes as one statement,
-        :func:`combined`: one round trip, see :data:`_CHECKED`). A refused
-        statement's error comes with the next sync, sanitized (a stale case row as
-        ``_Stale``); the transaction is then rolled back."""
+        :func:`combined`: one round trip, see :data:`_CHECKED`). BEGIN waits for the
+        block's first statement (:class:`_Lazy`): an append whose writes are all that
+        block sends runs them as one statement alone, with no pipeline, BEGIN or COMMIT.
+        A refused statement's error comes with the next sync, sanitized (a stale case row
+        as ``_Stale``); the transaction is then rolled back."""
         import psycopg
 
         failed: BaseException | None = None
+        lazy = _Lazy(conn)
         try:
-            with conn.pipeline() as pipeline:
-                session.pipeline = pipeline
+            with contextlib.ExitStack() as stack:
+                lazy.stack = stack
+                session.pipeline = lazy
                 try:
-                    conn.execute("BEGIN")
                     try:
                         yield
                     except BaseException:
-                        # take in the results still queued (an error among them is the
-                        # block's to report), then roll back
-                        with contextlib.suppress(psycopg.Error):
-                            pipeline.sync()
-                        conn.rollback()  # also forgets statements prepared meanwhile
+                        if lazy.pipeline is not None:
+                            # take in the results still queued (an error among them is
+                            # the block's to report), then roll back
+                            with contextlib.suppress(psycopg.Error):
+                                lazy.pipeline.sync()
+                            conn.rollback()  # also forgets statements prepared meanwhile
                         raise
-                    conn.execute("COMMIT")  # sent, with what is queued, as the pipeline ends
+                    if lazy.pipeline is not None:
+                        conn.execute("COMMIT")  # sent, with what is queued, as it ends
                 finally:
                     session.pipeline = None
+                    lazy.stack = None
         except self.integrity_errors:
-            _abandon(conn)
+            if lazy.pipeline is not None:
+                _abandon(conn)
             raise  # the append path turns it into a conflict or a StoreError
         except self._refused as exc:
-            _abandon(conn)
+            if lazy.pipeline is not None:
+                _abandon(conn)
             failed = self._refusal(exc)
         if failed is not None:
             raise failed
