@@ -121,6 +121,39 @@ def test_the_next_day_begins_at_midnight_in_berlin(instant: datetime, allowed: b
     assert found == (set() if allowed else {"date_in_future"})
 
 
+@pytest.mark.parametrize(
+    ("recorded", "accepted"),
+    [
+        (datetime(2025, 6, 30, 21, 59, tzinfo=UTC), False),  # 23:59 on 30 June in Berlin
+        (datetime(2025, 6, 30, 22, 0, tzinfo=UTC), True),  # midnight: 1 July in Berlin
+    ],
+    ids=["before-midnight", "midnight"],
+)
+def test_the_store_and_the_json_door_judge_today_in_berlin_too(
+    recorded: datetime, accepted: bool
+) -> None:
+    """§ 3 ``date_in_future`` at the store door and the JSON door: an event dated 1 July
+    recorded before midnight in Berlin could not have been recorded, one recorded after
+    midnight could."""
+    engine = Engine(clock=FrozenClock(datetime(2026, 1, 1, 12, tzinfo=UTC)))
+    case = run(opened(date(2025, 6, 1), engine=engine), c.RecordContact(on=date(2025, 6, 30),
+               minutes=5), engine=engine)  # fmt: skip
+    first = forge(case.events[0], recorded_at=datetime(2025, 6, 1, 8, tzinfo=UTC))
+    late = forge(case.events[1], recorded_at=recorded, on=date(2025, 7, 1))
+    store = MemoryStore(engine=engine)
+    if accepted:
+        assert store.append("c-1", [first, late], expected_version=0).version == 2
+        kept = dumps(store.load("c-1"))
+        assert loads(kept, Case, engine=engine).events[-1].on == date(2025, 7, 1)
+        return
+    with pytest.raises(InvalidHistory, match="date_in_future"):
+        store.append("c-1", [first, late], expected_version=0)
+    doc = json.loads(dumps(case))
+    doc["events"] = [json.loads(dumps(first)), json.loads(dumps(late))]
+    with pytest.raises(InvalidDocument, match="date_in_future"):
+        loads(json.dumps(doc), Case, engine=engine)
+
+
 def _before_plan() -> Iterator[tuple[str, Case, c.Command]]:
     """Work after the last day in intake, assessment and planning (monitoring is pinned)."""
     yield "intake/record_consent", opened(), c.RecordConsent(on=LATE)
@@ -365,6 +398,30 @@ def test_a_coordinator_s_district_totals_are_the_exact_ones(
     assert seen["cases_active"] == len(moves)
     assert seen["persons_counselled"] == sum(h for _, _, h in moves)
     assert {f: seen[f] for f in CATALOGUE} == exact
+
+
+def test_a_coordinator_s_report_from_sqlite_counts_a_moved_case_once(tmp_path: Path) -> None:
+    """§ 4 "Key figures count the person once per district" through a real SQLite store
+    (the counting runs in the database): two small providers, one case moved between
+    them; the coordinator's district has 2 active cases and 5 persons, as the exact
+    report says."""
+    store = SQLiteStore(tmp_path / "imflow.db", engine=ENGINE)
+    try:
+        for case_id, provider, household, to in (("c-1", "drk", 2, "awo"), ("c-2", "awo", 3, "")):
+            im = Actor(f"im-{provider}", Role.MANAGER, provider=provider, district=DISTRICT)
+            case = ENGINE.open(
+                c.OpenCase(case_id=case_id, person="p", district=DISTRICT, provider=provider,
+                           household=household, on=D0),
+                by=im,
+            )  # fmt: skip
+            if to:
+                case = run(case, c.TransferCase(to_provider=to, on=D0), by=im)
+            store.append(case_id, case.events, expected_version=0)
+        seen = report(store, year=2025, by=COORDINATOR).figures(district=DISTRICT)
+        assert (seen["cases_active"], seen["persons_counselled"]) == (2, 5)
+        assert seen == report(store, year=2025).figures(district=DISTRICT)
+    finally:
+        store.close()
 
 
 def test_the_named_plausibility_findings_are_reported() -> None:
