@@ -40,6 +40,7 @@ from imflow import commands as c
 from imflow.access import read_case, read_history
 from imflow.actors import SYSTEM
 from imflow.commands import Command
+from imflow.deadlines import sweep
 from imflow.events import Event
 from imflow.kennzahlen import CATALOGUE, report
 from imflow.organisations import Provider
@@ -273,6 +274,42 @@ def test_the_period_a_store_keeps_is_the_bgb_period_and_a_forged_one_is_refused(
     forged = forge(extension, period_end=kept.period_end + timedelta(days=1))
     with pytest.raises(InvalidHistory):
         MemoryStore(engine=engine).append("c-1", [*rest, forged], expected_version=0)
+
+
+def test_the_sweep_of_a_store_closes_every_open_phase_after_the_last_day(tmp_path: Path) -> None:
+    """§ 4 "After the last day, only closing is allowed; a deadline sweep closes such
+    cases as ``period_expired``" through a real SQLite store: nothing on the last day, the
+    next day every open case past its period (in intake, after a withdrawal of consent),
+    an extended one only after its own last day, once."""
+    engine = Engine(clock=FrozenClock(datetime(2031, 1, 1, 12, tzinfo=UTC)))
+    store = SQLiteStore(tmp_path / "imflow.db", engine=engine)
+    try:
+        monitoring = in_monitoring(case_id="w-1", engine=engine)
+        for case in (
+            opened(case_id="i-1", engine=engine),
+            run(monitoring, c.WithdrawConsent(on=D0), engine=engine),
+            run(in_monitoring(case_id="e-1", engine=engine),
+                c.ExtendPeriod(months=1, justification="exam", on=D0), engine=engine),
+            run(in_monitoring(case_id="k-1", engine=engine),
+                c.CloseCase(reason="no_contact", on=D0), engine=engine),
+        ):  # fmt: skip
+            store.append(case.case_id, case.events, expected_version=0)
+
+        def swept(day: date) -> list[tuple[str, str, date]]:
+            closed = sweep(store, on=day, engine=engine).closed
+            return [(k.case_id, str(k.closure.reason), k.closure.on) for k in closed if k.closure]
+
+        assert swept(LAST) == []
+        assert sorted(swept(LATE)) == [
+            ("i-1", "period_expired", LATE),
+            ("w-1", "period_expired", LATE),
+        ]
+        assert swept(date(2028, 3, 31)) == []  # the extended case's last day
+        assert swept(date(2028, 4, 1)) == [("e-1", "period_expired", date(2028, 4, 1))]
+        assert swept(date(2028, 4, 2)) == []
+        assert store.load("k-1").closure.reason == "no_contact"  # type: ignore[union-attr]
+    finally:
+        store.close()
 
 
 def test_a_case_document_with_another_period_end_is_an_invalid_document() -> None:
