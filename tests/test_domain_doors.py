@@ -21,6 +21,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import attrs
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -44,7 +45,7 @@ from imflow.deadlines import sweep
 from imflow.events import Event
 from imflow.kennzahlen import CATALOGUE, report
 from imflow.organisations import Provider
-from imflow.serialization import dumps, loads
+from imflow.serialization import dumps, json_schema, loads
 from imflow.store import MemoryStore, SQLiteStore
 from tests.test_domain_acceptance import (
     D0,
@@ -350,6 +351,20 @@ def test_the_system_does_no_case_work(command: c.Command) -> None:
     assert "forbidden" in exc.value.codes
 
 
+def test_after_a_transfer_only_the_new_provider_reads_the_case() -> None:
+    """§ 6 ``manager`` reads "own provider's cases"; § 3 ``transfer_case``: the case
+    moves to the other provider, its history with it."""
+    moved = run(in_monitoring(), c.TransferCase(to_provider="drk-wt", on=D0))
+    new = Actor("im-2", Role.MANAGER, provider="drk-wt", district=DISTRICT)
+    assert read_case(moved, by=new).provider == "drk-wt"
+    assert len(read_history(moved, by=new)) == len(moved.events)
+    for reader in (IM, Actor("im-3", Role.MANAGER, provider="drk-wt")):
+        with pytest.raises(Forbidden):
+            read_case(moved, by=reader)
+        with pytest.raises(Forbidden):
+            read_history(moved, by=reader)
+
+
 def test_reports_outside_the_scope_are_forbidden() -> None:
     """§ 6 key figures: ``coordinator`` "own district, each provider of it", ``auditor``
     "its scope"; "gets ``forbidden`` outside that actor's scope"."""
@@ -596,6 +611,16 @@ def test_an_opening_out_of_bounds_is_refused_at_every_door(field: str, value: ob
         event_doc[head] = value
     with pytest.raises(InvalidDocument, match=rf"\$\.{field}"):
         loads(json.dumps(event_doc), Event)
+
+
+@pytest.mark.parametrize(("field", "value"), OPENING_OUT_OF_BOUNDS, ids=lambda x: str(x)[:12])
+def test_the_published_schema_refuses_what_loads_refuses(field: str, value: object) -> None:
+    """§ 8 at the JSON door: the JSON Schema a host validates with (``imflow schema``)
+    and :func:`~imflow.serialization.loads` agree on every bound listed here, and both
+    accept the opening within them."""
+    validator = jsonschema.Draft202012Validator(json_schema(only="commands"))
+    assert validator.is_valid(_opening_doc())
+    assert not validator.is_valid(_opening_doc(**{field: value}))
 
 
 def test_the_json_door_accepts_what_the_engine_accepts() -> None:
