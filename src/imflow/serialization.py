@@ -538,6 +538,19 @@ def _checked_case(case: Case, engine: Engine | None) -> Case:
     return case
 
 
+def _document_problems(obj: attrs.AttrsInstance) -> list[tuple[str, str]]:
+    """The bound problems of *obj* and of the values nested in it (a ``continues``),
+    each named by its path: a document holds domain.md § 8 at every depth, as the
+    engine does (an event's actor is judged by :func:`_bounds.bound_problems`).
+    """
+    found = _bounds.bound_problems(obj)
+    for f in attrs.fields(type(obj)):
+        value = getattr(obj, f.name)
+        if f.name != "actor" and attrs.has(type(value)):
+            found.extend((f"{f.name}.{n}", p) for n, p in _document_problems(value))
+    return found
+
+
 def from_document(
     doc: Any,
     type: Any,
@@ -554,7 +567,7 @@ def from_document(
     if isinstance(obj, Case):
         return _checked_case(obj, engine)
     if attrs.has(obj.__class__):
-        problems = _bounds.bound_problems(obj)
+        problems = _document_problems(obj)
         if problems:
             field, problem = problems[0]
             raise InvalidDocument(problem, path=f"$.{field}")

@@ -318,10 +318,15 @@ def suppress_small_cells(report: Report, k: int) -> Report:
         while rest and sum(u.tally.cases_active for u in small) < k:
             small.append(rest.pop(0))
         known = [u.fte_centi for u in small if u.fte_centi is not None]
+        # The merged unit is no single provider: it counts each case once, at the unit
+        # the case is with at the end of the year, like its district. Left alone, a case
+        # transferred between two merged providers would count twice, and a district
+        # whose providers all merged would total more active cases than it has.
+        tally = attrs.evolve(Tally.sum(u.tally for u in small), cases_active_left=0, persons_left=0)
         merged = Unit(
             district=district,
             provider=SUPPRESSED,
-            tally=Tally.sum(u.tally for u in small),
+            tally=tally,
             fte_centi=sum(known) if known else None,
         )
         units.extend(sorted([*rest, merged], key=lambda u: u.provider))
