@@ -476,6 +476,33 @@ def test_a_coordinator_s_report_from_sqlite_counts_a_moved_case_once(tmp_path: P
         store.close()
 
 
+def test_a_coordinator_s_merged_unit_keeps_a_provider_without_fte_visible() -> None:
+    """§ 7 "caseload per FTE" and "Each report also lists its plausibility findings": a
+    coordinator's small providers are merged into one unit; when one of them has cases
+    but no FTE, the merged unit's FTE is unknown (no caseload from part of the FTE over
+    all the cases) and the report still says that an FTE is missing."""
+    events: list[Event] = []
+    for i, provider in enumerate(("p1", "p2")):
+        im = Actor(f"im-{provider}", Role.MANAGER, provider=provider, district=DISTRICT)
+        case = ENGINE.open(
+            c.OpenCase(case_id=f"f-{i}", person=f"p-{i}", district=DISTRICT, provider=provider,
+                       household=1, on=D0),
+            by=im,
+        )  # fmt: skip
+        events += case.events
+    staffing = {(DISTRICT, "p1"): "1"}
+    exact = report(events, year=2025, staffing=staffing)
+    seen = report(events, year=2025, staffing=staffing, by=COORDINATOR)
+    assert [f.code for f in exact.findings] == ["fte_missing"]
+    assert exact.figures(district=DISTRICT)["caseload_per_fte"] == 1  # p1's case, p1's FTE
+    assert "fte_missing" in [f.code for f in seen.findings]
+    assert seen.figures(district=DISTRICT)["caseload_per_fte"] is None  # never 2 cases / 1
+    fully = {(DISTRICT, "p1"): "1", (DISTRICT, "p2"): "1"}
+    merged = report(events, year=2025, staffing=fully, by=COORDINATOR)
+    assert merged.figures(district=DISTRICT)["caseload_per_fte"] == 1  # 2 cases / 2 FTE
+    assert not merged.findings
+
+
 def test_the_named_plausibility_findings_are_reported() -> None:
     """§ 7 "Each report also lists its plausibility findings (for example ... a goal
     achieved before it was agreed, more persons than household members)"."""

@@ -317,7 +317,13 @@ def suppress_small_cells(report: Report, k: int) -> Report:
         )
         while rest and sum(u.tally.cases_active for u in small) < k:
             small.append(rest.pop(0))
-        known = [u.fte_centi for u in small if u.fte_centi is not None]
+        # the merged unit's FTE is known only when every member with cases has one: a
+        # sum of some members' FTE over all members' cases would show a caseload too high
+        # and hide the fte_missing finding the member without FTE raises in the district
+        unstaffed = any(
+            (u.tally.cases_active or u.tally.cases_active_left) and not u.staffed for u in small
+        )
+        known = [] if unstaffed else [u.fte_centi for u in small if u.fte_centi is not None]
         # The merged unit is no single provider: it counts each case once, at the unit
         # the case is with at the end of the year, like its district. Left alone, a case
         # transferred between two merged providers would count twice, and a district
