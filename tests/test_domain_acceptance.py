@@ -879,13 +879,17 @@ OTHER_PROVIDER = Actor("im-2", Role.MANAGER, provider="drk-wt", district=DISTRIC
 OTHER_DISTRICT = Actor("im-3", Role.MANAGER, provider=PROVIDER, district="08111")
 
 
-@pytest.mark.parametrize("actor", [COORDINATOR, AUDITOR, OTHER_PROVIDER, OTHER_DISTRICT], ids=str)
+@pytest.mark.parametrize(
+    "actor", [COORDINATOR, AUDITOR, OTHER_PROVIDER, OTHER_DISTRICT, SYSTEM], ids=str
+)
 def test_only_the_own_provider_s_manager_does_case_work(actor: Actor) -> None:
     """§ 6: ``manager`` "all case work on cases of its own provider in its own
-    district"; ``coordinator`` and ``auditor`` "none"; "every other act is
-    ``forbidden``"."""
+    district"; ``coordinator`` and ``auditor`` "none"; ``system`` "``close_case`` with
+    ``period_expired`` only"; "every other act is ``forbidden``", opening included."""
     case = in_monitoring()
     for command in (
+        c.RecordConsent(on=D0),
+        c.TransferCase(to_provider="drk-wt", on=D0),
         c.RecordContact(on=D0, minutes=5),
         c.ReviewPlan(on=D0, note="n"),
         c.SetGoalStatus(goal_id="g1", status="achieved", on=D0),

@@ -39,7 +39,6 @@ from imflow import (
 )
 from imflow import commands as c
 from imflow.access import read_case, read_history
-from imflow.actors import SYSTEM
 from imflow.commands import Command
 from imflow.deadlines import sweep
 from imflow.events import Event
@@ -327,28 +326,6 @@ def test_a_case_document_with_another_period_end_is_an_invalid_document() -> Non
 
 
 # ---------------------------------------------------------------- § 6 who may do what
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        c.RecordConsent(on=D0),
-        c.RecordContact(on=D0, minutes=5),
-        c.TransferCase(to_provider="drk-wt", on=D0),
-        c.CloseCase(reason="client_request", on=D0),
-    ],
-    ids=lambda x: x.type,
-)
-def test_the_system_does_no_case_work(command: c.Command) -> None:
-    """§ 6 ``system``: "``close_case`` with ``period_expired`` only"; "every other act is
-    ``forbidden``" — opening a case included."""
-    assert "forbidden" in refused(in_monitoring(), command, by=SYSTEM)
-    with pytest.raises(Rejected) as exc:
-        ENGINE.open(
-            c.OpenCase(case_id="c-9", person="p-9", district=DISTRICT, provider=PROVIDER, on=D0),
-            by=SYSTEM,
-        )
-    assert "forbidden" in exc.value.codes
 
 
 def test_after_a_transfer_only_the_new_provider_reads_the_case() -> None:
