@@ -5,6 +5,8 @@ as a host would use them. Grouped by section; each docstring quotes what it chec
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -1202,8 +1204,6 @@ def test_the_cli_validates_commands_as_domain_md_says(tmp_path: object) -> None:
     reason is malformed, ``other`` without a note and any work after the last day are
     rejected with their codes, closing after the last day is accepted."""
     import json
-    import subprocess
-    import sys
 
     actor = {"id": "im-1", "role": "manager", "provider": "drk", "district": DISTRICT}
 
@@ -1226,13 +1226,7 @@ def test_the_cli_validates_commands_as_domain_md_says(tmp_path: object) -> None:
         line({"type": "close_case", "reason": "period_expired", "on": "2028-02-29"}),
         line({"type": "close_case", "reason": "period_expired", "on": "2028-03-01"}),
     ]  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "imflow", "--lang", "en", "validate", "-", "--today", "2030-01-01"],
-        input="\n".join(lines),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = cli_validate(lines, today="2030-01-01")
     assert result.returncode == 1
     out = result.stdout
     assert "line 2: malformed: $.command.reason:" in out
@@ -1281,3 +1275,14 @@ def test_cases_open_in_each_of_the_44_districts_and_nowhere_else() -> None:
         with pytest.raises(Rejected) as exc:
             ENGINE.open(command, by=actor)
         assert "unknown_district" in exc.value.codes or "invalid_value" in exc.value.codes
+
+
+def cli_validate(lines: list[str], *, today: str) -> subprocess.CompletedProcess[str]:
+    """``imflow --lang en validate - --today TODAY`` run as a subprocess on *lines*."""
+    return subprocess.run(
+        [sys.executable, "-m", "imflow", "--lang", "en", "validate", "-", "--today", today],
+        input="\n".join(lines),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

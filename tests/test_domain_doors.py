@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -53,6 +51,7 @@ from tests.test_domain_acceptance import (
     IM,
     LAST,
     PROVIDER,
+    cli_validate,
     codes_of,
     goal,
     in_assessment,
@@ -713,13 +712,7 @@ def test_the_cli_holds_the_bounds_and_never_quotes_a_personal_value() -> None:
         need(SECRET + "\ud800"),
         need("two\nlines"),
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "imflow", "--lang", "en", "validate", "-", "--today", "2025-12-31"],
-        input="\n".join(lines),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = cli_validate(lines, today="2025-12-31")
     out = result.stdout
     assert result.returncode == 1, result.stderr
     for number, field in [(2, "household"), (3, "person"), (4, "on"), (5, "continues.case_id"),

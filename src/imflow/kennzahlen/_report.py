@@ -84,6 +84,14 @@ class Unit:
         """Whether the provider's FTE is given and positive."""
         return bool(self.fte_centi)
 
+    @property
+    def fte_missing(self) -> bool:
+        """Whether the provider has cases in the year but no FTE (a finding).
+
+        .. versionadded:: 0.2.0
+        """
+        return bool(self.tally.cases_active or self.tally.cases_active_left) and not self.staffed
+
 
 def _merge_units(units: Iterable[Unit]) -> tuple[Unit, ...]:
     merged: dict[UnitKey, Unit] = {}
@@ -139,11 +147,7 @@ class Report:
     @property
     def findings(self) -> tuple[Finding, ...]:
         """Every plausibility finding: about cases, and providers with cases but no FTE."""
-        missing = [
-            f"{u.district}/{u.provider}"
-            for u in self.units
-            if (u.tally.cases_active or u.tally.cases_active_left) and not u.staffed
-        ]
+        missing = [f"{u.district}/{u.provider}" for u in self.units if u.fte_missing]
         extra = (Finding(code="fte_missing", units=missing),) if missing else ()
         return merge_findings(self.case_findings, extra)
 
@@ -320,9 +324,7 @@ def suppress_small_cells(report: Report, k: int) -> Report:
         # the merged unit's FTE is known only when every member with cases has one: a
         # sum of some members' FTE over all members' cases would show a caseload too high
         # and hide the fte_missing finding the member without FTE raises in the district
-        unstaffed = any(
-            (u.tally.cases_active or u.tally.cases_active_left) and not u.staffed for u in small
-        )
+        unstaffed = any(u.fte_missing for u in small)
         known = [] if unstaffed else [u.fte_centi for u in small if u.fte_centi is not None]
         # The merged unit is no single provider: it counts each case once, at the unit
         # the case is with at the end of the year, like its district. Left alone, a case
