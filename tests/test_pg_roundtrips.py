@@ -354,3 +354,40 @@ def test_the_statement_of_an_append_kept_by_its_keys_is_the_one_made_anew(
 
 def _placeholders(key: str) -> set[str]:
     return set(re.findall(r"%\((\w+)\)s", _SQL[key]))
+
+
+def test_a_load_brings_the_keys_of_its_own_case_only(
+    traced: tuple[Traced, str],
+) -> None:
+    # another tenant's case in the same schemas: a load's one statement brings the keys
+    # of the case asked for (its case key, its persons' keys), never the other's, even
+    # for a case id that names no case or is built like SQL
+    host, schema = traced
+    mine = working_case(ENGINE, "rt-11", person="p-mine", household=2, members=("m-mine",))
+    theirs = working_case(
+        ENGINE, "rt-12", district="08111", provider="stadt", person="p-theirs",
+        household=2, members=("m-theirs",),
+    )  # fmt: skip
+    with _store(host, schema, cache_size=0) as store:
+        store.append("rt-11", mine.events, expected_version=0)
+        store.append("rt-12", theirs.events, expected_version=0)
+        keys, sql = store.key_store, store._keyed_load
+        assert keys is not None and sql is not None
+
+        def kids_loaded(case_id: str) -> set[str]:
+            params = {"case_id": case_id, "have": 0, "kid": case_key_id(keys, case_id, 0)}
+            with host.pool.connection() as conn:
+                rows = conn.execute(sql, params).fetchall()
+            return {row[3] for row in rows if row[0] == 2}
+
+        own = {case_key_id(keys, "rt-11", 0)} | {
+            keys.key_id("person", ref) for ref in ("p-mine", "m-mine")
+        }
+        other = {case_key_id(keys, "rt-12", 0)} | {
+            keys.key_id("person", ref) for ref in ("p-theirs", "m-theirs")
+        }
+        assert kids_loaded("rt-11") == own
+        assert not kids_loaded("rt-11") & other
+        for forged in ("rt-13", "rt-11' OR '1'='1", "rt-12%"):
+            assert not kids_loaded(forged) & (own | other), forged
+        assert store.load("rt-11") == mine and store.load("rt-12") == theirs
